@@ -1,0 +1,215 @@
+//! A campaign: vouchers of one category and rule, owned by one city or county, released
+//! in timed rounds, valid for a window after claiming, limited per person and by a budget.
+//!
+//! Stock accounting (kept by the claim script in Redis, recomputable from PostgreSQL):
+//! `stock = pool (not yet released, recycled stock included) + live (released, unclaimed)
+//!        + claimed − recycled`.
+//! When round *n* opens it releases `min(pool, quantity_n + recycled since the last release)`;
+//! what a round leaves unclaimed stays live for the next.
+
+use crate::category::Category;
+use crate::identity::Identity;
+use crate::ids::{CampaignId, ProgramId};
+use crate::money::Fen;
+use crate::place::PlaceCode;
+use crate::rule::Rule;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A release round: at `starts_at`, `quantity` vouchers (plus recycled stock) go on sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    /// 1, 2, 3 … in order of start time.
+    pub round_no: u32,
+    /// When the round opens.
+    pub starts_at: DateTime<Utc>,
+    /// How many vouchers it releases (recycled stock comes on top).
+    pub quantity: u32,
+}
+
+/// How long a claimed voucher may be spent. At least one of the two is set; with both,
+/// the earlier end wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validity {
+    /// Days after the claim (commonly 7).
+    #[serde(default)]
+    pub days_after_claim: Option<u32>,
+    /// An absolute last moment.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Validity {
+    /// The window `(valid_from, valid_until)` of a voucher claimed at `claimed_at`.
+    pub fn window(&self, claimed_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        todo!("core: validity window")
+    }
+}
+
+/// Who may claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eligibility {
+    /// Residents of any of these places (a city covers its counties). Empty = the owner place.
+    #[serde(default)]
+    pub places: Vec<PlaceCode>,
+    /// Minimum real-name verification level of the identity token (0–3).
+    #[serde(default)]
+    pub min_real_name_level: u8,
+}
+
+/// How vouchers reach residents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distribution {
+    /// Residents claim in timed rounds (the rush).
+    Claim,
+    /// Administrators issue to an uploaded list (union vouchers, love vouchers); no rounds.
+    List,
+}
+
+/// Whether claims are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Claims accepted when a round is open.
+    Active,
+    /// Paused by an administrator: claims refused.
+    Paused,
+}
+
+/// What an administrator submits to create a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCampaign {
+    /// The funding program.
+    pub program_id: ProgramId,
+    /// Human name, e.g. "晋城餐饮券 满100减20".
+    pub name: String,
+    /// The city or county that issues it (e.g. 140500 Jincheng, 140522 Yangcheng).
+    pub owner_place: PlaceCode,
+    /// Category of merchants that accept it.
+    pub category: Category,
+    /// The discount rule.
+    pub rule: Rule,
+    /// Total vouchers.
+    pub stock: u32,
+    /// Vouchers one person may claim (across devices and rounds).
+    pub per_person_limit: u32,
+    /// Release rounds, strictly increasing start times, numbered 1.. (empty for `List`).
+    #[serde(default)]
+    pub rounds: Vec<Round>,
+    /// Validity after claim.
+    pub validity: Validity,
+    /// Most that discounts of this campaign may grant in total.
+    pub budget: Fen,
+    /// Who may claim.
+    pub eligibility: Eligibility,
+    /// Rush claims or list issuance.
+    pub distribution: Distribution,
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    /// Assigned by the database.
+    pub id: CampaignId,
+    /// Active or paused.
+    pub status: CampaignStatus,
+    /// The spec.
+    #[serde(flatten)]
+    pub spec: NewCampaign,
+}
+
+/// A campaign spec that cannot be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidCampaign {
+    /// Name empty or longer than 200 characters.
+    #[error("name must be 1-200 characters")]
+    Name,
+    /// The owner must be a city or county.
+    #[error("owner_place must be a city or county code")]
+    OwnerLevel,
+    /// Bad rule.
+    #[error(transparent)]
+    Rule(#[from] crate::rule::InvalidRule),
+    /// Percent rules belong to home furnishing, threshold rules to the others.
+    #[error("rule {rule} does not fit category {category}")]
+    RuleCategory {
+        /// The rule kind.
+        rule: &'static str,
+        /// The category.
+        category: Category,
+    },
+    /// Zero stock.
+    #[error("stock must be greater than zero")]
+    ZeroStock,
+    /// Zero per-person limit.
+    #[error("per_person_limit must be greater than zero")]
+    ZeroLimit,
+    /// Rounds not numbered 1.. in order of strictly increasing start, or a zero quantity.
+    #[error("rounds must be numbered 1, 2, … with strictly increasing start times and positive quantities")]
+    Rounds,
+    /// A claim campaign needs rounds; a list campaign has none.
+    #[error("a claim campaign needs at least one round; a list campaign has none")]
+    RoundsForDistribution,
+    /// Neither days nor end set, or zero days.
+    #[error("validity needs days_after_claim > 0 and/or ends_at")]
+    Validity,
+    /// Zero budget.
+    #[error("budget must be greater than zero")]
+    ZeroBudget,
+    /// An eligible place outside the owner's province.
+    #[error("eligible place {0} is outside the owner's province")]
+    EligiblePlace(PlaceCode),
+    /// Real-name level above 3.
+    #[error("min_real_name_level must be 0-3")]
+    RealNameLevel,
+}
+
+/// Why a person may not claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Ineligible {
+    /// Home place not among the eligible places.
+    #[error("this campaign is for residents of other places")]
+    Place,
+    /// Real-name level too low.
+    #[error("this campaign needs a higher real-name verification level")]
+    RealNameLevel,
+}
+
+impl NewCampaign {
+    /// Checks the spec.
+    ///
+    /// # Errors
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), InvalidCampaign> {
+        todo!("core: campaign validation")
+    }
+
+    /// Checks a new round against the existing ones (number and start follow the last).
+    ///
+    /// # Errors
+    /// [`InvalidCampaign::Rounds`] or [`InvalidCampaign::RoundsForDistribution`].
+    pub fn validate_new_round(&self, round: &Round) -> Result<(), InvalidCampaign> {
+        todo!("core: new round validation")
+    }
+}
+
+impl Campaign {
+    /// Whether `who` may claim (places and real-name level).
+    ///
+    /// # Errors
+    /// The reason they may not.
+    pub fn check_eligibility(&self, who: &Identity) -> Result<(), Ineligible> {
+        todo!("core: eligibility")
+    }
+
+    /// The round open at `now` (the latest that has started), if any.
+    pub fn current_round(&self, now: DateTime<Utc>) -> Option<&Round> {
+        todo!("core: current round")
+    }
+
+    /// The first round starting after `now`, if any.
+    pub fn next_round(&self, now: DateTime<Utc>) -> Option<&Round> {
+        todo!("core: next round")
+    }
+}
