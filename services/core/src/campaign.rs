@@ -13,7 +13,7 @@ use crate::ids::{CampaignId, ProgramId};
 use crate::money::Fen;
 use crate::place::PlaceCode;
 use crate::rule::Rule;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A release round: at `starts_at`, `quantity` vouchers (plus recycled stock) go on sale.
@@ -42,7 +42,17 @@ pub struct Validity {
 impl Validity {
     /// The window `(valid_from, valid_until)` of a voucher claimed at `claimed_at`.
     pub fn window(&self, claimed_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        todo!("core: validity window")
+        let from = claimed_at.with_nanosecond(0).unwrap_or(claimed_at);
+        let by_days = self.days_after_claim.map(|d| from + chrono::Duration::days(i64::from(d)));
+        let until = match (by_days, self.ends_at) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            // validate() refuses this; a window of zero length is the safe reading.
+            (None, None) => from,
+        };
+        let until = until.with_nanosecond(0).unwrap_or(until);
+        (from, until)
     }
 }
 
@@ -182,7 +192,57 @@ impl NewCampaign {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), InvalidCampaign> {
-        todo!("core: campaign validation")
+        use crate::place::PlaceLevel;
+        let len = self.name.trim().chars().count();
+        if len == 0 || len > 200 {
+            return Err(InvalidCampaign::Name);
+        }
+        if self.owner_place.level() == PlaceLevel::Province {
+            return Err(InvalidCampaign::OwnerLevel);
+        }
+        self.rule.validate()?;
+        let fits = match self.rule {
+            Rule::Percent { .. } => self.category == Category::HomeFurnishing,
+            Rule::Threshold { .. } => self.category != Category::HomeFurnishing,
+        };
+        if !fits {
+            let rule = if self.rule.is_single_use() { "threshold" } else { "percent" };
+            return Err(InvalidCampaign::RuleCategory { rule, category: self.category });
+        }
+        if self.stock == 0 {
+            return Err(InvalidCampaign::ZeroStock);
+        }
+        if self.per_person_limit == 0 {
+            return Err(InvalidCampaign::ZeroLimit);
+        }
+        match (self.distribution, self.rounds.is_empty()) {
+            (Distribution::Claim, true) | (Distribution::List, false) => {
+                return Err(InvalidCampaign::RoundsForDistribution)
+            }
+            _ => {}
+        }
+        for (i, round) in self.rounds.iter().enumerate() {
+            let numbered = usize::try_from(round.round_no).is_ok_and(|n| n == i + 1);
+            let later = i == 0 || self.rounds[i - 1].starts_at < round.starts_at;
+            if !numbered || !later || round.quantity == 0 {
+                return Err(InvalidCampaign::Rounds);
+            }
+        }
+        if self.validity.days_after_claim == Some(0)
+            || (self.validity.days_after_claim.is_none() && self.validity.ends_at.is_none())
+        {
+            return Err(InvalidCampaign::Validity);
+        }
+        if self.budget == Fen::ZERO {
+            return Err(InvalidCampaign::ZeroBudget);
+        }
+        if let Some(p) = self.eligibility.places.iter().find(|p| p.province() != self.owner_place.province()) {
+            return Err(InvalidCampaign::EligiblePlace(*p));
+        }
+        if self.eligibility.min_real_name_level > 3 {
+            return Err(InvalidCampaign::RealNameLevel);
+        }
+        Ok(())
     }
 
     /// Checks a new round against the existing ones (number and start follow the last).
@@ -190,7 +250,15 @@ impl NewCampaign {
     /// # Errors
     /// [`InvalidCampaign::Rounds`] or [`InvalidCampaign::RoundsForDistribution`].
     pub fn validate_new_round(&self, round: &Round) -> Result<(), InvalidCampaign> {
-        todo!("core: new round validation")
+        if self.distribution == Distribution::List {
+            return Err(InvalidCampaign::RoundsForDistribution);
+        }
+        let expected = u32::try_from(self.rounds.len()).ok().and_then(|n| n.checked_add(1));
+        let later = self.rounds.last().is_none_or(|last| last.starts_at < round.starts_at);
+        if Some(round.round_no) != expected || !later || round.quantity == 0 {
+            return Err(InvalidCampaign::Rounds);
+        }
+        Ok(())
     }
 }
 
@@ -200,16 +268,28 @@ impl Campaign {
     /// # Errors
     /// The reason they may not.
     pub fn check_eligibility(&self, who: &Identity) -> Result<(), Ineligible> {
-        todo!("core: eligibility")
+        let places = &self.spec.eligibility.places;
+        let allowed = if places.is_empty() {
+            self.spec.owner_place.covers(who.home)
+        } else {
+            places.iter().any(|p| p.covers(who.home))
+        };
+        if !allowed {
+            return Err(Ineligible::Place);
+        }
+        if who.real_name_level < self.spec.eligibility.min_real_name_level {
+            return Err(Ineligible::RealNameLevel);
+        }
+        Ok(())
     }
 
     /// The round open at `now` (the latest that has started), if any.
     pub fn current_round(&self, now: DateTime<Utc>) -> Option<&Round> {
-        todo!("core: current round")
+        self.spec.rounds.iter().filter(|r| r.starts_at <= now).max_by_key(|r| r.starts_at)
     }
 
     /// The first round starting after `now`, if any.
     pub fn next_round(&self, now: DateTime<Utc>) -> Option<&Round> {
-        todo!("core: next round")
+        self.spec.rounds.iter().filter(|r| r.starts_at > now).min_by_key(|r| r.starts_at)
     }
 }

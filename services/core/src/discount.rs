@@ -46,14 +46,30 @@ pub enum NotApplicable {
 /// # Errors
 /// [`NotApplicable::BelowThreshold`] when `order < min_spend`.
 pub fn threshold(min_spend: Fen, off: Fen, order: Fen) -> Result<Fen, NotApplicable> {
-    todo!("core: threshold discount")
+    if order < min_spend {
+        return Err(NotApplicable::BelowThreshold { min_spend });
+    }
+    Ok(off.min(order))
 }
 
 /// 立减: `⌊price × rate⌋`, then limited by `cap_remaining`, then by `budget_remaining`.
 /// `price` is what the consumer pays after every other discount. Never fails: a purchase
 /// after the cap is reached gets a zero discount and is still a sale.
 pub fn percent(rate_bp: BasisPoints, price: Fen, cap_remaining: Fen, budget_remaining: Fen) -> Discount {
-    todo!("core: percent discount")
+    let uncapped = price.mul_bp_floor(rate_bp);
+    let mut amount = uncapped;
+    let mut limited_by = None;
+    if amount > cap_remaining {
+        amount = cap_remaining;
+        limited_by = Some(Limit::PersonCap);
+    }
+    if amount > budget_remaining {
+        amount = budget_remaining;
+        limited_by = Some(Limit::Budget);
+    }
+    // amount ≤ uncapped ≤ price, so the subtraction cannot go below zero.
+    let to_pay = price.saturating_sub(amount);
+    Discount { amount, to_pay, uncapped, limited_by }
 }
 
 impl Rule {
@@ -64,6 +80,15 @@ impl Rule {
     /// # Errors
     /// [`NotApplicable`] when a threshold voucher cannot be applied.
     pub fn discount(&self, order: Fen, cap_remaining: Fen, budget_remaining: Fen) -> Result<Discount, NotApplicable> {
-        todo!("core: rule discount")
+        match *self {
+            Rule::Threshold { min_spend, off } => {
+                let amount = threshold(min_spend, off, order)?;
+                if amount > budget_remaining {
+                    return Err(NotApplicable::BudgetExhausted);
+                }
+                Ok(Discount { amount, to_pay: order.saturating_sub(amount), uncapped: amount, limited_by: None })
+            }
+            Rule::Percent { rate_bp, .. } => Ok(percent(rate_bp, order, cap_remaining, budget_remaining)),
+        }
     }
 }

@@ -8,6 +8,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
 use std::collections::BTreeMap;
 
 /// A key id, carried inside every signed token.
@@ -79,7 +82,11 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::Generate`] if the system random source fails.
     pub fn generate(kid: KeyId) -> Result<SigningKey, KeyError> {
-        todo!("core: key generate")
+        let rng = ring::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
+        let pkcs8 = doc.as_ref().to_vec();
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::Generate)?;
+        Ok(SigningKey { kid, pair, pkcs8 })
     }
 
     /// Loads a key from its file form.
@@ -87,12 +94,16 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::InvalidSigningKey`].
     pub fn from_file(file: &SigningKeyFile) -> Result<SigningKey, KeyError> {
-        todo!("core: key from file")
+        let pkcs8 = STANDARD.decode(file.pkcs8.trim()).map_err(|_| KeyError::InvalidSigningKey)?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8))
+            .map_err(|_| KeyError::InvalidSigningKey)?;
+        Ok(SigningKey { kid: file.kid, pair, pkcs8 })
     }
 
     /// The file form (contains the secret: write it with care).
     pub fn to_file(&self) -> SigningKeyFile {
-        todo!("core: key to file")
+        SigningKeyFile { kid: self.kid, pkcs8: STANDARD.encode(&self.pkcs8) }
     }
 
     /// Key id.
@@ -102,12 +113,19 @@ impl SigningKey {
 
     /// The public half, with no end date.
     pub fn public_key(&self) -> PublicKey {
-        todo!("core: public key")
+        PublicKey {
+            kid: self.kid,
+            public_key: URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref()),
+            not_after: None,
+        }
     }
 
     /// Ed25519 signature of `msg` (deterministic).
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        todo!("core: sign")
+        let sig = self.pair.sign(msg);
+        let mut out = [0u8; 64];
+        out.copy_from_slice(sig.as_ref());
+        out
     }
 }
 
@@ -129,12 +147,23 @@ impl Verifier {
     /// # Errors
     /// A key that does not decode, or a duplicate id.
     pub fn new(keys: impl IntoIterator<Item = PublicKey>) -> Result<Verifier, KeyError> {
-        todo!("core: verifier new")
+        let mut map = BTreeMap::new();
+        for key in keys {
+            let raw = URL_SAFE_NO_PAD
+                .decode(key.public_key.trim_end_matches('='))
+                .map_err(|_| KeyError::InvalidPublicKey(key.kid))?;
+            let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::InvalidPublicKey(key.kid))?;
+            if map.contains_key(&key.kid) {
+                return Err(KeyError::DuplicateKid(key.kid));
+            }
+            map.insert(key.kid, (key, raw));
+        }
+        Ok(Verifier { keys: map })
     }
 
     /// The published keys, by id.
     pub fn public_keys(&self) -> Vec<PublicKey> {
-        todo!("core: verifier list")
+        self.keys.values().map(|(k, _)| k.clone()).collect()
     }
 
     /// Checks `sig` over `msg` with key `kid`, as of `now` (for `not_after`).
@@ -142,6 +171,12 @@ impl Verifier {
     /// # Errors
     /// [`VerifyError`].
     pub fn verify(&self, kid: KeyId, msg: &[u8], sig: &[u8], now: DateTime<Utc>) -> Result<(), VerifyError> {
-        todo!("core: verify")
+        let (key, raw) = self.keys.get(&kid).ok_or(VerifyError::UnknownKey(kid))?;
+        if key.not_after.is_some_and(|end| now > end) {
+            return Err(VerifyError::RetiredKey(kid));
+        }
+        UnparsedPublicKey::new(&ED25519, raw)
+            .verify(msg, sig)
+            .map_err(|_| VerifyError::BadSignature)
     }
 }

@@ -72,6 +72,24 @@ impl NewProgram {
     /// # Errors
     /// The first problem found.
     pub fn validate(&self) -> Result<(), InvalidProgram> {
-        todo!("core: program validation")
+        use crate::place::PlaceLevel;
+        let len = self.name.trim().chars().count();
+        if len == 0 || len > 200 {
+            return Err(InvalidProgram::Name);
+        }
+        if self.funder_place.level() != PlaceLevel::Province {
+            return Err(InvalidProgram::FunderNotProvince);
+        }
+        let mut total = Fen::ZERO;
+        for (place, amount) in &self.city_allocations {
+            if place.level() != PlaceLevel::City || !self.funder_place.covers(*place) {
+                return Err(InvalidProgram::AllocationPlace(*place));
+            }
+            total = total.checked_add(*amount).ok_or(InvalidProgram::AllocationsExceedPool)?;
+        }
+        if total > self.pool {
+            return Err(InvalidProgram::AllocationsExceedPool);
+        }
+        Ok(())
     }
 }

@@ -10,8 +10,17 @@ use crate::ids::{CampaignId, PersonId, ProgramId, VoucherId};
 use crate::keys::{KeyId, SigningKey, Verifier, VerifyError};
 use crate::place::PlaceCode;
 use crate::rule::Rule;
+use crate::money::{BasisPoints, Fen};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use prost::Message as _;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use voucher_proto::voucher as pb;
+
+/// The payload version this code writes and reads.
+pub const TOKEN_VERSION: u32 = 1;
 
 /// The facts a voucher token carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +77,40 @@ impl VoucherToken {
 
     /// The key id inside, without verifying (for diagnostics).
     pub fn key_id(&self) -> Option<KeyId> {
-        todo!("core: token kid")
+        let (payload, _) = decode_signed(&self.0).ok()?;
+        Some(payload.key_id)
     }
 }
 
 /// Signs `claims` with `key`. Deterministic: the same claims and key give the same token.
 pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
-    todo!("core: token sign")
+    let rule = match claims.rule {
+        Rule::Threshold { min_spend, off } => pb::voucher_payload::Rule::Threshold(pb::ThresholdRule {
+            min_spend: min_spend.as_i64(),
+            off: off.as_i64(),
+        }),
+        Rule::Percent { rate_bp, per_person_cap } => pb::voucher_payload::Rule::Percent(pb::PercentRule {
+            rate_bp: u32::from(rate_bp),
+            per_person_cap: per_person_cap.as_i64(),
+        }),
+    };
+    let payload = pb::VoucherPayload {
+        version: TOKEN_VERSION,
+        key_id: key.kid(),
+        voucher_id: claims.voucher_id.0.as_bytes().to_vec(),
+        campaign_id: claims.campaign_id.0,
+        program_id: claims.program_id.0,
+        person_id: claims.person_id.as_str().to_owned(),
+        place: claims.place.get(),
+        category: category_to_pb(claims.category) as i32,
+        rule: Some(rule),
+        valid_from: claims.valid_from.timestamp(),
+        valid_until: claims.valid_until.timestamp(),
+    };
+    let payload = payload.encode_to_vec();
+    let signature = key.sign(&payload).to_vec();
+    let signed = pb::SignedVoucher { payload, signature };
+    VoucherToken(URL_SAFE_NO_PAD.encode(signed.encode_to_vec()))
 }
 
 /// Verifies a token's text and returns its claims. Does not check the validity window
@@ -83,5 +119,71 @@ pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
 /// # Errors
 /// [`TokenError`].
 pub fn verify(verifier: &Verifier, text: &str, now: DateTime<Utc>) -> Result<VoucherClaims, TokenError> {
-    todo!("core: token verify")
+    let (payload, signed) = decode_signed(text)?;
+    if payload.version != TOKEN_VERSION {
+        return Err(TokenError::Version(payload.version));
+    }
+    verifier.verify(payload.key_id, &signed.payload, &signed.signature, now)?;
+    claims_from_pb(payload).ok_or(TokenError::Malformed)
+}
+
+/// Longest token text accepted (a real one is at most 256 characters).
+const MAX_TOKEN_LEN: usize = 1024;
+
+fn decode_signed(text: &str) -> Result<(pb::VoucherPayload, pb::SignedVoucher), TokenError> {
+    if text.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| TokenError::Malformed)?;
+    let signed = pb::SignedVoucher::decode(bytes.as_slice()).map_err(|_| TokenError::Malformed)?;
+    if signed.signature.len() != 64 {
+        return Err(TokenError::Malformed);
+    }
+    let payload = pb::VoucherPayload::decode(signed.payload.as_slice()).map_err(|_| TokenError::Malformed)?;
+    Ok((payload, signed))
+}
+
+fn claims_from_pb(p: pb::VoucherPayload) -> Option<VoucherClaims> {
+    let rule = match p.rule? {
+        pb::voucher_payload::Rule::Threshold(t) => Rule::Threshold {
+            min_spend: Fen::try_from(t.min_spend).ok()?,
+            off: Fen::try_from(t.off).ok()?,
+        },
+        pb::voucher_payload::Rule::Percent(r) => Rule::Percent {
+            rate_bp: BasisPoints::try_from(r.rate_bp).ok()?,
+            per_person_cap: Fen::try_from(r.per_person_cap).ok()?,
+        },
+    };
+    Some(VoucherClaims {
+        voucher_id: VoucherId(Uuid::from_slice(&p.voucher_id).ok()?),
+        campaign_id: CampaignId(p.campaign_id),
+        program_id: ProgramId(p.program_id),
+        person_id: PersonId::parse(&p.person_id).ok()?,
+        place: PlaceCode::try_from(p.place).ok()?,
+        category: category_from_pb(pb::Category::try_from(p.category).ok()?)?,
+        rule,
+        valid_from: DateTime::from_timestamp(p.valid_from, 0)?,
+        valid_until: DateTime::from_timestamp(p.valid_until, 0)?,
+    })
+}
+
+fn category_to_pb(c: Category) -> pb::Category {
+    match c {
+        Category::Catering => pb::Category::Catering,
+        Category::Lodging => pb::Category::Lodging,
+        Category::CultureTourism => pb::Category::CultureTourism,
+        Category::HomeFurnishing => pb::Category::HomeFurnishing,
+        Category::General => pb::Category::General,
+    }
+}
+
+fn category_from_pb(c: pb::Category) -> Option<Category> {
+    Some(match c {
+        pb::Category::Unspecified => return None,
+        pb::Category::Catering => Category::Catering,
+        pb::Category::Lodging => Category::Lodging,
+        pb::Category::CultureTourism => Category::CultureTourism,
+        pb::Category::HomeFurnishing => Category::HomeFurnishing,
+        pb::Category::General => Category::General,
+    })
 }
