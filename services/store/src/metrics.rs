@@ -19,15 +19,30 @@ impl StoreMetrics {
     /// # Errors
     /// A metric of the same name is already registered.
     pub fn register(registry: &Registry, service: &str) -> Result<StoreMetrics, prometheus::Error> {
-        let outbox_lag = IntGauge::with_opts(Opts::new(format!("{service}_outbox_lag_events"), "Events in the outbox streams not yet persisted"))?;
-        let persisted_events = IntCounter::with_opts(Opts::new(format!("{service}_persisted_events_total"), "Events written to PostgreSQL by the persister"))?;
+        let outbox_lag = IntGauge::with_opts(Opts::new(
+            format!("{service}_outbox_lag_events"),
+            "Events in the outbox streams not yet persisted",
+        ))?;
+        let persisted_events = IntCounter::with_opts(Opts::new(
+            format!("{service}_persisted_events_total"),
+            "Events written to PostgreSQL by the persister",
+        ))?;
         let persist_batch_seconds = Histogram::with_opts(
-            HistogramOpts::new(format!("{service}_persist_batch_duration_seconds"), "Duration of one persister batch")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                format!("{service}_persist_batch_duration_seconds"),
+                "Duration of one persister batch",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
         )?;
         registry.register(Box::new(outbox_lag.clone()))?;
         registry.register(Box::new(persisted_events.clone()))?;
         registry.register(Box::new(persist_batch_seconds.clone()))?;
-        Ok(StoreMetrics { outbox_lag, persisted_events, persist_batch_seconds })
+        Ok(StoreMetrics {
+            outbox_lag,
+            persisted_events,
+            persist_batch_seconds,
+        })
     }
 }

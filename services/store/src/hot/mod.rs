@@ -1,5 +1,7 @@
-//! Hot state in Redis. Every key of a campaign carries the hash tag `{c<id>}` so that a
-//! campaign's keys live in one cluster slot and its scripts stay single-slot.
+//! Hot state in Redis: the fast gatekeeper of the rush. PostgreSQL is the record; this
+//! is what decides a claim in one atomic step. Every key of a campaign carries the hash tag
+//! `{c<id>}` so that a campaign's keys live in one cluster slot and its scripts stay
+//! single-slot.
 //!
 //! Keys (with the configured prefix, default `vp`):
 //! - `vp:campaigns` — set of campaign ids known to Redis (the persister's list of outboxes).
@@ -8,14 +10,37 @@
 //! - `vp:{c<id>}:r` — sorted set of rounds: member = round number, score = start (Unix ms);
 //!   `vp:{c<id>}:rq` hash round number → quantity.
 //! - `vp:{c<id>}:p` — hash person id → vouchers claimed.
-//! - `vp:{c<id>}:v` — hash claim id → `voucher_id|claimed_at_ms|person|state` (state `L` live,
-//!   `R` recycled): the claim record that makes a retried claim return the first result.
+//! - `vp:{c<id>}:v` — hash claim id (32 hex digits) → `voucher_id|claimed_at_ms|person|state`
+//!   (voucher id in 32 hex digits, state `L` live, `R` recycled): the claim record that makes a
+//!   retried claim return the first result. No other key exists per voucher.
 //! - `vp:{c<id>}:ob` — the outbox stream (field `e` = an encoded `EventEnvelope`); the
-//!   persister's consumer group is `persister`.
+//!   persister's consumer group is `persister`. Entries are deleted once persisted, so its
+//!   length is the persister's lag.
+//!
+//! Counters obey `total = pool + live + claimed − recycled` (see `voucher_core::campaign`).
+//! Rounds are released lazily: the first claim after a round's start moves its quantity (plus
+//! recycled stock) from `pool` to `live`.
+//!
+//! The scripts (`claim.lua`, `recycle.lua`, `sync.lua`, `set_status.lua`) sit beside this file
+//! and run with `EVALSHA`, reloaded on `NOSCRIPT`. Every operation here is idempotent (claims
+//! by claim id, recycling by claim state), so a call whose connection failed is retried a few
+//! times while the connection manager reconnects.
+//!
+//! Memory: about 165 bytes per live voucher in `:v` and 75 in `:p` (18-character person ids,
+//! Redis 7.0, measured after the outbox is persisted).
 
-use crate::StoreError;
+use crate::{events, StoreError};
 use chrono::{DateTime, Utc};
-use voucher_core::{Campaign, CampaignId, CampaignStatus, ClaimId, PersonId, VoucherId};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError, RetryMethod, Script};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use voucher_core::{
+    Campaign, CampaignId, CampaignStatus, ClaimId, Distribution, PersonId, VoucherId,
+};
+use voucher_proto::events::ClaimSource;
 
 /// Rush claim (needs an open round) or list issuance (no rounds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +123,82 @@ pub struct CampaignCounters {
     pub outbox_len: u64,
 }
 
+/// The Lua scripts, loaded once per process. `redis::Script` runs `EVALSHA` and, when
+/// Redis answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`), loads the script and
+/// retries: this is how the scripts survive a Redis restart.
+struct Scripts {
+    claim: Script,
+    recycle: Script,
+    sync: Script,
+    set_status: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            claim: Script::new(include_str!("claim.lua")),
+            recycle: Script::new(include_str!("recycle.lua")),
+            sync: Script::new(include_str!("sync.lua")),
+            set_status: Script::new(include_str!("set_status.lua")),
+        }
+    }
+}
+
+/// The keys of one campaign (all in the slot of the hash tag `{c<id>}`).
+#[derive(Debug, Clone)]
+pub(crate) struct CampaignKeys {
+    pub(crate) campaign: String,
+    pub(crate) rounds: String,
+    pub(crate) round_quantities: String,
+    pub(crate) persons: String,
+    pub(crate) claims: String,
+    pub(crate) outbox: String,
+}
+
+/// The consumer group of the persister on every outbox stream.
+pub(crate) const PERSISTER_GROUP: &str = "persister";
+
+/// Idempotent operations are retried this many times when the connection failed (the
+/// connection manager reconnects in the background, e.g. after a Redis restart).
+const RETRIES: u32 = 5;
+
 /// The Redis side of the store. Cheap to clone (a multiplexed, reconnecting connection).
 #[derive(Clone)]
 pub struct HotStore {
-    conn: redis::aio::ConnectionManager,
+    conn: ConnectionManager,
+    client: redis::Client,
     prefix: String,
+    scripts: Arc<Scripts>,
+}
+
+/// Whether an error is about the connection (worth a retry once the manager reconnected)
+/// rather than an answer of Redis.
+fn transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(
+            e.retry_method(),
+            RetryMethod::Reconnect | RetryMethod::WaitAndRetry
+        )
+}
+
+/// Reconnection: up to 8 attempts, backing off from 100 ms to at most 2 s.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Duration::from_secs(5))
+        .set_number_of_retries(8)
+        .set_max_delay(2_000)
+}
+
+fn hex(id: Uuid) -> String {
+    id.simple().to_string()
+}
+
+fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("claim time {ms} out of range")))
 }
 
 impl HotStore {
@@ -111,7 +207,82 @@ impl HotStore {
     /// # Errors
     /// The connection failed.
     pub async fn connect(url: &str, prefix: &str) -> Result<HotStore, StoreError> {
-        todo!("store: connect")
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await?;
+        Ok(HotStore {
+            conn,
+            client,
+            prefix: prefix.to_owned(),
+            scripts: Arc::new(Scripts::new()),
+        })
+    }
+
+    /// The key prefix (default `vp`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of a campaign's outbox stream, `<prefix>:{c<id>}:ob` (for operations tools
+    /// and tests).
+    pub fn outbox_key(&self, campaign_id: CampaignId) -> String {
+        format!("{}:{{c{}}}:ob", self.prefix, campaign_id.0)
+    }
+
+    pub(crate) fn campaigns_key(&self) -> String {
+        format!("{}:campaigns", self.prefix)
+    }
+
+    pub(crate) fn keys(&self, campaign_id: CampaignId) -> CampaignKeys {
+        let base = format!("{}:{{c{}}}", self.prefix, campaign_id.0);
+        CampaignKeys {
+            campaign: format!("{base}:c"),
+            rounds: format!("{base}:r"),
+            round_quantities: format!("{base}:rq"),
+            persons: format!("{base}:p"),
+            claims: format!("{base}:v"),
+            outbox: format!("{base}:ob"),
+        }
+    }
+
+    /// A connection of its own (for the persister's blocking reads, which would otherwise
+    /// hold up every command multiplexed on the shared connection).
+    pub(crate) async fn dedicated_connection(&self) -> Result<ConnectionManager, StoreError> {
+        Ok(ConnectionManager::new_with_config(self.client.clone(), manager_config()).await?)
+    }
+
+    /// Runs an idempotent operation, retrying connection failures with a short backoff.
+    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T, RedisError>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op(self.conn.clone()).await {
+                Err(e) if attempt < RETRIES && transient(&e) => {
+                    tracing::debug!(attempt, "redis connection failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The campaigns Redis knows (the set `<prefix>:campaigns`), by id.
+    ///
+    /// # Errors
+    /// Redis failed.
+    pub async fn campaign_ids(&self) -> Result<Vec<CampaignId>, StoreError> {
+        let key = self.campaigns_key();
+        let mut ids: Vec<i64> = self
+            .retrying(|mut c| {
+                let key = key.clone();
+                async move { c.smembers(key).await }
+            })
+            .await?;
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(CampaignId).collect())
     }
 
     /// Makes Redis know `campaign`: config fields are overwritten, counters are created only
@@ -120,49 +291,254 @@ impl HotStore {
     /// # Errors
     /// Redis failed.
     pub async fn sync_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
-        todo!("store: sync campaign")
+        let keys = self.keys(campaign.id);
+        let mut invocation = self.scripts.sync.prepare_invoke();
+        invocation
+            .key(&keys.campaign)
+            .key(&keys.rounds)
+            .key(&keys.round_quantities)
+            .arg(status_name(campaign.status))
+            .arg(campaign.spec.per_person_limit)
+            .arg(mode_name(distribution_mode(campaign.spec.distribution)))
+            .arg(campaign.spec.stock);
+        for round in &campaign.spec.rounds {
+            invocation
+                .arg(round.round_no)
+                .arg(round.starts_at.timestamp_millis())
+                .arg(round.quantity);
+        }
+        let invocation = &invocation;
+        let _created: i64 = self
+            .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        // Outside the script: the set lives in another cluster slot than the campaign.
+        let set = self.campaigns_key();
+        let _: i64 = self
+            .retrying(|mut c| {
+                let set = set.clone();
+                async move { c.sadd(set, campaign.id.0).await }
+            })
+            .await?;
+        self.ensure_group(&keys.outbox).await
+    }
+
+    /// Creates the persister's consumer group on an outbox (and the stream), if missing.
+    /// The group starts at `0`, so entries written before it existed are delivered too.
+    pub(crate) async fn ensure_group(&self, outbox: &str) -> Result<(), StoreError> {
+        let created: Result<(), RedisError> = self
+            .retrying(|mut c| async move {
+                c.xgroup_create_mkstream(outbox, PERSISTER_GROUP, "0").await
+            })
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// Runs the claim script: round open? stock left? person below limit? claim id new?
     /// → decrement stock, count the person, record the claim, XADD `VoucherClaimed`.
     ///
+    /// A reply lost on the wire is retried with the same claim id; the script then answers
+    /// with the recorded claim, which is reported as [`ClaimOutcome::Claimed`] because it
+    /// carries this request's voucher id.
+    ///
     /// # Errors
     /// Redis failed (the claim may or may not have happened: retry with the same claim id).
     pub async fn claim(&self, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        todo!("store: claim")
+        let keys = self.keys(req.campaign_id);
+        let now_ms = req.now.timestamp_millis();
+        let claimed_at = millis(now_ms)?;
+        let source = match req.mode {
+            ClaimMode::Rush => ClaimSource::Rush,
+            ClaimMode::List => ClaimSource::List,
+        };
+        let event = events::voucher_claimed(
+            req.campaign_id,
+            req.voucher_id,
+            req.claim_id,
+            &req.person_id,
+            req.round_no,
+            claimed_at,
+            req.valid_from,
+            req.valid_until,
+            source,
+        );
+        let voucher_hex = hex(req.voucher_id.0);
+        let record = format!("{voucher_hex}|{now_ms}|{}|L", req.person_id.as_str());
+        let mut invocation = self.scripts.claim.prepare_invoke();
+        invocation
+            .key(&keys.campaign)
+            .key(&keys.rounds)
+            .key(&keys.round_quantities)
+            .key(&keys.persons)
+            .key(&keys.claims)
+            .key(&keys.outbox)
+            .arg(now_ms)
+            .arg(mode_name(req.mode))
+            .arg(req.person_id.as_str())
+            .arg(hex(req.claim_id.0))
+            .arg(&voucher_hex)
+            .arg(&record)
+            .arg(event);
+        let invocation = &invocation;
+        let reply: Vec<String> = self
+            .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        let outcome = match reply.first().map(String::as_str) {
+            Some("claimed") => ClaimOutcome::Claimed(ClaimedVoucher {
+                voucher_id: req.voucher_id,
+                claimed_at,
+            }),
+            Some("replayed") => {
+                let (voucher, at) = match (reply.get(1), reply.get(2)) {
+                    (Some(v), Some(at)) => (v, at),
+                    _ => return Err(StoreError::Corrupt(format!("claim record reply {reply:?}"))),
+                };
+                let voucher_id = Uuid::parse_str(voucher).map(VoucherId).map_err(|_| {
+                    StoreError::Corrupt(format!("claim record voucher {voucher:?}"))
+                })?;
+                let at = at
+                    .parse::<i64>()
+                    .map_err(|_| StoreError::Corrupt(format!("claim record time {at:?}")))?;
+                let first = ClaimedVoucher {
+                    voucher_id,
+                    claimed_at: millis(at)?,
+                };
+                if voucher_id == req.voucher_id {
+                    ClaimOutcome::Claimed(first)
+                } else {
+                    ClaimOutcome::Replayed(first)
+                }
+            }
+            Some("claim_id_conflict") => ClaimOutcome::ClaimIdConflict,
+            Some("not_open") => ClaimOutcome::NotOpen,
+            Some("sold_out") => ClaimOutcome::SoldOut,
+            Some("limit_reached") => ClaimOutcome::LimitReached,
+            Some("paused") => ClaimOutcome::Paused,
+            Some("unknown") => ClaimOutcome::UnknownCampaign,
+            _ => return Err(StoreError::Corrupt(format!("claim script reply {reply:?}"))),
+        };
+        Ok(outcome)
     }
 
-    /// Pauses or resumes claims.
+    /// Pauses or resumes claims. A campaign Redis does not know is left alone: the next
+    /// [`HotStore::sync_campaign`] writes the status from the record.
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn set_status(&self, campaign_id: CampaignId, status: CampaignStatus) -> Result<(), StoreError> {
-        todo!("store: set status")
+    pub async fn set_status(
+        &self,
+        campaign_id: CampaignId,
+        status: CampaignStatus,
+    ) -> Result<(), StoreError> {
+        let keys = self.keys(campaign_id);
+        let mut invocation = self.scripts.set_status.prepare_invoke();
+        invocation.key(&keys.campaign).arg(status_name(status));
+        let invocation = &invocation;
+        let _set: i64 = self
+            .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        Ok(())
     }
 
     /// The campaign's counters, or `None` if Redis does not know it.
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn counters(&self, campaign_id: CampaignId) -> Result<Option<CampaignCounters>, StoreError> {
-        todo!("store: counters")
+    pub async fn counters(
+        &self,
+        campaign_id: CampaignId,
+    ) -> Result<Option<CampaignCounters>, StoreError> {
+        let keys = self.keys(campaign_id);
+        let keys = &keys;
+        let (fields, outbox_len): (Vec<Option<i64>>, u64) = self
+            .retrying(|mut c| async move {
+                redis::pipe()
+                    .cmd("HMGET")
+                    .arg(&keys.campaign)
+                    .arg(&[
+                        "total",
+                        "pool",
+                        "live",
+                        "claimed",
+                        "recycled",
+                        "released_round",
+                    ])
+                    .xlen(&keys.outbox)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let [total, pool, live, claimed, recycled, released_round] = fields[..] else {
+            return Err(StoreError::Corrupt(format!(
+                "counters of campaign {campaign_id}"
+            )));
+        };
+        let Some(total) = total else { return Ok(None) };
+        Ok(Some(CampaignCounters {
+            total,
+            pool: pool.unwrap_or(0),
+            live: live.unwrap_or(0),
+            claimed: claimed.unwrap_or(0),
+            recycled: recycled.unwrap_or(0),
+            released_round: u32::try_from(released_round.unwrap_or(0)).unwrap_or(0),
+            outbox_len,
+        }))
     }
 
     /// How many vouchers `person` has claimed in the campaign.
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn person_claims(&self, campaign_id: CampaignId, person: &PersonId) -> Result<u32, StoreError> {
-        todo!("store: person claims")
+    pub async fn person_claims(
+        &self,
+        campaign_id: CampaignId,
+        person: &PersonId,
+    ) -> Result<u32, StoreError> {
+        let keys = self.keys(campaign_id);
+        let keys = &keys;
+        let n: Option<u32> = self
+            .retrying(|mut c| async move { c.hget(&keys.persons, person.as_str()).await })
+            .await?;
+        Ok(n.unwrap_or(0))
     }
 
     /// Returns an expired voucher's stock to the campaign's pool (released by the next round)
     /// and XADDs `StockRecycled`. Idempotent: `false` if it was already recycled.
     ///
     /// # Errors
-    /// Redis failed, or no such claim.
-    pub async fn recycle(&self, campaign_id: CampaignId, claim_id: ClaimId, voucher_id: VoucherId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        todo!("store: recycle")
+    /// Redis failed; [`StoreError::NotFound`] when Redis has no such claim (or no such
+    /// campaign); [`StoreError::Corrupt`] when the claim made another voucher.
+    pub async fn recycle(
+        &self,
+        campaign_id: CampaignId,
+        claim_id: ClaimId,
+        voucher_id: VoucherId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys(campaign_id);
+        let event = events::stock_recycled(campaign_id, voucher_id, now);
+        let mut invocation = self.scripts.recycle.prepare_invoke();
+        invocation
+            .key(&keys.campaign)
+            .key(&keys.claims)
+            .key(&keys.outbox)
+            .arg(hex(claim_id.0))
+            .arg(hex(voucher_id.0))
+            .arg(event);
+        let invocation = &invocation;
+        let reply: i64 = self
+            .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        match reply {
+            1 => Ok(true),
+            0 => Ok(false),
+            -2 => Err(StoreError::Corrupt(format!(
+                "claim {claim_id} made another voucher than {voucher_id}"
+            ))),
+            _ => Err(StoreError::NotFound),
+        }
     }
 
     /// Total entries waiting in all outbox streams (unpersisted or unacknowledged).
@@ -170,7 +546,26 @@ impl HotStore {
     /// # Errors
     /// Redis failed.
     pub async fn outbox_len(&self) -> Result<u64, StoreError> {
-        todo!("store: outbox len")
+        let streams: Vec<String> = self
+            .campaign_ids()
+            .await?
+            .into_iter()
+            .map(|id| self.outbox_key(id))
+            .collect();
+        if streams.is_empty() {
+            return Ok(0);
+        }
+        let streams = &streams;
+        let lens: Vec<u64> = self
+            .retrying(|mut c| async move {
+                let mut pipe = redis::pipe();
+                for s in streams {
+                    pipe.xlen(s);
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(lens.iter().sum())
     }
 
     /// `PING`, for readiness.
@@ -178,6 +573,29 @@ impl HotStore {
     /// # Errors
     /// Redis failed.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        todo!("store: ping")
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+}
+
+fn status_name(status: CampaignStatus) -> &'static str {
+    match status {
+        CampaignStatus::Active => "active",
+        CampaignStatus::Paused => "paused",
+    }
+}
+
+fn mode_name(mode: ClaimMode) -> &'static str {
+    match mode {
+        ClaimMode::Rush => "rush",
+        ClaimMode::List => "list",
+    }
+}
+
+fn distribution_mode(distribution: Distribution) -> ClaimMode {
+    match distribution {
+        Distribution::Claim => ClaimMode::Rush,
+        Distribution::List => ClaimMode::List,
     }
 }

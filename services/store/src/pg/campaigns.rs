@@ -1,15 +1,59 @@
-//! Campaigns and their rounds.
+//! Campaigns and their rounds: the `campaigns` and `rounds` tables, mapped to
+//! [`voucher_core::Campaign`] (rounds are always loaded with their campaign, in order).
 
+use crate::pg::programs::{fen_from_db, place_from_db, place_to_db};
 use crate::StoreError;
-use sqlx::PgPool;
-use voucher_core::{Campaign, CampaignId, CampaignStatus, NewCampaign, PlaceCode, Round};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use std::collections::BTreeMap;
+use voucher_core::{
+    Campaign, CampaignId, CampaignStatus, Category, Distribution, Eligibility, NewCampaign,
+    PlaceCode, Round, Rule, Validity,
+};
 
 /// Inserts a validated campaign with its rounds (one transaction).
 ///
 /// # Errors
 /// Database failure; [`StoreError::NotFound`] if the program does not exist.
+#[tracing::instrument(name = "store.campaigns.create", skip_all, err)]
 pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, StoreError> {
-    todo!("store: campaign create")
+    let mut tx = pool.begin().await?;
+    let places: Vec<i32> = spec
+        .eligibility
+        .places
+        .iter()
+        .map(|p| place_to_db(*p))
+        .collect();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO campaigns (program_id, name, owner_place, category, rule, stock, per_person_limit,
+                                validity_days, valid_ends_at, budget_fen, eligible_places, min_real_name_level,
+                                distribution, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active') RETURNING id",
+    )
+    .bind(spec.program_id.0)
+    .bind(&spec.name)
+    .bind(place_to_db(spec.owner_place))
+    .bind(spec.category.as_str())
+    .bind(Json(spec.rule))
+    .bind(to_i32(spec.stock, "stock")?)
+    .bind(to_i32(spec.per_person_limit, "per_person_limit")?)
+    .bind(spec.validity.days_after_claim.map(|d| to_i32(d, "validity days")).transpose()?)
+    .bind(spec.validity.ends_at)
+    .bind(spec.budget.as_i64())
+    .bind(&places)
+    .bind(i16::from(spec.eligibility.min_real_name_level))
+    .bind(distribution_name(spec.distribution))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
+    insert_rounds(&mut tx, id, &spec.rounds).await?;
+    tx.commit().await?;
+    Ok(Campaign {
+        id: CampaignId(id),
+        status: CampaignStatus::Active,
+        spec: spec.clone(),
+    })
 }
 
 /// One campaign with its rounds.
@@ -17,7 +61,7 @@ pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, Store
 /// # Errors
 /// Database failure.
 pub async fn get(pool: &PgPool, id: CampaignId) -> Result<Option<Campaign>, StoreError> {
-    todo!("store: campaign get")
+    Ok(load(pool, Some(id)).await?.into_iter().next())
 }
 
 /// Campaigns whose owner place lies within `within` (all when `None`), by id.
@@ -25,7 +69,14 @@ pub async fn get(pool: &PgPool, id: CampaignId) -> Result<Option<Campaign>, Stor
 /// # Errors
 /// Database failure.
 pub async fn list(pool: &PgPool, within: Option<PlaceCode>) -> Result<Vec<Campaign>, StoreError> {
-    todo!("store: campaign list")
+    let all = load(pool, None).await?;
+    Ok(match within {
+        None => all,
+        Some(place) => all
+            .into_iter()
+            .filter(|c| place.covers(c.spec.owner_place))
+            .collect(),
+    })
 }
 
 /// Appends a validated round (its number must be the next one: a concurrent append of the
@@ -33,14 +84,215 @@ pub async fn list(pool: &PgPool, within: Option<PlaceCode>) -> Result<Vec<Campai
 ///
 /// # Errors
 /// Database failure, conflict, not found.
-pub async fn add_round(pool: &PgPool, id: CampaignId, round: &Round) -> Result<Campaign, StoreError> {
-    todo!("store: add round")
+#[tracing::instrument(name = "store.campaigns.add_round", skip_all, fields(campaign_id = id.0), err)]
+pub async fn add_round(
+    pool: &PgPool,
+    id: CampaignId,
+    round: &Round,
+) -> Result<Campaign, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Appends to one campaign queue up behind this lock, so "the next number" is well defined.
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity)
+         SELECT $1, $2, $3, $4
+         WHERE $2 = (SELECT coalesce(max(round_no), 0) + 1 FROM rounds WHERE campaign_id = $1)",
+    )
+    .bind(id.0)
+    .bind(to_i32(round.round_no, "round_no")?)
+    .bind(round.starts_at)
+    .bind(to_i32(round.quantity, "quantity")?)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        if is_violation(&e, "23505") {
+            StoreError::Conflict("round")
+        } else {
+            e.into()
+        }
+    })?;
+    if inserted.rows_affected() != 1 {
+        return Err(StoreError::Conflict("round"));
+    }
+    tx.commit().await?;
+    get(pool, id).await?.ok_or(StoreError::NotFound)
 }
 
 /// Sets the status. Returns the campaign as it now is.
 ///
 /// # Errors
 /// Database failure, not found.
-pub async fn set_status(pool: &PgPool, id: CampaignId, status: CampaignStatus) -> Result<Campaign, StoreError> {
-    todo!("store: set status")
+#[tracing::instrument(name = "store.campaigns.set_status", skip_all, fields(campaign_id = id.0), err)]
+pub async fn set_status(
+    pool: &PgPool,
+    id: CampaignId,
+    status: CampaignStatus,
+) -> Result<Campaign, StoreError> {
+    let updated = sqlx::query("UPDATE campaigns SET status = $2 WHERE id = $1")
+        .bind(id.0)
+        .bind(status_name(status))
+        .execute(pool)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(pool, id).await?.ok_or(StoreError::NotFound)
+}
+
+async fn insert_rounds(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    rounds: &[Round],
+) -> Result<(), StoreError> {
+    if rounds.is_empty() {
+        return Ok(());
+    }
+    let numbers = rounds
+        .iter()
+        .map(|r| to_i32(r.round_no, "round_no"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let starts: Vec<_> = rounds.iter().map(|r| r.starts_at).collect();
+    let quantities = rounds
+        .iter()
+        .map(|r| to_i32(r.quantity, "quantity"))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(
+        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity)
+         SELECT $1, n, s, q FROM UNNEST($2::int4[], $3::timestamptz[], $4::int4[]) AS t (n, s, q)",
+    )
+    .bind(id)
+    .bind(&numbers)
+    .bind(&starts)
+    .bind(&quantities)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_violation(&e, "23505") {
+            StoreError::Conflict("round")
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+/// Campaigns (one, or all), by id, with their rounds.
+async fn load(pool: &PgPool, only: Option<CampaignId>) -> Result<Vec<Campaign>, StoreError> {
+    let only = only.map(|id| id.0);
+    let rows = sqlx::query(
+        "SELECT id, program_id, name, owner_place, category, rule, stock, per_person_limit, validity_days,
+                valid_ends_at, budget_fen, eligible_places, min_real_name_level, distribution, status
+         FROM campaigns WHERE ($1::int8 IS NULL OR id = $1) ORDER BY id",
+    )
+    .bind(only)
+    .fetch_all(pool)
+    .await?;
+    let round_rows = sqlx::query(
+        "SELECT campaign_id, round_no, starts_at, quantity FROM rounds
+         WHERE ($1::int8 IS NULL OR campaign_id = $1) ORDER BY campaign_id, round_no",
+    )
+    .bind(only)
+    .fetch_all(pool)
+    .await?;
+    let mut rounds: BTreeMap<i64, Vec<Round>> = BTreeMap::new();
+    for row in round_rows {
+        let campaign: i64 = row.try_get("campaign_id")?;
+        rounds.entry(campaign).or_default().push(Round {
+            round_no: from_i32(row.try_get("round_no")?, "round_no")?,
+            starts_at: row.try_get("starts_at")?,
+            quantity: from_i32(row.try_get("quantity")?, "quantity")?,
+        });
+    }
+    rows.iter()
+        .map(|row| campaign_from_row(row, &mut rounds))
+        .collect()
+}
+
+fn campaign_from_row(
+    row: &PgRow,
+    rounds: &mut BTreeMap<i64, Vec<Round>>,
+) -> Result<Campaign, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let category: String = row.try_get("category")?;
+    let Json(rule): Json<Rule> = row.try_get("rule")?;
+    let validity_days: Option<i32> = row.try_get("validity_days")?;
+    let places: Vec<i32> = row.try_get("eligible_places")?;
+    let level: i16 = row.try_get("min_real_name_level")?;
+    let distribution: String = row.try_get("distribution")?;
+    let status: String = row.try_get("status")?;
+    Ok(Campaign {
+        id: CampaignId(id),
+        status: match status.as_str() {
+            "active" => CampaignStatus::Active,
+            "paused" => CampaignStatus::Paused,
+            other => return Err(StoreError::Corrupt(format!("campaign status {other:?}"))),
+        },
+        spec: NewCampaign {
+            program_id: voucher_core::ProgramId(row.try_get("program_id")?),
+            name: row.try_get("name")?,
+            owner_place: place_from_db(row.try_get("owner_place")?)?,
+            category: category
+                .parse::<Category>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            rule,
+            stock: from_i32(row.try_get("stock")?, "stock")?,
+            per_person_limit: from_i32(row.try_get("per_person_limit")?, "per_person_limit")?,
+            rounds: rounds.remove(&id).unwrap_or_default(),
+            validity: Validity {
+                days_after_claim: validity_days
+                    .map(|d| from_i32(d, "validity_days"))
+                    .transpose()?,
+                ends_at: row.try_get("valid_ends_at")?,
+            },
+            budget: fen_from_db(row.try_get("budget_fen")?)?,
+            eligibility: Eligibility {
+                places: places
+                    .into_iter()
+                    .map(place_from_db)
+                    .collect::<Result<_, _>>()?,
+                min_real_name_level: u8::try_from(level)
+                    .map_err(|_| StoreError::Corrupt(format!("real-name level {level}")))?,
+            },
+            distribution: match distribution.as_str() {
+                "claim" => Distribution::Claim,
+                "list" => Distribution::List,
+                other => return Err(StoreError::Corrupt(format!("distribution {other:?}"))),
+            },
+        },
+    })
+}
+
+/// Whether a database error is a violation with this SQLSTATE (23503 foreign key,
+/// 23505 unique).
+pub(crate) fn is_violation(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
+}
+
+fn to_i32(v: u32, what: &'static str) -> Result<i32, StoreError> {
+    i32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+fn from_i32(v: i32, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
+}
+
+fn status_name(status: CampaignStatus) -> &'static str {
+    match status {
+        CampaignStatus::Active => "active",
+        CampaignStatus::Paused => "paused",
+    }
+}
+
+fn distribution_name(distribution: Distribution) -> &'static str {
+    match distribution {
+        Distribution::Claim => "claim",
+        Distribution::List => "list",
+    }
 }

@@ -16,7 +16,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// # Errors
 /// The first connection failed.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
-    Ok(PgPoolOptions::new().max_connections(max_connections).connect(url).await?)
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect(url)
+        .await?)
 }
 
 /// Applies pending migrations.

@@ -1,9 +1,11 @@
-//! Vouchers as persisted from the outbox (the record), read by residents and jobs.
+//! Vouchers as persisted from the outbox (the record), read by residents and jobs. The
+//! persister inserts the rows; expiry and redemption change their status.
 
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
 use voucher_core::{CampaignId, ClaimId, PersonId, VoucherId};
 
 /// Where a voucher stands.
@@ -45,8 +47,17 @@ pub struct VoucherRecord {
 ///
 /// # Errors
 /// Database failure.
-pub async fn list_for_person(pool: &PgPool, person: &PersonId) -> Result<Vec<VoucherRecord>, StoreError> {
-    todo!("store: vouchers for person")
+pub async fn list_for_person(
+    pool: &PgPool,
+    person: &PersonId,
+) -> Result<Vec<VoucherRecord>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE person_id = $1 ORDER BY claimed_at DESC, voucher_id DESC"
+    ))
+    .bind(person.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(record_from_row).collect()
 }
 
 /// One voucher.
@@ -54,5 +65,37 @@ pub async fn list_for_person(pool: &PgPool, person: &PersonId) -> Result<Vec<Vou
 /// # Errors
 /// Database failure.
 pub async fn get(pool: &PgPool, id: VoucherId) -> Result<Option<VoucherRecord>, StoreError> {
-    todo!("store: voucher get")
+    let row = sqlx::query(&format!("{SELECT} WHERE voucher_id = $1"))
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(record_from_row).transpose()
+}
+
+const SELECT: &str =
+    "SELECT voucher_id, campaign_id, person_id, claim_id, round_no, status, claimed_at, \
+                      valid_from, valid_until FROM vouchers";
+
+fn record_from_row(row: &PgRow) -> Result<VoucherRecord, StoreError> {
+    let person: String = row.try_get("person_id")?;
+    let round_no: i32 = row.try_get("round_no")?;
+    let status: String = row.try_get("status")?;
+    Ok(VoucherRecord {
+        voucher_id: VoucherId(row.try_get("voucher_id")?),
+        campaign_id: CampaignId(row.try_get("campaign_id")?),
+        person_id: PersonId::parse(&person)
+            .map_err(|_| StoreError::Corrupt(format!("person id {person:?}")))?,
+        claim_id: ClaimId(row.try_get("claim_id")?),
+        round_no: u32::try_from(round_no)
+            .map_err(|_| StoreError::Corrupt(format!("round {round_no}")))?,
+        status: match status.as_str() {
+            "issued" => VoucherStatus::Issued,
+            "redeemed" => VoucherStatus::Redeemed,
+            "expired" => VoucherStatus::Expired,
+            other => return Err(StoreError::Corrupt(format!("voucher status {other:?}"))),
+        },
+        claimed_at: row.try_get("claimed_at")?,
+        valid_from: row.try_get("valid_from")?,
+        valid_until: row.try_get("valid_until")?,
+    })
 }

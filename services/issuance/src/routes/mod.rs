@@ -1,0 +1,16 @@
+//! HTTP routes. Each module exposes `configure(&mut web::ServiceConfig)`; handlers are thin:
+//! extract → call a service module (`claims`, `catalog`, `vouchers`, `admin`, `bulk`) →
+//! map the result to a status. Business rules live in those modules, not here.
+
+pub mod admin;
+pub mod ops;
+pub mod residents;
+
+use actix_web::web;
+
+/// Every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+    residents::configure(cfg);
+    admin::configure(cfg);
+}
