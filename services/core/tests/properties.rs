@@ -205,7 +205,8 @@ proptest! {
     fn token_round_trips(c in arb_claims()) {
         let k = key(3);
         let t = token::sign(&k, &c);
-        prop_assert!(t.as_str().len() <= 256);
+        // Arbitrary (far larger than real) numbers and 64-character ids: still a small QR code.
+        prop_assert!(t.as_str().len() <= 280);
         prop_assert_eq!(token::verify(&verifier(&[&k]), t.as_str(), t0()).unwrap(), c);
     }
 

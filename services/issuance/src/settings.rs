@@ -135,8 +135,6 @@ pub struct DynamicCodeSettings {
 pub struct BulkSettings {
     /// Most rows per upload (more → 413).
     pub max_rows: usize,
-    /// Claim scripts in flight at once during one upload.
-    pub concurrency: usize,
 }
 
 /// Log output.
@@ -252,7 +250,6 @@ impl Default for BulkSettings {
     fn default() -> Self {
         BulkSettings {
             max_rows: 100_000,
-            concurrency: 16,
         }
     }
 }
@@ -344,8 +341,8 @@ impl Settings {
         if self.expiry.batch <= 0 || self.expiry.interval_secs == 0 {
             return bad("expiry.batch and expiry.interval_secs must be at least 1");
         }
-        if self.bulk.max_rows == 0 || self.bulk.concurrency == 0 {
-            return bad("bulk.max_rows and bulk.concurrency must be at least 1");
+        if self.bulk.max_rows == 0 {
+            return bad("bulk.max_rows must be at least 1");
         }
         if self.postgres.max_connections == 0 {
             return bad("postgres.max_connections must be at least 1");

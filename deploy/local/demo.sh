@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The README's demo command: sets everything up on this machine (packages, a private
+# PostgreSQL and a private Redis with its append-only file on, secrets, the build,
+# migrations), starts the issuance service, and drives the demo scenario against it:
+# sample programs and campaigns, a list issuance, a rush of residents, and a summary.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$REPO"
+STATE="$REPO/.local"
+mkdir -p "$STATE"
+
+deploy/local/install-deps.sh
+export VP_PG_DIR="$STATE/pg" VP_PG_PORT="${VP_PG_PORT:-55432}"
+export VP_REDIS_DIR="$STATE/redis" VP_REDIS_PORT="${VP_REDIS_PORT:-56379}"
+deploy/local/postgres.sh start
+deploy/local/redis.sh start
+
+PG_ADMIN=$(deploy/local/postgres.sh url)
+DB=vouchers_demo_$(date +%Y%m%d%H%M%S)
+psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
+REDIS_URL=$(deploy/local/redis.sh url)
+# A fresh demo each run: a new database, and an empty Redis.
+redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
+
+echo "== Building (release) =="
+cargo build --release --locked -p issuance -p loadtest 2>&1 | tail -n 2
+BIN="$REPO/target/release"
+
+SECRETS="$STATE/secrets"
+if [ ! -f "$SECRETS/voucher-signing.json" ]; then
+  "$BIN/issuance" keygen --dir "$SECRETS"
+fi
+
+export APP__POSTGRES__URL="${PG_ADMIN%/*}/$DB"
+export APP__REDIS__URL="$REDIS_URL"
+export APP__SECRETS_DIR="$SECRETS"
+export APP__SERVER__PORT="${VP_ISSUANCE_PORT:-8080}"
+# The rush comes from one address (this machine): lift the per-IP limit for the demo.
+export APP__RATE_LIMITS__IP_PER_SECOND=100000 APP__RATE_LIMITS__IP_BURST=100000
+export APP__LOG__FORMAT=json APP__LOG__LEVEL=warn
+
+"$BIN/issuance" migrate
+"$BIN/issuance" serve > "$STATE/issuance.log" 2>&1 &
+ISSUANCE_PID=$!
+trap 'kill $ISSUANCE_PID 2>/dev/null || true; wait $ISSUANCE_PID 2>/dev/null || true' EXIT
+echo "== issuance service on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/issuance.log) =="
+
+"$BIN/demo" --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" "$@"
+
+echo
+echo "== In PostgreSQL ($DB) =="
+psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT c.name, count(v.*) AS vouchers, count(DISTINCT v.person_id) AS people
+  FROM campaigns c LEFT JOIN vouchers v USING (campaign_id) GROUP BY c.id, c.name ORDER BY c.id" 2>/dev/null \
+  || psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT campaign_id, count(*) AS vouchers, count(DISTINCT person_id) AS people FROM vouchers GROUP BY 1 ORDER BY 1"
+psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind"

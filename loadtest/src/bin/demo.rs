@@ -1,0 +1,217 @@
+//! The demo driver, run by `deploy/local/demo.sh` once the services are up: creates the sample
+//! province programs and Jincheng campaigns, issues union vouchers to a list, runs a small
+//! rush of residents, and prints what happened.
+
+use anyhow::{bail, Context, Result};
+use chrono::{Duration as ChronoDuration, Utc};
+use clap::Parser;
+use loadtest::client::{Auth, IssuanceClient, Reply};
+use loadtest::{residents, rush};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use voucher_core::PlaceCode;
+
+#[derive(Parser, Debug)]
+#[command(about = "Drives the demo against a running issuance service")]
+struct Args {
+    /// Issuance service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    issuance: String,
+    /// Directory with the generated secrets (idp-signing.json, admin-keys.plain.json).
+    #[arg(long, default_value = ".local/secrets")]
+    secrets_dir: PathBuf,
+    /// Residents in the rush.
+    #[arg(long, default_value_t = 3000)]
+    residents: usize,
+    /// Phones per resident (each claims at once).
+    #[arg(long, default_value_t = 2)]
+    devices: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+}
+
+fn admin_key(secrets_dir: &std::path::Path, place: u32) -> Result<String> {
+    let path = secrets_dir.join("admin-keys.plain.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let keys: Vec<Value> = serde_json::from_str(&text).context("parsing admin keys")?;
+    keys.iter()
+        .find(|k| k.get("place").and_then(Value::as_u64) == Some(u64::from(place)))
+        .and_then(|k| k.get("key").and_then(Value::as_str))
+        .map(str::to_owned)
+        .with_context(|| format!("no admin key for place {place}"))
+}
+
+fn expect(reply: Reply, what: &str) -> Result<Value> {
+    if !reply.status.is_success() {
+        bail!("{what} failed: {} {}", reply.status, reply.body);
+    }
+    Ok(reply.body)
+}
+
+fn id_of(v: &Value) -> Result<i64> {
+    v.get("id").and_then(Value::as_i64).context("response without id")
+}
+
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let api = IssuanceClient::new(&args.issuance, args.concurrency)?;
+    api.wait_ready(Duration::from_secs(60)).await?;
+    let province = admin_key(&args.secrets_dir, 140_000)?;
+    let jincheng = admin_key(&args.secrets_dir, 140_500)?;
+    let now = Utc::now();
+
+    println!("== Programs (province, 山西省) ==");
+    let furnishing = expect(
+        api.post_json("/v1/admin/programs", Auth::ApiKey(&province), &json!({
+            "name": "家居惠民 home furnishing 10% instant discount",
+            "funder_place": 140000, "province_ratio_bp": 5000, "pool": 20_000_000_000_i64,
+            "refund_policy": "restore"
+        })).await?,
+        "creating the home-furnishing program",
+    )?;
+    let consumption = expect(
+        api.post_json("/v1/admin/programs", Auth::ApiKey(&province), &json!({
+            "name": "住宿餐饮文旅数字消费券 lodging, catering, culture-and-tourism vouchers",
+            "funder_place": 140000, "province_ratio_bp": 5000, "pool": 5_000_000_000_i64,
+            "city_allocations": {"140500": 500_000_000_i64}, "refund_policy": "restore"
+        })).await?,
+        "creating the consumption-voucher program",
+    )?;
+    for p in [&furnishing, &consumption] {
+        println!("  #{} {}: province pays {}% of city spending, pool {} yuan",
+            id_of(p)?, p["name"].as_str().unwrap_or(""),
+            p["province_ratio_bp"].as_i64().unwrap_or(0) / 100, yuan(p["pool"].as_i64().unwrap_or(0)));
+    }
+
+    println!("== Campaigns (晋城 Jincheng 140500) ==");
+    let opens = now + ChronoDuration::seconds(4);
+    let round = |no: u32, at: chrono::DateTime<Utc>, q: u32| json!({"round_no": no, "starts_at": at, "quantity": q});
+    let specs = [
+        ("catering", json!({
+            "program_id": id_of(&consumption)?, "name": "晋城餐饮券 满100减20",
+            "owner_place": 140500, "category": "catering",
+            "rule": {"type": "threshold", "min_spend": 10_000, "off": 2_000},
+            "stock": 1000, "per_person_limit": 1,
+            "rounds": [round(1, opens, 1000)],
+            "validity": {"days_after_claim": 7}, "budget": 2_000_000,
+            "eligibility": {"places": [140500], "min_real_name_level": 2},
+            "distribution": "claim"})),
+        ("culture", json!({
+            "program_id": id_of(&consumption)?, "name": "晋城文旅券 满50减15",
+            "owner_place": 140500, "category": "culture_tourism",
+            "rule": {"type": "threshold", "min_spend": 5_000, "off": 1_500},
+            "stock": 500, "per_person_limit": 1,
+            "rounds": [round(1, opens, 300), round(2, opens + ChronoDuration::days(7), 200)],
+            "validity": {"days_after_claim": 7}, "budget": 750_000,
+            "eligibility": {"places": [140500], "min_real_name_level": 2},
+            "distribution": "claim"})),
+        ("furnishing", json!({
+            "program_id": id_of(&furnishing)?, "name": "晋城家居惠民 10% 立减 (上限2000元)",
+            "owner_place": 140500, "category": "home_furnishing",
+            "rule": {"type": "percent", "rate_bp": 1000, "per_person_cap": 200_000},
+            "stock": 2000, "per_person_limit": 1,
+            "rounds": [round(1, opens, 2000)],
+            "validity": {"ends_at": now + ChronoDuration::days(60)}, "budget": 100_000_000,
+            "eligibility": {"places": [140500], "min_real_name_level": 2},
+            "distribution": "claim"})),
+        ("union", json!({
+            "program_id": id_of(&consumption)?, "name": "晋城工会职工餐饮券 (名单发放)",
+            "owner_place": 140500, "category": "catering",
+            "rule": {"type": "threshold", "min_spend": 0, "off": 5_000},
+            "stock": 200, "per_person_limit": 1,
+            "validity": {"days_after_claim": 30}, "budget": 1_000_000,
+            "eligibility": {"places": [140500], "min_real_name_level": 0},
+            "distribution": "list"})),
+    ];
+    let mut ids = std::collections::BTreeMap::new();
+    for (key, spec) in specs {
+        let c = expect(api.post_json("/v1/admin/campaigns", Auth::ApiKey(&jincheng), &spec).await?, key)?;
+        println!("  #{} {} (stock {})", id_of(&c)?, c["name"].as_str().unwrap_or(""), c["stock"]);
+        ids.insert(key, id_of(&c)?);
+    }
+
+    println!("== Bulk issuance: union catering vouchers to 150 employees ==");
+    let mut csv = String::from("person_id,name\n");
+    for n in 1..=150 {
+        csv.push_str(&format!("E{n:06},职工{n}\n"));
+    }
+    csv.push_str("not a valid id!,bad row\nE000001,duplicate row\n");
+    let path = format!("/v1/admin/campaigns/{}/bulk-issuances", ids["union"]);
+    for attempt in ["first upload", "same file again"] {
+        let r = expect(api.post_csv(&path, Auth::ApiKey(&jincheng), csv.clone()).await?, "bulk issuance")?;
+        println!("  {attempt}: issued {}, skipped {}, invalid {}", r["issued"], r["skipped"], r["invalid"]);
+    }
+
+    println!("== The rush: {} residents × {} phones, {} in flight ==", args.residents, args.devices, args.concurrency);
+    let idp = residents::load_idp_key(&args.secrets_dir)?;
+    let home = PlaceCode::try_from(140_500).context("place")?;
+    let people = residents::mint(&idp, "R", args.residents, home, 2, Utc::now())?;
+    let wait = (opens - Utc::now()).to_std().unwrap_or_default();
+    println!("  round 1 opens at {opens}; waiting {:.1?}", wait);
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    for key in ["catering", "culture", "furnishing"] {
+        let r = rush::run(&api, ids[key], &people, args.devices, args.concurrency).await?;
+        let h = &r.latency_us;
+        println!(
+            "  {key:<10} {} requests in {:.2?} ({} req/s); latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.outcomes.values().sum::<u64>(), r.elapsed, r.throughput(),
+            ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.9)), ms(h.value_at_quantile(0.99)), ms(h.max()),
+        );
+        println!("             outcomes: {:?}", r.outcomes);
+        let mut holders = std::collections::HashSet::new();
+        let doubles = r.vouchers.iter().filter(|(p, _)| !holders.insert(p.clone())).count();
+        println!("             vouchers handed out: {}, residents holding two: {doubles}", r.vouchers.len());
+    }
+
+    println!("== After the rush: Redis counters and the PostgreSQL record ==");
+    for (key, id) in &ids {
+        let counters = wait_persisted(&api, &jincheng, *id).await?;
+        println!("  {key:<10} {counters}");
+    }
+
+    println!("== A resident's phone ==");
+    let me = &people[0];
+    let mine = expect(api.get("/v1/me/vouchers", Auth::Bearer(&me.token)).await?, "my vouchers")?;
+    let list = mine.as_array().cloned().unwrap_or_default();
+    println!("  {} holds {} vouchers", me.person_id, list.len());
+    if let Some(v) = list.first() {
+        let vid = v["voucher_id"].as_str().unwrap_or("");
+        let code = expect(api.get(&format!("/v1/me/vouchers/{vid}/code"), Auth::Bearer(&me.token)).await?, "dynamic code")?;
+        let text = code["code"].as_str().unwrap_or("");
+        println!("  dynamic code for {vid}: {} characters, refresh at {}", text.len(), code["refresh_at"]);
+    }
+    let forged = format!("{}x", me.token);
+    let r = api.claim(&forged, ids["catering"], uuid::Uuid::new_v4()).await?;
+    println!("  a forged identity token is refused: {} {}", r.status, r.code().unwrap_or(""));
+    println!("== Demo done ==");
+    Ok(())
+}
+
+fn ms(us: u64) -> f64 {
+    // Display only: latency in milliseconds, never money.
+    #[allow(clippy::cast_precision_loss, clippy::float_arithmetic)]
+    let v = us as f64 / 1000.0;
+    v
+}
+
+/// Polls the campaign's counters until everything claimed is in PostgreSQL.
+async fn wait_persisted(api: &IssuanceClient, key: &str, id: i64) -> Result<Value> {
+    let path = format!("/v1/admin/campaigns/{id}/counters");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = expect(api.get(&path, Auth::ApiKey(key)).await?, "counters")?;
+        let claimed = body.pointer("/live/claimed").and_then(Value::as_i64);
+        let persisted = body.pointer("/persisted/total").and_then(Value::as_i64);
+        if claimed == persisted || tokio::time::Instant::now() > deadline {
+            return Ok(body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

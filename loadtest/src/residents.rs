@@ -1,0 +1,55 @@
+//! Simulated residents: person ids and identity tokens minted with the dev identity
+//! provider's key (the one `issuance keygen` writes as `idp-signing.json`).
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use std::path::Path;
+use voucher_core::identity::{self, Identity};
+use voucher_core::keys::{SigningKey, SigningKeyFile};
+use voucher_core::{PersonId, PlaceCode};
+
+/// A resident with a valid identity token.
+#[derive(Debug, Clone)]
+pub struct Resident {
+    /// Person id.
+    pub person_id: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+/// Loads the dev identity provider's signing key from a secrets directory.
+///
+/// # Errors
+/// Missing or invalid key file.
+pub fn load_idp_key(secrets_dir: &Path) -> Result<SigningKey> {
+    let path = secrets_dir.join("idp-signing.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let file: SigningKeyFile = serde_json::from_str(&text).context("parsing the IdP key file")?;
+    SigningKey::from_file(&file).context("loading the IdP key")
+}
+
+/// Mints `count` residents of `home` named `{prefix}{n:06}` with real-name level `level`.
+///
+/// # Errors
+/// An id or place that does not parse.
+pub fn mint(
+    key: &SigningKey,
+    prefix: &str,
+    count: usize,
+    home: PlaceCode,
+    level: u8,
+    now: DateTime<Utc>,
+) -> Result<Vec<Resident>> {
+    (1..=count)
+        .map(|n| {
+            let person_id = format!("{prefix}{n:06}");
+            let who = Identity {
+                person_id: PersonId::parse(&person_id).context("person id")?,
+                home,
+                real_name_level: level,
+                expires_at: now + Duration::hours(12),
+            };
+            Ok(Resident { token: identity::mint(key, &who, now), person_id })
+        })
+        .collect()
+}

@@ -1,0 +1,22 @@
+//! The system tests: one test binary for every suite (one link, one run), rooted here.
+//! Every test starts its own private Redis and its own database; see `system_tests`.
+
+// Tests state their expectations with unwrap and spell out the shapes they read from Redis.
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+mod store_support;
+mod support;
+
+mod store_claims;
+mod store_expiry;
+mod store_persister;
+mod store_pg;
+mod store_race;
+mod store_restart;
+mod store_rounds;
+
+mod issuance_bad_input;
+mod issuance_claims;
+mod issuance_expiry;
+mod issuance_flows;
+mod issuance_persister_crash;
