@@ -49,7 +49,6 @@ echo "== issuance service on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/
 
 echo
 echo "== In PostgreSQL ($DB) =="
-psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT c.name, count(v.*) AS vouchers, count(DISTINCT v.person_id) AS people
-  FROM campaigns c LEFT JOIN vouchers v USING (campaign_id) GROUP BY c.id, c.name ORDER BY c.id" 2>/dev/null \
-  || psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT campaign_id, count(*) AS vouchers, count(DISTINCT person_id) AS people FROM vouchers GROUP BY 1 ORDER BY 1"
+psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT c.id, c.name, count(v.*) AS vouchers, count(DISTINCT v.person_id) AS people
+  FROM campaigns c LEFT JOIN vouchers v ON v.campaign_id = c.id GROUP BY c.id, c.name ORDER BY c.id"
 psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind"
