@@ -3,6 +3,7 @@
 
 pub mod campaigns;
 pub mod programs;
+pub mod redemptions;
 pub mod vouchers;
 
 use crate::StoreError;

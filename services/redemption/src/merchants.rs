@@ -1,0 +1,296 @@
+//! The merchant registry: administrators (the issuance service's API keys, role and place)
+//! create merchants in places they manage, approve them per program, and manage their
+//! terminals. A terminal's HMAC secret is returned ONCE, at creation or rotation.
+
+use crate::error::{ApiError, Code};
+use crate::signing;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures::future::{ready, Ready};
+use issuance::auth::{Admin, API_KEY_HEADER};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use voucher_core::place::PlaceLevel;
+use voucher_core::{Category, PlaceCode};
+use voucher_store::pg::redemptions::{self as db, MerchantRecord};
+use voucher_store::StoreError;
+
+/// An administrator verified against `admin-keys.json` (shared with the issuance service).
+#[derive(Debug, Clone)]
+pub struct AdminCaller(pub Admin);
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = || -> Result<AdminCaller, ApiError> {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+            let key = req
+                .headers()
+                .get(API_KEY_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| ApiError::new(Code::MissingApiKey, "an administrator API key is required: send X-Api-Key"))?;
+            state
+                .admins
+                .find(key)
+                .map(AdminCaller)
+                .ok_or_else(|| ApiError::new(Code::ApiKeyInvalid, "the API key is not valid"))
+        };
+        ready(found())
+    }
+}
+
+/// 统一社会信用代码: 18 characters of `0-9 A-H J-N P-R T-U W-Y` whose last one is the
+/// GB 32100-2015 check character.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CreditCode(String);
+
+const CREDIT_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+
+impl CreditCode {
+    /// The check character for the first 17 characters, if they are all allowed.
+    pub fn check_char(first17: &str) -> Option<char> {
+        if first17.len() != 17 {
+            return None;
+        }
+        let mut sum = 0u32;
+        for (b, w) in first17.bytes().zip(CREDIT_WEIGHTS) {
+            let value = CREDIT_CHARS.iter().position(|c| *c == b)?;
+            sum += u32::try_from(value).ok()? * w;
+        }
+        let check = (31 - sum % 31) % 31;
+        CREDIT_CHARS.get(usize::try_from(check).ok()?).map(|b| char::from(*b))
+    }
+
+    /// Parses a code (upper-cased first).
+    ///
+    /// # Errors
+    /// A message saying why.
+    pub fn parse(text: &str) -> Result<CreditCode, &'static str> {
+        let code = text.trim().to_ascii_uppercase();
+        if code.len() != 18 {
+            return Err("must be 18 characters");
+        }
+        let (head, last) = code.split_at(17);
+        match CreditCode::check_char(head) {
+            None => Err("may only contain 0-9 and A-Z except I, O, S, V, Z"),
+            Some(c) if last.starts_with(c) => Ok(CreditCode(code)),
+            Some(_) => Err("the check character (the 18th) does not match"),
+        }
+    }
+}
+
+/// `POST /v1/admin/merchants` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMerchant {
+    /// Merchant id, 1–64 characters of `[A-Za-z0-9_-]`.
+    pub id: String,
+    /// Business name.
+    pub name: String,
+    /// 统一社会信用代码.
+    pub credit_code: String,
+    /// `catering`, `lodging`, `culture_tourism`, `home_furnishing` or `general`.
+    #[schema(value_type = String)]
+    pub category: Category,
+    /// City code, e.g. 140500.
+    #[schema(value_type = u32)]
+    pub city: PlaceCode,
+    /// County code within the city, e.g. 140522.
+    #[schema(value_type = Option<u32>)]
+    #[serde(default)]
+    pub county: Option<PlaceCode>,
+    /// Settlement bank account reference.
+    pub settlement_account: String,
+}
+
+/// `POST /v1/admin/merchants/{id}/approvals` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// The program.
+    pub program_id: i64,
+}
+
+/// A terminal's key, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TerminalCredentials {
+    /// Terminal id.
+    pub terminal_id: Uuid,
+    /// Send as `X-Terminal-Key`.
+    pub key_id: String,
+    /// The HMAC secret (64 hex digits). Shown only now: store it in the terminal.
+    pub secret: String,
+}
+
+fn merchant_place(m: &MerchantRecord) -> Result<PlaceCode, ApiError> {
+    let code = m.county.unwrap_or(m.city);
+    PlaceCode::try_from(u32::try_from(code).unwrap_or(0)).map_err(ApiError::internal)
+}
+
+fn forbidden(place: PlaceCode) -> ApiError {
+    ApiError::new(Code::ForbiddenPlace, format!("you do not manage place {place}"))
+        .with_details(serde_json::json!({ "place": place }))
+}
+
+/// The merchant, if it exists and lies in the caller's place (else `MERCHANT_NOT_FOUND`,
+/// so merchants of other places are not even confirmed to exist).
+async fn visible(state: &AppState, who: &Admin, id: &str) -> Result<MerchantRecord, ApiError> {
+    let m = db::get_merchant(&state.pg, id).await?;
+    match m {
+        Some(m) if who.can_manage(merchant_place(&m)?) => Ok(m),
+        _ => Err(ApiError::new(Code::MerchantNotFound, format!("merchant {id} does not exist"))),
+    }
+}
+
+/// Creates a merchant in a place the caller manages.
+///
+/// # Errors
+/// `INVALID_FIELD`, `FORBIDDEN_PLACE`, `MERCHANT_EXISTS`.
+pub async fn create(state: &AppState, who: &Admin, m: NewMerchant) -> Result<MerchantRecord, ApiError> {
+    let id_ok = !m.id.is_empty() && m.id.len() <= 64 && m.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(ApiError::invalid_field("id", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
+    }
+    let name_len = m.name.trim().chars().count();
+    if name_len == 0 || name_len > 200 {
+        return Err(ApiError::invalid_field("name", "must be 1-200 characters"));
+    }
+    let credit = CreditCode::parse(&m.credit_code).map_err(|why| ApiError::invalid_field("credit_code", why))?;
+    if m.city.level() != PlaceLevel::City {
+        return Err(ApiError::invalid_field("city", "must be a city code such as 140500"));
+    }
+    if let Some(county) = m.county {
+        if county.level() != PlaceLevel::County || !m.city.covers(county) {
+            return Err(ApiError::invalid_field("county", "must be a county of the city"));
+        }
+    }
+    let account_len = m.settlement_account.trim().chars().count();
+    if account_len == 0 || account_len > 64 {
+        return Err(ApiError::invalid_field("settlement_account", "must be 1-64 characters"));
+    }
+    let place = m.county.unwrap_or(m.city);
+    if !who.can_manage(place) {
+        return Err(forbidden(place));
+    }
+    let record = MerchantRecord {
+        id: m.id,
+        name: m.name.trim().to_owned(),
+        credit_code: credit.0,
+        category: m.category.as_str().to_owned(),
+        city: i32::try_from(m.city.get()).map_err(ApiError::internal)?,
+        county: m.county.map(|c| i32::try_from(c.get())).transpose().map_err(ApiError::internal)?,
+        status: "active".to_owned(),
+        settlement_account: m.settlement_account.trim().to_owned(),
+        created_by: who.name.clone(),
+        approved_programs: Vec::new(),
+    };
+    match db::create_merchant(&state.pg, &record).await {
+        Ok(()) => Ok(record),
+        Err(StoreError::Conflict(_)) => {
+            Err(ApiError::new(Code::MerchantExists, "a merchant with this id or credit code exists"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One merchant.
+///
+/// # Errors
+/// `MERCHANT_NOT_FOUND`.
+pub async fn get(state: &AppState, who: &Admin, id: &str) -> Result<MerchantRecord, ApiError> {
+    visible(state, who, id).await
+}
+
+/// Approves a merchant for a program.
+///
+/// # Errors
+/// `MERCHANT_NOT_FOUND`, `PROGRAM_NOT_FOUND`.
+pub async fn approve(state: &AppState, who: &Admin, id: &str, program_id: i64) -> Result<MerchantRecord, ApiError> {
+    visible(state, who, id).await?;
+    match db::approve(&state.pg, id, program_id, &who.name, state.clock.now()).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::new(Code::ProgramNotFound, format!("program {program_id} does not exist")))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    visible(state, who, id).await
+}
+
+fn new_key_id() -> String {
+    format!("tk_{}", Uuid::new_v4().simple())
+}
+
+fn fresh_secret() -> Result<String, ApiError> {
+    signing::new_secret().map_err(|_| ApiError::internal(anyhow::anyhow!("the system random source failed")))
+}
+
+/// Creates a terminal; the secret is in the answer and never again.
+///
+/// # Errors
+/// `MERCHANT_NOT_FOUND`.
+pub async fn create_terminal(state: &AppState, who: &Admin, merchant: &str) -> Result<TerminalCredentials, ApiError> {
+    visible(state, who, merchant).await?;
+    let creds = TerminalCredentials { terminal_id: Uuid::now_v7(), key_id: new_key_id(), secret: fresh_secret()? };
+    db::insert_terminal(&state.pg, creds.terminal_id, merchant, &creds.key_id, &creds.secret, state.clock.now()).await?;
+    Ok(creds)
+}
+
+/// Rotates a terminal's key: a new key id and secret; the old key stops working at once.
+///
+/// # Errors
+/// `MERCHANT_NOT_FOUND`, `TERMINAL_NOT_FOUND` (also for a revoked terminal).
+pub async fn rotate_terminal(
+    state: &AppState,
+    who: &Admin,
+    merchant: &str,
+    terminal_id: Uuid,
+) -> Result<TerminalCredentials, ApiError> {
+    visible(state, who, merchant).await?;
+    let creds = TerminalCredentials { terminal_id, key_id: new_key_id(), secret: fresh_secret()? };
+    match db::rotate_terminal(&state.pg, terminal_id, merchant, &creds.key_id, &creds.secret, state.clock.now()).await {
+        Ok(()) => Ok(creds),
+        Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound, "no such active terminal")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Revokes a terminal (idempotent).
+///
+/// # Errors
+/// `MERCHANT_NOT_FOUND`, `TERMINAL_NOT_FOUND`.
+pub async fn revoke_terminal(state: &AppState, who: &Admin, merchant: &str, terminal_id: Uuid) -> Result<(), ApiError> {
+    visible(state, who, merchant).await?;
+    match db::revoke_terminal(&state.pg, terminal_id, merchant, state.clock.now()).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound, "no such terminal")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CreditCode;
+
+    #[test]
+    fn credit_codes_carry_a_check_character() {
+        let head = "91140500MA0K12345";
+        let check = CreditCode::check_char(head).unwrap();
+        let code = format!("{head}{check}");
+        assert!(CreditCode::parse(&code).is_ok());
+        assert!(CreditCode::parse(&code.to_lowercase()).is_ok());
+        let wrong = if check == '0' { '1' } else { '0' };
+        assert!(CreditCode::parse(&format!("{head}{wrong}")).is_err());
+        assert!(CreditCode::parse("short").is_err());
+        assert!(CreditCode::parse("91140500MA0K1234IX").is_err(), "I is not allowed");
+    }
+}

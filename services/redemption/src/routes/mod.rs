@@ -1,0 +1,15 @@
+//! HTTP routes. Each module exposes `configure(&mut web::ServiceConfig)`; handlers are thin:
+//! extract → call a service module → map the result to a response.
+
+pub mod admin;
+pub mod ops;
+pub mod terminal;
+
+use actix_web::web;
+
+/// Every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+    terminal::configure(cfg);
+    admin::configure(cfg);
+}

@@ -1,0 +1,120 @@
+//! Terminal routes: every request is signed (see [`crate::signing`]); checkout answers are
+//! `200` approved or `200` declined (see [`crate::checkout`]).
+
+use crate::checkout::{self, Answer, CheckoutRequest, DeclineView, Mode, RedemptionView};
+use crate::error::{ApiError, ErrorBody};
+use crate::queries::{self, DayQuery, DayReport};
+use crate::reversals::{self, ReversalRequest, ReversalView};
+use crate::state::AppState;
+use crate::terminal_auth::SignedRequest;
+use crate::{holds, offline::KeysDocument};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use uuid::Uuid;
+
+/// Registers the terminal routes and the well-known keys.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/redemptions", web::post().to(redeem))
+        .route("/v1/redemptions", web::get().to(day))
+        .route("/v1/redemptions/by-order-ref/{order_ref}", web::get().to(by_order_ref))
+        .route("/v1/redemptions/{id}", web::get().to(by_id))
+        .route("/v1/redemptions/{id}/reversals", web::post().to(reverse))
+        .route("/v1/authorizations", web::post().to(authorize))
+        .route("/v1/authorizations/{id}/capture", web::post().to(capture))
+        .route("/v1/authorizations/{id}/void", web::post().to(void))
+        .route("/.well-known/voucher-keys", web::get().to(keys));
+}
+
+fn respond(answer: Answer) -> HttpResponse {
+    HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK)).json(answer.body)
+}
+
+async fn run_checkout(state: &AppState, req: &HttpRequest, signed: SignedRequest, mode: Mode) -> Result<HttpResponse, ApiError> {
+    let key = signed.require_idempotency_key()?.to_owned();
+    let body: CheckoutRequest = signed.json()?;
+    let hash = checkout::request_hash(req.method().as_str(), req.path(), &signed.body);
+    Ok(respond(checkout::checkout(state, &signed.terminal, &key, &hash, body, mode).await?))
+}
+
+/// Redeems a voucher in one step.
+#[utoipa::path(post, path = "/v1/redemptions", tag = "checkout", request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
+    responses(
+        (status = 200, description = "approved (RedemptionView) or declined (DeclineView)", body = RedemptionView),
+        (status = 400, description = "MALFORMED_JSON, INVALID_FIELD, MISSING_IDEMPOTENCY_KEY", body = ErrorBody),
+        (status = 401, description = "MISSING_SIGNATURE, STALE_TIMESTAMP, NONCE_REUSED, BAD_SIGNATURE, TERMINAL_KEY_INVALID", body = ErrorBody),
+        (status = 403, description = "MERCHANT_NOT_ACTIVE", body = ErrorBody),
+        (status = 409, description = "IN_FLIGHT, ORDER_REF_USED", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+    ))]
+pub async fn redeem(state: web::Data<AppState>, req: HttpRequest, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    run_checkout(&state, &req, signed, Mode::Sale).await
+}
+
+/// Authorises a hold on a voucher (captured or voided later; releases itself after the timeout).
+#[utoipa::path(post, path = "/v1/authorizations", tag = "checkout", request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
+    responses((status = 200, description = "held (RedemptionView) or declined (DeclineView)", body = DeclineView),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    run_checkout(&state, &req, signed, Mode::Hold).await
+}
+
+/// Captures a hold.
+#[utoipa::path(post, path = "/v1/authorizations/{id}/capture", tag = "checkout",
+    params(("id" = Uuid, Path, description = "Redemption id of the hold")),
+    responses((status = 200, body = RedemptionView),
+        (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "HOLD_RESOLVED, HOLD_EXPIRED", body = ErrorBody)))]
+pub async fn capture(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(holds::capture(&state, &signed.terminal, id.into_inner()).await?))
+}
+
+/// Voids a hold.
+#[utoipa::path(post, path = "/v1/authorizations/{id}/void", tag = "checkout",
+    params(("id" = Uuid, Path, description = "Redemption id of the hold")),
+    responses((status = 200, body = RedemptionView),
+        (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "HOLD_RESOLVED", body = ErrorBody)))]
+pub async fn void(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(holds::void(&state, &signed.terminal, id.into_inner()).await?))
+}
+
+/// Reverses (part of) a redemption.
+#[utoipa::path(post, path = "/v1/redemptions/{id}/reversals", tag = "checkout", request_body = ReversalRequest,
+    params(("id" = Uuid, Path, description = "Redemption id")),
+    responses((status = 200, body = ReversalView),
+        (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "NOT_REVERSIBLE, REFUND_WINDOW_CLOSED, REFUND_NOT_ALLOWED", body = ErrorBody)))]
+pub async fn reverse(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    let body: ReversalRequest = signed.json()?;
+    Ok(HttpResponse::Ok().json(reversals::reverse(&state, &signed.terminal, id.into_inner(), body).await?))
+}
+
+/// The merchant's redemptions of a day with totals.
+#[utoipa::path(get, path = "/v1/redemptions", tag = "queries", params(DayQuery),
+    responses((status = 200, body = DayReport), (status = 400, body = ErrorBody)))]
+pub async fn day(state: web::Data<AppState>, query: web::Query<DayQuery>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(queries::day(&state, &signed.terminal, &query.date).await?))
+}
+
+/// One redemption of the merchant by id.
+#[utoipa::path(get, path = "/v1/redemptions/{id}", tag = "queries", params(("id" = Uuid, Path, description = "Redemption id")),
+    responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
+pub async fn by_id(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(queries::by_id(&state, &signed.terminal, id.into_inner()).await?))
+}
+
+/// One redemption of the merchant by its order reference.
+#[utoipa::path(get, path = "/v1/redemptions/by-order-ref/{order_ref}", tag = "queries",
+    params(("order_ref" = String, Path, description = "The merchant's order reference")),
+    responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
+pub async fn by_order_ref(state: web::Data<AppState>, order_ref: web::Path<String>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(queries::by_order_ref(&state, &signed.terminal, &order_ref).await?))
+}
+
+/// The voucher public keys, for offline pre-checks (no authentication).
+#[utoipa::path(get, path = "/.well-known/voucher-keys", tag = "offline", responses((status = 200, body = KeysDocument)))]
+pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(KeysDocument { keys: state.verifier.public_keys() })
+}
