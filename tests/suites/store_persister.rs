@@ -228,3 +228,34 @@ async fn run_persists_in_the_background_until_cancelled() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voucher_first_inserted_from_its_token_gets_its_real_claim_id() {
+    let env = env(Shape::rush(10, 1)).await;
+    let req = env.request("p1", t0() + Duration::seconds(1));
+    assert!(claimed(&env.hot.claim(&req).await.unwrap()));
+    // The redemption service was faster than the persister: it inserted the voucher from
+    // its signed token (source 'token', a claim id derived from the voucher id) and spent it.
+    sqlx::query(
+        "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
+                               claimed_at, valid_from, valid_until)
+         VALUES ($1, $2, 'p1', gen_random_uuid(), 0, 'token', 'redeemed', $3, $3, $4)",
+    )
+    .bind(req.voucher_id.0)
+    .bind(env.campaign.id.0)
+    .bind(req.valid_from)
+    .bind(req.valid_until)
+    .execute(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(env.persister("a").drain().await.unwrap(), 1);
+    let (claim_id, source, status, round): (uuid::Uuid, String, String, i32) =
+        sqlx::query_as("SELECT claim_id, source, status, round_no FROM vouchers WHERE voucher_id = $1")
+            .bind(req.voucher_id.0)
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(claim_id, req.claim_id.0, "the real claim id, so expiry can recycle it");
+    assert_eq!((source.as_str(), status.as_str(), round), ("rush", "redeemed", 1));
+    assert_eq!(env.count("SELECT count(*) FROM vouchers").await, 1);
+}

@@ -59,8 +59,9 @@ impl Application {
         let pg = voucher_store::pg::connect(settings.postgres_url(), settings.postgres.max_connections)
             .await
             .context("connecting to PostgreSQL")?;
-        let client = redis::Client::open(settings.redis_url()).context("redis url")?;
-        let redis = redis::aio::ConnectionManager::new(client).await.context("connecting to Redis")?;
+        let nonces = voucher_store::nonces::Nonces::connect(settings.redis_url(), &settings.redis.prefix)
+            .await
+            .context("connecting to Redis")?;
         let verifier = Verifier::new(secrets.voucher_public).context("voucher public keys")?;
         let dynamic_codes = DynamicCodes::new(secrets.dynamic_code_secret.expose_secret(), settings.dynamic_code_step_secs)
             .context("dynamic code settings")?;
@@ -68,7 +69,7 @@ impl Application {
             limiters: Arc::new(RateLimiters::new(&settings.rate_limits)),
             settings: Arc::new(settings),
             pg,
-            redis,
+            nonces,
             clock,
             verifier: Arc::new(verifier),
             dynamic_codes: Arc::new(dynamic_codes),

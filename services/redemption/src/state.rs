@@ -4,7 +4,6 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiters;
 use crate::settings::Settings;
 use issuance::auth::AdminKeys;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -19,8 +18,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// PostgreSQL, the record.
     pub pg: PgPool,
-    /// Redis: remembered nonces.
-    pub redis: ConnectionManager,
+    /// Nonces remembered in Redis.
+    pub nonces: voucher_store::nonces::Nonces,
     /// Now (injectable for tests).
     pub clock: Arc<dyn Clock>,
     /// Every active voucher public key.
@@ -37,11 +36,4 @@ pub struct AppState {
     pub policies: Arc<RwLock<HashMap<i64, (i64, RefundPolicy)>>>,
     /// Campaigns whose budget buckets exist.
     pub budgets_ready: Arc<RwLock<HashSet<i64>>>,
-}
-
-impl AppState {
-    /// The Redis key remembering a terminal's nonce.
-    pub fn nonce_key(&self, key_id: &str, nonce: &str) -> String {
-        format!("{}:rdm:nonce:{key_id}:{nonce}", self.settings.redis.prefix)
-    }
 }

@@ -123,16 +123,12 @@ impl FromRequest for SignedRequest {
                 return Err(ApiError::new(Code::MerchantNotActive, "the merchant is not active"));
             }
             state.limiters.check_terminal(&key_id)?;
-            let fresh: Option<String> = redis::cmd("SET")
-                .arg(state.nonce_key(&key_id, &nonce))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(state.settings.signing.nonce_ttl_secs)
-                .query_async(&mut state.redis.clone())
+            let fresh = state
+                .nonces
+                .first_use(&key_id, &nonce, state.settings.signing.nonce_ttl_secs)
                 .await
                 .map_err(ApiError::unavailable)?;
-            if fresh.is_none() {
+            if !fresh {
                 return Err(ApiError::new(Code::NonceReused, "this nonce was already used: a replayed request"));
             }
             let category = key.category.parse::<Category>().map_err(ApiError::internal)?;

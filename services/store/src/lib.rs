@@ -12,6 +12,7 @@ pub mod events;
 pub mod expiry;
 pub mod hot;
 pub mod metrics;
+pub mod nonces;
 pub mod persister;
 pub mod pg;
 

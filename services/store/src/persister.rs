@@ -468,6 +468,21 @@ async fn insert_vouchers(
     .bind(&until)
     .execute(&mut **tx)
     .await?;
+    // A voucher the redemption service inserted from its token first (source 'token') gets
+    // its real claim id, round and source, so that expiry can later recycle it by claim.
+    sqlx::query(
+        "UPDATE vouchers SET claim_id = t.cl, round_no = t.r::int4, source = t.s, claimed_at = t.ca
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::timestamptz[])
+              AS t (v, cl, r, s, ca)
+         WHERE vouchers.voucher_id = t.v AND vouchers.source = 'token'",
+    )
+    .bind(&vouchers)
+    .bind(&claim_ids)
+    .bind(&rounds)
+    .bind(&sources)
+    .bind(&claimed_at)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

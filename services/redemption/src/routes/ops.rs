@@ -27,9 +27,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pg = matches!(tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pg)).await, Ok(Ok(_)));
-    let mut con = state.redis.clone();
-    let cmd = redis::cmd("PING");
-    let ping = cmd.query_async::<String>(&mut con);
+    let ping = state.nonces.ping();
     let redis = matches!(tokio::time::timeout(READY_TIMEOUT, ping).await, Ok(Ok(_)));
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let body = serde_json::json!({
