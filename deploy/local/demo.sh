@@ -23,7 +23,7 @@ REDIS_URL=$(deploy/local/redis.sh url)
 redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
 
 echo "== Building (release) =="
-cargo build --release --locked -p issuance -p loadtest 2>&1 | tail -n 2
+cargo build --release --locked -p issuance -p redemption -p loadtest 2>&1 | tail -n 2
 BIN="$REPO/target/release"
 
 SECRETS="$STATE/secrets"
@@ -42,10 +42,17 @@ export APP__LOG__FORMAT=json APP__LOG__LEVEL=warn
 "$BIN/issuance" migrate
 "$BIN/issuance" serve > "$STATE/issuance.log" 2>&1 &
 ISSUANCE_PID=$!
-trap 'kill $ISSUANCE_PID 2>/dev/null || true; wait $ISSUANCE_PID 2>/dev/null || true' EXIT
+REDEMPTION_PORT="${VP_REDEMPTION_PORT:-8081}"
+# One terminal per merchant stands in for a whole shopping street: lift its request rate.
+APP__SERVER__PORT=$REDEMPTION_PORT APP__RATE_LIMITS__TERMINAL_PER_SECOND=100000 \
+  APP__RATE_LIMITS__TERMINAL_BURST=100000 "$BIN/redemption" serve > "$STATE/redemption.log" 2>&1 &
+REDEMPTION_PID=$!
+trap 'kill $ISSUANCE_PID $REDEMPTION_PID 2>/dev/null || true; wait $ISSUANCE_PID $REDEMPTION_PID 2>/dev/null || true' EXIT
 echo "== issuance service on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/issuance.log) =="
+echo "== redemption service on :$REDEMPTION_PORT (pid $REDEMPTION_PID, log $STATE/redemption.log) =="
 
-"$BIN/demo" --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" "$@"
+"$BIN/demo" --issuance "http://127.0.0.1:$APP__SERVER__PORT" --redemption "http://127.0.0.1:$REDEMPTION_PORT" \
+  --secrets-dir "$SECRETS" "$@"
 
 echo
 echo "== In PostgreSQL ($DB) =="

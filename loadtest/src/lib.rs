@@ -6,3 +6,4 @@
 pub mod client;
 pub mod residents;
 pub mod rush;
+pub mod terminal;

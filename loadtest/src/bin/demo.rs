@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::Parser;
 use loadtest::client::{Auth, IssuanceClient, Reply};
-use loadtest::{residents, rush};
+use loadtest::{residents, rush, terminal};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +30,12 @@ struct Args {
     /// Requests in flight.
     #[arg(long, default_value_t = 128)]
     concurrency: usize,
+    /// Redemption service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    redemption: String,
+    /// Vouchers of each campaign spent at checkout after the rush.
+    #[arg(long, default_value_t = 200)]
+    spend: usize,
 }
 
 fn admin_key(secrets_dir: &std::path::Path, place: u32) -> Result<String> {
@@ -156,6 +162,7 @@ async fn main() -> Result<()> {
     let wait = (opens - Utc::now()).to_std().unwrap_or_default();
     println!("  round 1 opens at {opens}; waiting {:.1?}", wait);
     tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    let mut handed_out = std::collections::BTreeMap::new();
     for key in ["catering", "culture", "furnishing"] {
         let r = rush::run(&api, ids[key], &people, args.devices, args.concurrency).await?;
         let h = &r.latency_us;
@@ -168,6 +175,7 @@ async fn main() -> Result<()> {
         let mut holders = std::collections::HashSet::new();
         let doubles = r.vouchers.iter().filter(|(p, _)| !holders.insert(p.clone())).count();
         println!("             vouchers handed out: {}, residents holding two: {doubles}", r.vouchers.len());
+        handed_out.insert(key, r.vouchers);
     }
 
     println!("== After the rush: Redis counters and the PostgreSQL record ==");
@@ -190,6 +198,9 @@ async fn main() -> Result<()> {
     let forged = format!("{}x", me.token);
     let r = api.claim(&forged, ids["catering"], uuid::Uuid::new_v4()).await?;
     println!("  a forged identity token is refused: {} {}", r.status, r.code().unwrap_or(""));
+
+    let programs = [("catering", id_of(&consumption)?), ("culture", id_of(&consumption)?), ("furnishing", id_of(&furnishing)?)];
+    checkout(&args, &api, &jincheng, &people, &handed_out, &programs).await?;
     println!("== Demo done ==");
     Ok(())
 }
@@ -214,4 +225,88 @@ async fn wait_persisted(api: &IssuanceClient, key: &str, id: i64) -> Result<Valu
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Merchants spend some of the vouchers at signed terminals: approvals, a double-spend
+/// attempt, the 2,000-yuan cap, and a refund.
+async fn checkout(
+    args: &Args,
+    api: &IssuanceClient,
+    jincheng: &str,
+    people: &[residents::Resident],
+    handed_out: &std::collections::BTreeMap<&str, Vec<(String, String)>>,
+    programs: &[(&str, i64)],
+) -> Result<()> {
+    println!("== Merchants (晋城) and their terminals ==");
+    let ready = IssuanceClient::new(&args.redemption, 1)?;
+    ready.wait_ready(Duration::from_secs(60)).await.context("the redemption service is not ready")?;
+    let specs = [
+        ("catering", "JC-CAT-001", "晋城老字号饭店", "catering", Some(140_522)),
+        ("culture", "JC-CUL-001", "皇城相府景区", "culture_tourism", Some(140_522)),
+        ("furnishing", "JC-HOM-001", "晋城家居广场", "home_furnishing", None),
+    ];
+    let mut terminals = std::collections::BTreeMap::new();
+    for (n, (key, id, name, category, county)) in (1u32..).zip(specs) {
+        let head = format!("91140500MA{n:07}");
+        let check = redemption::merchants::CreditCode::check_char(&head).context("credit code")?;
+        let program = programs.iter().find(|(k, _)| *k == key).map(|(_, p)| *p).context("program")?;
+        let spec = terminal::MerchantSpec { id, name, credit_code: &format!("{head}{check}"), category, city: 140_500, county };
+        let t = terminal::register(&args.redemption, jincheng, &spec, &[program]).await?;
+        println!("  {id} {name} ({category}): terminal key {}", t.key_id);
+        terminals.insert(key, t);
+    }
+
+    println!("== Checkout: {} vouchers of each campaign spent at the terminals ==", args.spend);
+    let tokens: std::collections::HashMap<&str, &str> =
+        people.iter().map(|p| (p.person_id.as_str(), p.token.as_str())).collect();
+    let mut latency = hdrhistogram::Histogram::<u64>::new(3).context("histogram")?;
+    let mut spent = Vec::new();
+    for key in ["catering", "culture", "furnishing"] {
+        let (Some(vouchers), Some(term)) = (handed_out.get(key), terminals.get(key)) else { continue };
+        let mut outcomes = std::collections::BTreeMap::<String, u64>::new();
+        let (mut discount, mut sales) = (0i64, 0i64);
+        for (i, (person, voucher)) in vouchers.iter().take(args.spend).enumerate() {
+            let Some(token) = tokens.get(person.as_str()) else { continue };
+            let code = expect(api.get(&format!("/v1/me/vouchers/{voucher}/code"), Auth::Bearer(token)).await?, "dynamic code")?;
+            let code = code["code"].as_str().unwrap_or_default().to_owned();
+            // Orders between 100 and 600 yuan; home furnishing orders of 5,000 to 25,000 yuan.
+            let step = i64::try_from(i % 50).unwrap_or(0);
+            let amount = if key == "furnishing" { 500_000 + step * 40_000 } else { 10_000 + step * 1_000 };
+            let started = std::time::Instant::now();
+            let r = term.redeem(&code, amount, &format!("{}-{i:05}", term.merchant_id)).await?;
+            latency.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)).ok();
+            let outcome = r.body["outcome"].as_str().map_or_else(|| r.code().unwrap_or("error").to_owned(), str::to_owned);
+            let label = r.body["reason"].as_str().map_or(outcome, |reason| format!("declined {reason}"));
+            *outcomes.entry(label).or_default() += 1;
+            if r.body["outcome"] == "approved" {
+                discount += r.body["discount_fen"].as_i64().unwrap_or(0);
+                sales += amount;
+            }
+            if i == 0 {
+                spent.push((key, code, r.body.clone()));
+            }
+        }
+        println!("  {key:<10} {outcomes:?}: sales {} yuan, discounts {} yuan", yuan(sales), yuan(discount));
+    }
+    let h = &latency;
+    println!(
+        "  redemption latency (sequential, durable in PostgreSQL): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)), ms(h.max())
+    );
+
+    println!("== The same voucher again, at another counter ==");
+    if let Some((key, code, first)) = spent.first() {
+        let term = &terminals[key];
+        let again = term.redeem(code, 20_000, &format!("{}-again", term.merchant_id)).await?;
+        println!("  first: {} discount {} fen; again: {} {}", first["outcome"], first["discount_fen"], again.body["outcome"], again.body["reason"]);
+    }
+    if let Some((_, _, first)) = spent.iter().find(|(k, _, _)| *k == "furnishing") {
+        let term = &terminals["furnishing"];
+        let id = first["redemption_id"].as_str().unwrap_or_default();
+        let body = json!({ "reversal_ref": "refund-1" });
+        let r = term.post(&format!("/v1/redemptions/{id}/reversals"), &body, None).await?;
+        println!("== A refund (退货) of a home-furnishing sale ==");
+        println!("  {} {}", r.status, r.body);
+    }
+    Ok(())
 }
