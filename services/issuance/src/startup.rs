@@ -50,6 +50,11 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
+    /// A handle stopping `server`, then cancelling `tasks` (also used by the redemption service).
+    pub fn new(server: ServerHandle, tasks: CancellationToken) -> ShutdownHandle {
+        ShutdownHandle { server, tasks }
+    }
+
     /// Graceful stop: refuse new connections, let in-flight requests finish (up to
     /// `server.shutdown_timeout_secs`); `run_until_stopped` then stops the background tasks.
     pub async fn stop(&self) {

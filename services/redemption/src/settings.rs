@@ -4,7 +4,7 @@
 //! `APP__HOLDS__TIMEOUT_SECS=600`). Tests build a [`Settings`] in code.
 
 use issuance::settings::LogSettings;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -55,25 +55,8 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
 }
 
-/// Redis.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct RedisSettings {
-    /// `redis://host:port` (may carry a password).
-    pub url: SecretString,
-    /// Key prefix.
-    pub prefix: String,
-}
-
-/// PostgreSQL.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct PostgresSettings {
-    /// `postgres://user@host:port/db` (may carry a password).
-    pub url: SecretString,
-    /// Pool size.
-    pub max_connections: u32,
-}
+/// Redis and PostgreSQL are reached the same way by both services.
+pub use issuance::settings::{PostgresSettings, RedisSettings};
 
 /// Request limits (governor).
 #[derive(Debug, Clone, Deserialize)]
@@ -164,21 +147,6 @@ impl Default for ServerSettings {
             workers: None,
             json_limit_bytes: 8 * 1024,
             shutdown_timeout_secs: 30,
-        }
-    }
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        RedisSettings { url: SecretString::from("redis://127.0.0.1:56379"), prefix: "vp".into() }
-    }
-}
-
-impl Default for PostgresSettings {
-    fn default() -> Self {
-        PostgresSettings {
-            url: SecretString::from("postgres://postgres@127.0.0.1:55432/vouchers"),
-            max_connections: 16,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::rate_limit::{self, RateLimiters};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::{holds, routes};
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
@@ -33,20 +33,8 @@ pub struct Application {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Stops an [`Application`] from outside.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    server: ServerHandle,
-    tasks: CancellationToken,
-}
-
-impl ShutdownHandle {
-    /// Graceful stop: in-flight requests finish, then the background tasks stop.
-    pub async fn stop(&self) {
-        self.server.stop(true).await;
-        self.tasks.cancel();
-    }
-}
+/// Stops an [`Application`] from outside: the same handle as the issuance service's.
+pub use issuance::startup::ShutdownHandle;
 
 impl Application {
     /// Builds the application from its settings (does not migrate: `serve` and `migrate` do).
@@ -121,7 +109,7 @@ impl Application {
 
     /// A handle that stops the application gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { server: self.server.handle(), tasks: self.shutdown.clone() }
+        ShutdownHandle::new(self.server.handle(), self.shutdown.clone())
     }
 
     /// Serves until stopped (a [`ShutdownHandle`], SIGINT or SIGTERM), then stops the tasks.
