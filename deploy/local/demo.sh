@@ -23,7 +23,7 @@ REDIS_URL=$(deploy/local/redis.sh url)
 redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
 
 echo "== Building (release) =="
-cargo build --release --locked -p issuance -p redemption -p loadtest 2>&1 | tail -n 2
+cargo build --release --locked -p issuance -p redemption -p reconciliation -p loadtest 2>&1 | tail -n 2
 BIN="$REPO/target/release"
 
 SECRETS="$STATE/secrets"
@@ -59,3 +59,14 @@ echo "== In PostgreSQL ($DB) =="
 psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT c.id, c.name, count(v.*) AS vouchers, count(DISTINCT v.person_id) AS people
   FROM campaigns c LEFT JOIN vouchers v ON v.campaign_id = c.id GROUP BY c.id, c.name ORDER BY c.id"
 psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind"
+
+# Today's settlement (Beijing day): who pays the merchants, the province's share of the city's
+# spending and the city's own share, as balanced ledger postings and reports.
+DAY=$(TZ=Asia/Shanghai date +%F)
+echo
+echo "== Settlement of $DAY (reconciliation) =="
+"$BIN/reconciliation" settle --from "$DAY" --to "$DAY" --actor demo --out "$STATE/settlement-$DAY"
+echo "Reports written to $STATE/settlement-$DAY/ (CSV with a BOM for spreadsheets, JSON, summary.txt)"
+echo
+echo "== Cross-check of Redis against PostgreSQL =="
+"$BIN/reconciliation" check --max-outbox-lag 1000 || echo "(differences above)"

@@ -20,3 +20,9 @@ mod issuance_claims;
 mod issuance_expiry;
 mod issuance_flows;
 mod issuance_persister_crash;
+
+mod reconciliation_support;
+mod reconciliation_check;
+mod reconciliation_review;
+mod reconciliation_settle;
+mod reconciliation_workflow;

@@ -18,6 +18,7 @@ pub mod money;
 pub mod place;
 pub mod program;
 pub mod rule;
+pub mod settlement;
 pub mod token;
 
 pub use campaign::{Campaign, CampaignStatus, Distribution, Eligibility, NewCampaign, Round, Validity};

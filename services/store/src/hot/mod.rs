@@ -29,6 +29,10 @@
 //! Memory: about 165 bytes per live voucher in `:v` and 75 in `:p` (18-character person ids,
 //! Redis 7.0, measured after the outbox is persisted).
 
+mod audit;
+
+pub use audit::{HotRestore, HotSnapshot};
+
 use crate::{events, StoreError};
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
