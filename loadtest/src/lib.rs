@@ -1,9 +1,27 @@
-//! The rush simulator: an HTTP client for the platform's APIs, a closed-loop claim rush with
-//! latency recorded in HDR histograms, and the report it prints. The demo (`src/bin/demo.rs`)
-//! drives a small rush with it; the benchmark harness grows from the same pieces.
+//! The rush simulator and the benchmark harness.
+//!
+//! - [`client`], [`residents`]: the platform's API as a phone or an administrator uses it,
+//!   and residents with identity tokens.
+//! - [`driver`], [`stats`]: the load engine (closed and open loop) and what it measures (HDR
+//!   histograms, per-second timeline, outcomes by code).
+//! - [`scenario`]: the rush over HTTP and its two baselines, each verified by
+//!   [`invariants`] after the run; [`probe`] reads Redis and process memory.
+//! - [`standard`], [`report`], [`chart`]: the standard benchmark (all three in one run), its
+//!   JSON, Markdown and PNG reports.
+//! - [`rush`]: the demo's small rush (`src/bin/demo.rs`).
+//!
+//! The binaries are thin: `bench` (the benchmark) and `demo` (the demo driver).
 #![forbid(unsafe_code)]
 
+pub mod chart;
 pub mod client;
+pub mod driver;
+pub mod invariants;
+pub mod probe;
+pub mod report;
 pub mod residents;
 pub mod rush;
+pub mod scenario;
+pub mod standard;
+pub mod stats;
 pub mod terminal;

@@ -1,4 +1,4 @@
-//! A closed-loop claim rush: every resident claims from one campaign from `devices` phones at
+//! The demo's closed-loop claim rush (the benchmark runs [`crate::scenario::rush`]): every resident claims from one campaign from `devices` phones at
 //! once (each device its own claim id, as separate phones would), with at most `concurrency`
 //! requests in flight. Latency goes into an HDR histogram in microseconds.
 
@@ -8,6 +8,9 @@ use futures::stream::{self, StreamExt};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// One answer: outcome, latency (µs), and `(person_id, voucher_id)` when a voucher came back.
+type Answer = (String, u64, Option<(String, String)>);
 
 /// What a rush did.
 #[derive(Debug)]
@@ -45,7 +48,7 @@ pub async fn run(
     let attempts: Vec<&Resident> =
         residents.iter().flat_map(|r| std::iter::repeat_n(r, devices)).collect();
     let started = Instant::now();
-    let results: Vec<(String, u64, Option<(String, String)>)> = stream::iter(attempts)
+    let results: Vec<Answer> = stream::iter(attempts)
         .map(|r| async move {
             let t = Instant::now();
             let reply = client.claim(&r.token, campaign, uuid::Uuid::new_v4()).await;

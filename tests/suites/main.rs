@@ -21,6 +21,8 @@ mod issuance_expiry;
 mod issuance_flows;
 mod issuance_persister_crash;
 
+mod loadtest_smoke;
+
 mod reconciliation_support;
 mod reconciliation_check;
 mod reconciliation_review;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The standard benchmark in one command (README, "Performance"): a private PostgreSQL
+# (fsync on) and Redis (append-only file, appendfsync always) of its own, a fresh database
+# and an empty Redis, the release build, the issuance service — then `bench standard`: the
+# HTTP rush at 512 connections, the claim script straight at Redis, and the claim as one
+# PostgreSQL transaction, all on this machine. Reports go to loadtest/reports/<name>.{json,md,png}.
+# Exits non-zero if an invariant broke. About 2–4 minutes on 2 cores once built.
+#
+#   deploy/local/bench.sh [bench standard options, e.g. --rush-stock 50000 --redis-stock 1000000]
+#
+# Environment: VP_BENCH_PG_PORT (55434), VP_BENCH_REDIS_PORT (56380), VP_BENCH_ISSUANCE_PORT
+# (18080) — its own instances, so a demo can run beside it; VP_BENCH_NAME
+# (report name); service settings as APP__… variables (e.g. APP__SERVER__WORKERS=1) to try
+# a lever — they are recorded in the log only, so name the report after the lever.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$REPO"
+STATE="$REPO/.local"
+mkdir -p "$STATE"
+
+deploy/local/install-deps.sh
+export VP_PG_DIR="$STATE/bench-pg" VP_PG_PORT="${VP_BENCH_PG_PORT:-55434}"
+export VP_REDIS_DIR="$STATE/bench-redis" VP_REDIS_PORT="${VP_BENCH_REDIS_PORT:-56380}"
+deploy/local/postgres.sh start
+deploy/local/redis.sh start
+
+PG_ADMIN=$(deploy/local/postgres.sh url)
+DB=vouchers_bench_$(date +%Y%m%d%H%M%S)
+psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
+REDIS_URL=$(deploy/local/redis.sh url)
+redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
+# Keep the append-only file from growing across runs (a rewrite mid-run would disturb it).
+redis-cli -u "$REDIS_URL" BGREWRITEAOF >/dev/null || true
+
+echo "== Building (release) =="
+cargo build --release --locked -p issuance -p loadtest 2>&1 | tail -n 2
+BIN="$REPO/target/release"
+
+SECRETS="$STATE/secrets"
+if [ ! -f "$SECRETS/voucher-signing.json" ]; then
+  "$BIN/issuance" keygen --dir "$SECRETS"
+fi
+
+export APP__POSTGRES__URL="${PG_ADMIN%/*}/$DB"
+export APP__REDIS__URL="$REDIS_URL"
+export APP__SECRETS_DIR="$SECRETS"
+export APP__SERVER__PORT="${VP_BENCH_ISSUANCE_PORT:-18080}"
+# The load comes from one address, and residents claim from two phones at once.
+export APP__RATE_LIMITS__IP_PER_SECOND=10000000 APP__RATE_LIMITS__IP_BURST=10000000
+export APP__LOG__FORMAT=json APP__LOG__LEVEL=${APP__LOG__LEVEL:-warn}
+
+"$BIN/issuance" migrate
+"$BIN/issuance" serve > "$STATE/issuance-bench.log" 2>&1 &
+ISSUANCE_PID=$!
+cleanup() {
+  kill "$ISSUANCE_PID" 2>/dev/null || true
+  wait "$ISSUANCE_PID" 2>/dev/null || true
+  psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+echo "== issuance on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/issuance-bench.log) =="
+env | grep '^APP__' | grep -v -E 'URL|SECRET' | sort | sed 's/^/   /'
+
+NAME=${VP_BENCH_NAME:-standard-$(date -u +%Y%m%dT%H%M%SZ)}
+"$BIN/bench" standard --name "$NAME" --reports-dir "$REPO/loadtest/reports" \
+  --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" \
+  --redis-url "$REDIS_URL" --pg-url "$APP__POSTGRES__URL" --issuance-pid "$ISSUANCE_PID" \
+  --baseline-redis-url "$REDIS_URL" --pg-admin-url "$PG_ADMIN" "$@"

@@ -1,0 +1,246 @@
+//! The benchmark: `bench rush`, `bench baseline-redis`, `bench baseline-pg` run one
+//! scenario; `bench standard` runs all three and writes the reports
+//! (`deploy/local/bench.sh` starts everything and runs it). Exits non-zero when an invariant
+//! broke.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use loadtest::client::admin_key;
+use loadtest::driver::Pace;
+use loadtest::residents::load_idp_key;
+use loadtest::scenario::baseline_pg::{self, PgTarget};
+use loadtest::scenario::baseline_redis::{self, RedisTarget};
+use loadtest::scenario::rush::{self, RushTarget, CITY, PROVINCE};
+use loadtest::scenario::Workload;
+use loadtest::standard::{self, announce, require_invariants, Standard, BASELINE_CAMPAIGN};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(about = "The rush benchmark: HTTP claims against the issuance service and two baselines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Residents claim over HTTP.
+    Rush {
+        #[command(flatten)]
+        service: Service,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// The service's claim script straight at Redis.
+    BaselineRedis {
+        #[command(flatten)]
+        redis: RedisArgs,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// One PostgreSQL transaction per claim.
+    BaselinePg {
+        #[command(flatten)]
+        pg: PgArgs,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// All three, reports written to `<reports-dir>/<name>.{json,md,png}`.
+    Standard(Box<StandardArgs>),
+}
+
+/// The service under test.
+#[derive(Args, Debug)]
+struct Service {
+    /// Issuance service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    issuance: String,
+    /// Secrets directory (idp-signing.json, admin-keys.plain.json).
+    #[arg(long, default_value = ".local/secrets")]
+    secrets_dir: PathBuf,
+    /// The service's Redis.
+    #[arg(long, default_value = "redis://127.0.0.1:56379")]
+    redis_url: String,
+    /// The service's Redis key prefix.
+    #[arg(long, default_value = "vp")]
+    redis_prefix: String,
+    /// The service's database.
+    #[arg(long)]
+    pg_url: String,
+    /// The service's process id (to read its memory).
+    #[arg(long)]
+    issuance_pid: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+struct RedisArgs {
+    /// The Redis to drive.
+    #[arg(long = "baseline-redis-url", default_value = "redis://127.0.0.1:56379")]
+    url: String,
+    /// Key prefix of the baseline's campaign.
+    #[arg(long = "baseline-redis-prefix", default_value = "bench")]
+    prefix: String,
+    /// Multiplexed connections.
+    #[arg(long = "baseline-redis-connections", default_value_t = 8)]
+    connections: usize,
+}
+
+#[derive(Args, Debug)]
+struct PgArgs {
+    /// A maintenance URL of the cluster.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:55432/postgres")]
+    pg_admin_url: String,
+    /// The database the baseline (re)creates.
+    #[arg(long, default_value = "vp_bench_pg_baseline")]
+    pg_baseline_db: String,
+    /// Connections in its pool.
+    #[arg(long, default_value_t = 100)]
+    pg_pool: u32,
+}
+
+/// One scenario's workload.
+#[derive(Args, Debug, Clone)]
+struct Load {
+    /// Vouchers in the campaign.
+    #[arg(long, default_value_t = 20_000)]
+    stock: u32,
+    /// Residents (default: stock + 10 %).
+    #[arg(long)]
+    residents: Option<usize>,
+    /// Phones per resident.
+    #[arg(long, default_value_t = 2)]
+    devices: usize,
+    /// Per-person limit.
+    #[arg(long, default_value_t = 1)]
+    limit: u32,
+    /// Requests in flight (closed loop), or most in flight (open loop).
+    #[arg(long, default_value_t = 512)]
+    concurrency: usize,
+    /// Open loop at this many attempts per second (default: closed loop).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Stop issuing after this many seconds (0 = never).
+    #[arg(long, default_value_t = 0)]
+    max_secs: u64,
+}
+
+impl Load {
+    fn workload(&self) -> Workload {
+        let stock = usize::try_from(self.stock).unwrap_or(usize::MAX);
+        Workload {
+            stock: self.stock,
+            residents: self.residents.unwrap_or(stock + stock / 10),
+            devices: self.devices,
+            per_person_limit: self.limit,
+            pace: match self.rate {
+                Some(rate_per_sec) => Pace::Open { rate_per_sec, max_in_flight: self.concurrency },
+                None => Pace::Closed { concurrency: self.concurrency },
+            },
+            max_secs: self.max_secs,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct StandardArgs {
+    /// Report name (file stem); default `standard-<UTC timestamp>`.
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the reports go.
+    #[arg(long, default_value = "loadtest/reports")]
+    reports_dir: PathBuf,
+    #[command(flatten)]
+    service: Service,
+    #[command(flatten)]
+    redis: RedisArgs,
+    #[command(flatten)]
+    pg: PgArgs,
+    /// Requests in flight in every scenario.
+    #[arg(long, default_value_t = 512)]
+    concurrency: usize,
+    /// Open loop for the HTTP rush at this rate (default: closed loop).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Stock of the HTTP rush (sized for ~20–30 s of claiming on a 2-core machine).
+    #[arg(long, default_value_t = 150_000)]
+    rush_stock: u32,
+    /// Stock of the raw-script baseline (its live vouchers are the Redis memory measurement;
+    /// 1000000 for the million-claim figure).
+    #[arg(long, default_value_t = 300_000)]
+    redis_stock: u32,
+    /// Stock of the PostgreSQL baseline.
+    #[arg(long, default_value_t = 100_000)]
+    pg_stock: u32,
+    /// The PostgreSQL baseline stops issuing after this many seconds.
+    #[arg(long, default_value_t = 15)]
+    pg_max_secs: u64,
+    /// Phones per resident.
+    #[arg(long, default_value_t = 2)]
+    devices: usize,
+}
+
+impl Service {
+    fn target(&self) -> Result<RushTarget> {
+        Ok(RushTarget {
+            base_url: self.issuance.clone(),
+            province_key: admin_key(&self.secrets_dir, PROVINCE)?,
+            city_key: admin_key(&self.secrets_dir, CITY)?,
+            idp_key: load_idp_key(&self.secrets_dir)?,
+            redis_url: self.redis_url.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            pg_url: self.pg_url.clone(),
+            pid: self.issuance_pid,
+            // A second ago, so the round is open by the service's clock too.
+            now: Utc::now() - chrono::Duration::seconds(1),
+            drain_timeout: Duration::from_secs(120),
+        })
+    }
+}
+
+impl RedisArgs {
+    fn target(&self) -> RedisTarget {
+        RedisTarget { url: self.url.clone(), prefix: self.prefix.clone(), connections: self.connections }
+    }
+}
+
+impl PgArgs {
+    fn target(&self) -> PgTarget {
+        PgTarget { admin_url: self.pg_admin_url.clone(), database: self.pg_baseline_db.clone(), pool: self.pg_pool }
+    }
+}
+
+fn load(stock: u32, a: &StandardArgs, rate: Option<u64>, max_secs: u64) -> Workload {
+    Load { stock, residents: None, devices: a.devices, limit: 1, concurrency: a.concurrency, rate, max_secs }.workload()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let report = match Cli::parse().command {
+        Command::Rush { service, load } => rush::run(&service.target()?, &load.workload()).await?,
+        Command::BaselineRedis { redis, load } => {
+            baseline_redis::run(&redis.target(), &load.workload(), BASELINE_CAMPAIGN).await?
+        }
+        Command::BaselinePg { pg, load } => baseline_pg::run(&pg.target(), &load.workload()).await?,
+        Command::Standard(a) => {
+            let name = a.name.clone().unwrap_or_else(|| format!("standard-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
+            let s = Standard {
+                name,
+                reports_dir: a.reports_dir.clone(),
+                rush_target: a.service.target()?,
+                rush: load(a.rush_stock, &a, a.rate, 0),
+                redis_target: a.redis.target(),
+                redis: load(a.redis_stock, &a, None, 0),
+                pg_target: a.pg.target(),
+                pg: load(a.pg_stock, &a, None, a.pg_max_secs),
+            };
+            let report = standard::run(&s).await?;
+            println!("{}", report.markdown());
+            return Ok(());
+        }
+    };
+    announce(&report);
+    println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+    require_invariants(&[&report])
+}
