@@ -37,7 +37,7 @@ export APP__SECRETS_DIR="$SECRETS"
 export APP__SERVER__PORT="${VP_ISSUANCE_PORT:-8080}"
 # The rush comes from one address (this machine): lift the per-IP limit for the demo.
 export APP__RATE_LIMITS__IP_PER_SECOND=100000 APP__RATE_LIMITS__IP_BURST=100000
-export APP__LOG__FORMAT=json APP__LOG__LEVEL=warn
+export APP__LOG__FORMAT=json APP__LOG__LEVEL="warn,tracing_actix_web=error"
 
 "$BIN/issuance" migrate
 "$BIN/issuance" serve > "$STATE/issuance.log" 2>&1 &

@@ -201,10 +201,13 @@ pub async fn track(
         .with_label_values(&[route.as_str()])
         .observe(elapsed.as_secs_f64());
     // The access log line, inside the request's span (so it carries the request id).
-    // Refusals and failures at info; successes at debug, so a rush does not flood the log.
+    // Failures (5xx) at warn; refusals (4xx: sold out, over the limit, …, counted in the
+    // metrics) and successes at debug, so a rush does not flood the log.
     let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    if status >= 400 {
-        tracing::info!(route = %route, status, elapsed_us, "request refused or failed");
+    if status >= 500 {
+        tracing::warn!(route = %route, status, elapsed_us, "request failed");
+    } else if status >= 400 {
+        tracing::debug!(route = %route, status, elapsed_us, "request refused");
     } else {
         tracing::debug!(route = %route, status, elapsed_us, "request served");
     }

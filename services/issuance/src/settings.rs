@@ -35,6 +35,10 @@ pub struct Settings {
     /// How often the campaign cache is reloaded from PostgreSQL (and re-synced into Redis);
     /// 0 disables the refresher (the cache is then loaded once at start).
     pub campaigns_refresh_ms: u64,
+    /// Identity tokens remembered after their signature was verified (by SHA-256 digest, for
+    /// at most 5 minutes and never past their expiry), so that a phone retrying a claim does
+    /// not cost another Ed25519 verification; 0 turns the cache off.
+    pub identity_cache_entries: usize,
     /// Logs.
     pub log: LogSettings,
 }
@@ -170,6 +174,7 @@ impl Default for Settings {
             dynamic_code: DynamicCodeSettings::default(),
             bulk: BulkSettings::default(),
             campaigns_refresh_ms: 1000,
+            identity_cache_entries: 100_000,
             log: LogSettings::default(),
         }
     }
@@ -258,7 +263,9 @@ impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             format: LogFormat::Json,
-            level: "info".into(),
+            // tracing-actix-web logs every error response at warn; refusals are expected
+            // outcomes of a rush (sold out, over the limit), so only its errors (5xx) remain.
+            level: "info,tracing_actix_web=error".into(),
         }
     }
 }

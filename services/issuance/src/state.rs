@@ -38,6 +38,8 @@ pub struct AppState {
     pub pg: PgPool,
     /// Redis, the hot state.
     pub hot: HotStore,
+    /// Identity tokens verified recently.
+    pub identities: Arc<crate::auth::IdentityCache>,
     /// Now (injectable for tests).
     pub clock: Arc<dyn Clock>,
     /// Signing and verification keys.
