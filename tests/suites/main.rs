@@ -14,6 +14,7 @@ mod store_pg;
 mod store_race;
 mod store_restart;
 mod store_rounds;
+mod store_layout;
 
 mod issuance_bad_input;
 mod issuance_claims;

@@ -114,7 +114,7 @@ pub async fn run(target: &RedisTarget, w: &Workload, id: i64) -> Result<Scenario
     let cid = CampaignId(id);
     let counters = hot.counters(cid).await?.context("redis forgot the baseline campaign")?;
     let claimed = u64::try_from(counters.claimed).unwrap_or(0);
-    let holdings = person_holdings(&target.url, &target.prefix, id).await?;
+    let holdings = person_holdings(hot, cid).await?;
     let over_limit = holdings.iter().filter(|&&n| n > u64::from(w.per_person_limit)).count();
     let held: u64 = holdings.iter().sum();
 
@@ -148,12 +148,10 @@ async fn redis_connection(url: &str) -> Result<redis::aio::MultiplexedConnection
     client.get_multiplexed_async_connection().await.context("connecting to redis")
 }
 
-/// Every person's count in the campaign's per-person hash (`:p`).
-async fn person_holdings(url: &str, prefix: &str, id: i64) -> Result<Vec<u64>> {
-    let mut con = redis_connection(url).await?;
-    let key = format!("{prefix}:{{c{id}}}:p");
-    let values: Vec<u64> = redis::cmd("HVALS").arg(&key).query_async(&mut con).await.context("HVALS")?;
-    Ok(values)
+/// Every person's count in the campaign (the buckets `:p:<b>`, read by the store's audit).
+async fn person_holdings(hot: &HotStore, id: CampaignId) -> Result<Vec<u64>> {
+    let snapshot = hot.campaign_snapshot(id).await?.context("redis forgot the baseline campaign")?;
+    Ok(snapshot.persons.values().map(|&n| u64::try_from(n).unwrap_or(u64::MAX)).collect())
 }
 
 /// Deletes every key of campaign `id` under `prefix` (and its entry in the campaign set).

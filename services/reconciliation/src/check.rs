@@ -5,7 +5,7 @@
 //! Compared per campaign (PostgreSQL's view from [`crate::rebuild::pg_state`]):
 //! - config: `status`, per-person `limit`;
 //! - stock `total`, `claimed`, `recycled`, and `live + pool` = stock − claimed + recycled;
-//! - every person's count (`:p`) and every claim record (`:v`);
+//! - every person's count (`:p:<b>`) and every claim record (`:v:<b>`, all buckets);
 //! - the outbox: events in `:ob` are not yet persisted (PostgreSQL lags); more than
 //!   `max_outbox_lag` is a difference, and pending (delivered, unacknowledged) entries are
 //!   reported;

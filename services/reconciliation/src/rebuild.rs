@@ -10,8 +10,10 @@
 //!   rounds started by now (`released_round`): live = released quantity + recycled − claimed,
 //!   clamped to 0..=available, the rest stays in the pool, `recyc_pend` = 0 (recycled stock
 //!   is treated as released; the cross-check compares `live + pool`, which is exact);
-//! - `:p` person → vouchers claimed (a recycled voucher still counts, as in the claim script);
-//! - `:v` claim id → `voucher|claimed_at_ms|person|L` (or `R` once recycled).
+//! - `:p:<b>` person → vouchers claimed (a recycled voucher still counts, as in the claim
+//!   script);
+//! - `:v:<b>` claim id → `voucher|claimed_at_ms|person|L` (or `R` once recycled), in this
+//!   text form here; the store encodes it in binary and puts each entry in its bucket.
 //!
 //! The outbox is not rebuilt: PostgreSQL already holds every persisted event. Run the rebuild
 //! with the claiming services stopped (`deploy/…`: stop issuance, rebuild, check, start).

@@ -6,32 +6,38 @@
 //! not atomically: run it while the services that claim are stopped (the rebuild's
 //! documented procedure).
 
-use super::{HotStore, PERSISTER_GROUP};
+use super::{layout, CampaignKeys, HotStore, PERSISTER_GROUP};
 use crate::StoreError;
 use redis::AsyncCommands;
 use std::collections::BTreeMap;
+use uuid::Uuid;
 use voucher_core::Campaign;
 use voucher_core::CampaignId;
 
-/// The pipelined reply of a snapshot: `:c`, `:p`, `:v`, `XLEN :ob`.
-type SnapshotReply = (
-    BTreeMap<String, String>,
-    BTreeMap<String, i64>,
-    BTreeMap<String, String>,
-    u64,
-);
+/// The pipelined reply of a snapshot's first read: `:c`, `XLEN :ob`.
+type SnapshotReply = (BTreeMap<String, String>, u64);
 
-/// How many hash fields one `HSET` of a restore writes.
+/// One bucket's raw entries (`HGETALL`).
+type RawBucket = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// How many hash fields one `HSET` of a restore writes, and how many bucket keys one
+/// pipeline (or one `DEL`) of a snapshot or restore names.
 const CHUNK: usize = 1_000;
 
 /// Everything Redis holds for one campaign, as read by [`HotStore::campaign_snapshot`].
+///
+/// Person counts and claim records are gathered from all buckets (`:p:<b>`, `:v:<b>`). An
+/// entry found in another bucket than the layout puts it in (where the claim path would not
+/// find it) is listed under a key with the suffix ` (in bucket <b>)`; a claim record that
+/// does not decode is listed as `? <hex bytes>`: either way the cross-check reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HotSnapshot {
-    /// The fields of `:c` (config and counters) as stored.
+    /// The fields of `:c` (config, bucket count `nb` and counters) as stored.
     pub fields: BTreeMap<String, String>,
-    /// Person id → vouchers claimed (`:p`).
+    /// Person id → vouchers claimed (`:p:<b>`).
     pub persons: BTreeMap<String, i64>,
-    /// Claim id (32 hex) → claim record (`:v`).
+    /// Claim id (32 hex) → claim record rendered as `voucher_hex|claimed_at_ms|person|L`
+    /// (or `R`) (`:v:<b>`, stored in binary).
     pub claims: BTreeMap<String, String>,
     /// Entries in the outbox stream (`XLEN :ob`): events not yet persisted.
     pub outbox_len: u64,
@@ -54,14 +60,55 @@ pub struct HotRestore {
     pub counters: Vec<(&'static str, i64)>,
     /// Person id → vouchers claimed.
     pub persons: Vec<(String, i64)>,
-    /// Claim id (32 hex) → `voucher_hex|claimed_at_ms|person|L` or `…|R` (recycled).
+    /// Claim id (32 hex) → `voucher_hex|claimed_at_ms|person|L` or `…|R` (recycled), the
+    /// text form of [`HotSnapshot::claims`]; stored in binary, in its bucket.
     pub claims: Vec<(String, String)>,
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Adds one claim-record bucket's entries to `claims`, rendered.
+fn add_claims(claims: &mut BTreeMap<String, String>, bucket: u32, nb: u32, raw: RawBucket) {
+    for (field, record) in raw {
+        let Ok(claim) = Uuid::from_slice(&field) else {
+            claims.insert(format!("? {}", hex_bytes(&field)), hex_bytes(&record));
+            continue;
+        };
+        let mut key = claim.simple().to_string();
+        if layout::claim_bucket(claim, nb) != bucket {
+            key = format!("{key} (in bucket {bucket})");
+        }
+        let value = match layout::decode_record(&record) {
+            Some(r) => r.render(),
+            None => format!("? {}", hex_bytes(&record)),
+        };
+        claims.insert(key, value);
+    }
+}
+
+/// Adds one person-count bucket's entries to `persons`.
+fn add_persons(persons: &mut BTreeMap<String, i64>, bucket: u32, nb: u32, raw: RawBucket) {
+    for (field, count) in raw {
+        let person = String::from_utf8_lossy(&field).into_owned();
+        let count = std::str::from_utf8(&count)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(i64::MIN);
+        let key = if layout::person_bucket(&person, nb) == bucket {
+            person
+        } else {
+            format!("{person} (in bucket {bucket})")
+        };
+        persons.insert(key, count);
+    }
 }
 
 impl HotStore {
     /// Reads a campaign's whole hot state (`None` when Redis does not know the campaign).
-    /// Person counts and claim records are read with `HGETALL`: fine for the cross-check of
-    /// a campaign of a few million claims, which is run off-peak.
+    /// Person counts and claim records are read with `HGETALL` of every bucket, pipelined:
+    /// fine for the cross-check of a campaign of a few million claims, which is run off-peak.
     ///
     /// # Errors
     /// Redis failed.
@@ -71,12 +118,10 @@ impl HotStore {
     ) -> Result<Option<HotSnapshot>, StoreError> {
         let keys = self.keys(campaign_id);
         let keys = &keys;
-        let (fields, persons, claims, outbox_len): SnapshotReply = self
+        let (fields, outbox_len): SnapshotReply = self
             .retrying(|mut c| async move {
                 redis::pipe()
                     .hgetall(&keys.campaign)
-                    .hgetall(&keys.persons)
-                    .hgetall(&keys.claims)
                     .xlen(&keys.outbox)
                     .query_async(&mut c)
                     .await
@@ -84,6 +129,28 @@ impl HotStore {
             .await?;
         if fields.is_empty() {
             return Ok(None);
+        }
+        // Without a bucket count no bucket is read: every claim then shows as missing.
+        let nb: u32 = fields.get("nb").and_then(|n| n.parse().ok()).unwrap_or(0);
+        let mut persons = BTreeMap::new();
+        let mut claims = BTreeMap::new();
+        let buckets: Vec<u32> = (0..nb).collect();
+        for chunk in buckets.chunks(CHUNK / 2) {
+            let replies: Vec<RawBucket> = self
+                .retrying(|mut c| async move {
+                    let mut pipe = redis::pipe();
+                    for &b in chunk {
+                        pipe.hgetall(keys.persons_bucket(b));
+                        pipe.hgetall(keys.claims_bucket(b));
+                    }
+                    pipe.query_async(&mut c).await
+                })
+                .await?;
+            let mut replies = replies.into_iter();
+            for &b in chunk {
+                add_persons(&mut persons, b, nb, replies.next().unwrap_or_default());
+                add_claims(&mut claims, b, nb, replies.next().unwrap_or_default());
+            }
         }
         // XPENDING fails when the stream or the group is missing: then nothing is pending.
         let pending: Result<redis::streams::StreamPendingReply, _> = self
@@ -102,18 +169,85 @@ impl HotStore {
         }))
     }
 
+    /// Deletes every person-count and claim-record key of a campaign of `nb` buckets (and
+    /// the single `:p` and `:v` hashes of the layout before buckets).
+    async fn delete_buckets(&self, keys: &CampaignKeys, nb: u32) -> Result<(), StoreError> {
+        let mut names = vec![keys.persons.clone(), keys.claims.clone()];
+        for b in 0..nb {
+            names.push(keys.persons_bucket(b));
+            names.push(keys.claims_bucket(b));
+        }
+        for chunk in names.chunks(CHUNK) {
+            let _: i64 = self
+                .retrying(|mut c| async move { c.del(chunk).await })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes bucket → entries with `HSET`, about [`CHUNK`] fields per pipeline.
+    async fn write_buckets<F, V>(
+        &self,
+        buckets: &BTreeMap<u32, Vec<(F, V)>>,
+        key: impl Fn(u32) -> String,
+    ) -> Result<(), StoreError>
+    where
+        F: redis::ToRedisArgs + Send + Sync,
+        V: redis::ToRedisArgs + Send + Sync,
+    {
+        let mut pipe = redis::pipe();
+        let mut fields = 0usize;
+        let mut pending = buckets.iter().peekable();
+        while let Some((b, entries)) = pending.next() {
+            for chunk in entries.chunks(CHUNK) {
+                pipe.hset_multiple(key(*b), chunk).ignore();
+                fields += chunk.len();
+            }
+            if fields >= CHUNK || pending.peek().is_none() {
+                let batch = &pipe;
+                let _: () = self
+                    .retrying(|mut c| async move { batch.query_async(&mut c).await })
+                    .await?;
+                pipe = redis::pipe();
+                fields = 0;
+            }
+        }
+        Ok(())
+    }
+
     /// Makes Redis know `campaign` again (config, rounds, the outbox group, the campaign set:
     /// [`HotStore::sync_campaign`]) and overwrites its counters, person counts and claim
     /// records with `state`. Idempotent.
     ///
     /// # Errors
-    /// Redis failed.
+    /// Redis failed; [`StoreError::Corrupt`] when a claim of `state` is not a 32-hex claim
+    /// id with a record in the text form of [`HotRestore::claims`].
     pub async fn restore_campaign(
         &self,
         campaign: &Campaign,
         state: &HotRestore,
     ) -> Result<(), StoreError> {
-        self.sync_campaign(campaign).await?;
+        // Everything is encoded before anything is written.
+        let mut claim_buckets: BTreeMap<u32, RawBucket> = BTreeMap::new();
+        let mut person_buckets: BTreeMap<u32, Vec<(&str, i64)>> = BTreeMap::new();
+        let nb = self.sync_campaign_buckets(campaign).await?;
+        for (claim, record) in &state.claims {
+            let id = Uuid::parse_str(claim)
+                .map_err(|_| StoreError::Corrupt(format!("claim id {claim:?} to restore")))?;
+            let bytes = layout::parse_rendered(record).ok_or_else(|| {
+                StoreError::Corrupt(format!("claim record {record:?} to restore"))
+            })?;
+            claim_buckets
+                .entry(layout::claim_bucket(id, nb))
+                .or_default()
+                .push((id.as_bytes().to_vec(), bytes));
+        }
+        for (person, count) in &state.persons {
+            person_buckets
+                .entry(layout::person_bucket(person, nb))
+                .or_default()
+                .push((person.as_str(), *count));
+        }
         let keys = self.keys(campaign.id);
         let keys = &keys;
         let counters = &state.counters;
@@ -122,24 +256,15 @@ impl HotStore {
                 redis::pipe()
                     .hset_multiple(&keys.campaign, counters)
                     .ignore()
-                    .del(&keys.persons)
-                    .ignore()
-                    .del(&keys.claims)
-                    .ignore()
                     .query_async(&mut c)
                     .await
             })
             .await?;
-        for chunk in state.persons.chunks(CHUNK) {
-            let _: () = self
-                .retrying(|mut c| async move { c.hset_multiple(&keys.persons, chunk).await })
-                .await?;
-        }
-        for chunk in state.claims.chunks(CHUNK) {
-            let _: () = self
-                .retrying(|mut c| async move { c.hset_multiple(&keys.claims, chunk).await })
-                .await?;
-        }
+        self.delete_buckets(keys, nb).await?;
+        self.write_buckets(&person_buckets, |b| keys.persons_bucket(b))
+            .await?;
+        self.write_buckets(&claim_buckets, |b| keys.claims_bucket(b))
+            .await?;
         Ok(())
     }
 }

@@ -1,29 +1,36 @@
 -- The claim script: one atomic decision per claim attempt (see hot/mod.rs for the keys).
--- KEYS: 1 campaign hash, 2 rounds zset, 3 round-quantity hash, 4 persons hash,
---       5 claims hash, 6 outbox stream
--- ARGV: 1 now_ms, 2 mode ('rush'|'list'), 3 person, 4 claim id (32 hex),
---       5 voucher id (32 hex), 6 claim record 'voucher|claimed_at_ms|person|L',
---       7 encoded VoucherClaimed envelope
--- Returns {'claimed'} | {'replayed', voucher_hex, claimed_at_ms} | {'claim_id_conflict'}
---       | {'unknown'} | {'paused'} | {'not_open'} | {'sold_out'} | {'limit_reached'}
+-- KEYS: 1 campaign hash, 2 rounds zset, 3 round-quantity hash, 4 the person's bucket of
+--       person counts (:p:<b>), 5 the claim id's bucket of claim records (:v:<b>),
+--       6 outbox stream
+-- ARGV: 1 now_ms, 2 mode ('rush'|'list'), 3 person, 4 claim id (16 raw bytes),
+--       5 the claim record (voucher id 16 raw bytes, claimed_at_ms 8 bytes big-endian,
+--       state 'L', person), 6 encoded VoucherClaimed envelope, 7 the number of buckets the
+--       caller computed the bucket keys with
+-- Returns {'claimed'} | {'replayed', first 24 bytes of the record (voucher, claimed_at)}
+--       | {'claim_id_conflict'} | {'unknown'} | {'buckets', nb} (the caller's bucket count is
+--       not the campaign's: recompute the keys and retry) | {'paused'} | {'not_open'}
+--       | {'sold_out'} | {'limit_reached'}
 -- Every check runs before anything is written; a round release found on the way is
 -- written even when the claim is then refused (it is a state change of its own).
 
--- (1) A claim id seen before answers with the first result.
+local c = redis.call('HMGET', KEYS[1], 'status', 'limit', 'pool', 'live', 'released_round', 'recyc_pend', 'nb')
+if not c[1] then
+  return {'unknown'}
+end
+if c[7] ~= ARGV[7] then
+  return {'buckets', c[7] or ''}
+end
+
+-- (1) A claim id seen before answers with the first result (the person is compared whole).
 local record = redis.call('HGET', KEYS[5], ARGV[4])
 if record then
-  local voucher, at, who = string.match(record, '^([^|]*)|([^|]*)|([^|]*)|')
-  if who == ARGV[3] then
-    return {'replayed', voucher, at}
+  if string.sub(record, 26) == ARGV[3] then
+    return {'replayed', string.sub(record, 1, 24)}
   end
   return {'claim_id_conflict'}
 end
 
--- (2) (3) The campaign must be known and active.
-local c = redis.call('HMGET', KEYS[1], 'status', 'limit', 'pool', 'live', 'released_round', 'recyc_pend')
-if not c[1] then
-  return {'unknown'}
-end
+-- (2) (3) The campaign is known (above) and must be active.
 if c[1] == 'paused' then
   return {'paused'}
 end
@@ -80,6 +87,6 @@ end
 redis.call('HSET', KEYS[1], 'pool', pool, 'live', live - 1, 'released_round', released, 'recyc_pend', pending)
 redis.call('HINCRBY', KEYS[1], 'claimed', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
-redis.call('HSET', KEYS[5], ARGV[4], ARGV[6])
-redis.call('XADD', KEYS[6], '*', 'e', ARGV[7])
+redis.call('HSET', KEYS[5], ARGV[4], ARGV[5])
+redis.call('XADD', KEYS[6], '*', 'e', ARGV[6])
 return {'claimed'}

@@ -5,17 +5,31 @@
 //!
 //! Keys (with the configured prefix, default `vp`):
 //! - `vp:campaigns` — set of campaign ids known to Redis (the persister's list of outboxes).
-//! - `vp:{c<id>}:c` — hash: config (`status`, `limit`, `mode`) and counters (`total`, `pool`,
-//!   `live`, `claimed`, `recycled`, `recyc_pend`, `released_round`).
+//! - `vp:{c<id>}:c` — hash: config (`status`, `limit`, `mode`), the bucket count `nb`, and
+//!   counters (`total`, `pool`, `live`, `claimed`, `recycled`, `recyc_pend`,
+//!   `released_round`).
 //! - `vp:{c<id>}:r` — sorted set of rounds: member = round number, score = start (Unix ms);
 //!   `vp:{c<id>}:rq` hash round number → quantity.
-//! - `vp:{c<id>}:p` — hash person id → vouchers claimed.
-//! - `vp:{c<id>}:v` — hash claim id (32 hex digits) → `voucher_id|claimed_at_ms|person|state`
-//!   (voucher id in 32 hex digits, state `L` live, `R` recycled): the claim record that makes a
-//!   retried claim return the first result. No other key exists per voucher.
+//! - `vp:{c<id>}:p:<b>` for `b` in `0..nb` — hashes person id → vouchers claimed; a person's
+//!   count lives in bucket `FNV-1a-64(person id bytes) mod nb`.
+//! - `vp:{c<id>}:v:<b>` for `b` in `0..nb` — hashes claim id (16 raw bytes) → claim record:
+//!   voucher id (16 raw bytes), claimed-at (Unix ms, 8 bytes big-endian), state (`L` live,
+//!   `R` recycled), person id (the rest, whole, so a claim id reused by another person is
+//!   told apart exactly). A claim's record lives in bucket `FNV-1a-64(claim id bytes) mod
+//!   nb`. The record makes a retried claim return the first result. No other key exists per
+//!   voucher.
 //! - `vp:{c<id>}:ob` — the outbox stream (field `e` = an encoded `EventEnvelope`); the
 //!   persister's consumer group is `persister`. Entries are deleted once persisted, so its
 //!   length is the persister's lag.
+//!
+//! Buckets keep the per-voucher hashes small enough for Redis' compact listpack encoding
+//! (`hash-max-listpack-entries` 128, `hash-max-listpack-value` 64, the defaults) instead of a
+//! hashtable. `nb` = ⌈stock / 48⌉ is written once when Redis first learns the campaign
+//! (`HSETNX`) and never changes with it; this store caches it per campaign, and the scripts
+//! refuse keys computed with another `nb` (the store then re-reads it and retries). The
+//! bucket keys are computed here and passed as declared `KEYS`. The byte layout is in
+//! `layout.rs`; a Redis written with an older layout must be rebuilt from PostgreSQL
+//! (`reconciliation rebuild`).
 //!
 //! Counters obey `total = pool + live + claimed − recycled` (see `voucher_core::campaign`).
 //! Rounds are released lazily: the first claim after a round's start moves its quantity (plus
@@ -26,10 +40,16 @@
 //! by claim id, recycling by claim state), so a call whose connection failed is retried a few
 //! times while the connection manager reconnects.
 //!
-//! Memory: about 165 bytes per live voucher in `:v` and 75 in `:p` (18-character person ids,
-//! Redis 7.0, measured after the outbox is persisted).
+//! Memory: about 86 bytes per live voucher, claim record and person count together
+//! (18-character person ids, 200,000 vouchers, Redis 7.0, measured after the outbox is
+//! persisted: `cargo run --release -p voucher-store --example hot_memory -- <redis url>
+//! 200000`, or `bench baseline-redis --stock 200000 --residents 200000 --devices 1`); it was
+//! 253 with one hashtable-encoded hash each for `:v` and `:p`. A person id longer than 39
+//! bytes makes its claim record exceed 64 bytes and turns that one bucket into a hashtable:
+//! correct, only larger.
 
 mod audit;
+mod layout;
 
 pub use audit::{HotRestore, HotSnapshot};
 
@@ -37,10 +57,10 @@ use crate::{events, StoreError};
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, RedisError, RetryMethod, Script};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use uuid::Uuid;
 use voucher_core::{
     Campaign, CampaignId, CampaignStatus, ClaimId, Distribution, PersonId, VoucherId,
 };
@@ -154,9 +174,30 @@ pub(crate) struct CampaignKeys {
     pub(crate) campaign: String,
     pub(crate) rounds: String,
     pub(crate) round_quantities: String,
+    /// `…:p`, the prefix of the person-count buckets `…:p:<b>`.
     pub(crate) persons: String,
+    /// `…:v`, the prefix of the claim-record buckets `…:v:<b>`.
     pub(crate) claims: String,
     pub(crate) outbox: String,
+}
+
+impl CampaignKeys {
+    /// Bucket `b` of the person counts.
+    pub(crate) fn persons_bucket(&self, b: u32) -> String {
+        format!("{}:{b}", self.persons)
+    }
+
+    /// Bucket `b` of the claim records.
+    pub(crate) fn claims_bucket(&self, b: u32) -> String {
+        format!("{}:{b}", self.claims)
+    }
+}
+
+/// What the claim script answered, before it is turned into a [`ClaimOutcome`].
+enum ClaimReply {
+    Outcome(ClaimOutcome),
+    /// The campaign's bucket count is not the one the keys were computed with.
+    Buckets(Option<u32>),
 }
 
 /// The consumer group of the persister on every outbox stream.
@@ -173,6 +214,9 @@ pub struct HotStore {
     client: redis::Client,
     prefix: String,
     scripts: Arc<Scripts>,
+    /// Campaign id → its bucket count `nb` (never changes for a campaign; the scripts check
+    /// it anyway).
+    buckets: Arc<RwLock<HashMap<i64, u32>>>,
 }
 
 /// Whether an error is about the connection (worth a retry once the manager reconnected)
@@ -196,10 +240,6 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_max_delay(2_000)
 }
 
-fn hex(id: Uuid) -> String {
-    id.simple().to_string()
-}
-
 fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Corrupt(format!("claim time {ms} out of range")))
@@ -218,6 +258,7 @@ impl HotStore {
             client,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts::new()),
+            buckets: Arc::new(RwLock::new(HashMap::new())),
         })
     }
 
@@ -273,6 +314,46 @@ impl HotStore {
         }
     }
 
+    fn cached_buckets(&self, campaign_id: CampaignId) -> Option<u32> {
+        self.buckets
+            .read()
+            .ok()
+            .and_then(|m| m.get(&campaign_id.0).copied())
+    }
+
+    fn remember_buckets(&self, campaign_id: CampaignId, nb: Option<u32>) {
+        if let Ok(mut m) = self.buckets.write() {
+            match nb {
+                Some(nb) => m.insert(campaign_id.0, nb),
+                None => m.remove(&campaign_id.0),
+            };
+        }
+    }
+
+    /// The campaign's bucket count as Redis holds it (`None` when Redis does not know the
+    /// campaign), bypassing the cache.
+    async fn read_buckets(&self, campaign_id: CampaignId) -> Result<Option<u32>, StoreError> {
+        let key = self.keys(campaign_id).campaign;
+        let key = &key;
+        let nb: Option<u32> = self
+            .retrying(|mut c| async move { c.hget(key, "nb").await })
+            .await?;
+        let nb = nb.filter(|&n| n > 0);
+        self.remember_buckets(campaign_id, nb);
+        Ok(nb)
+    }
+
+    /// The campaign's bucket count: cached, or read once from `:c`.
+    pub(crate) async fn bucket_count(
+        &self,
+        campaign_id: CampaignId,
+    ) -> Result<Option<u32>, StoreError> {
+        match self.cached_buckets(campaign_id) {
+            Some(nb) => Ok(Some(nb)),
+            None => self.read_buckets(campaign_id).await,
+        }
+    }
+
     /// The campaigns Redis knows (the set `<prefix>:campaigns`), by id.
     ///
     /// # Errors
@@ -295,6 +376,14 @@ impl HotStore {
     /// # Errors
     /// Redis failed.
     pub async fn sync_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
+        self.sync_campaign_buckets(campaign).await.map(|_| ())
+    }
+
+    /// [`HotStore::sync_campaign`], answering the campaign's bucket count.
+    pub(crate) async fn sync_campaign_buckets(
+        &self,
+        campaign: &Campaign,
+    ) -> Result<u32, StoreError> {
         let keys = self.keys(campaign.id);
         let mut invocation = self.scripts.sync.prepare_invoke();
         invocation
@@ -304,7 +393,8 @@ impl HotStore {
             .arg(status_name(campaign.status))
             .arg(campaign.spec.per_person_limit)
             .arg(mode_name(distribution_mode(campaign.spec.distribution)))
-            .arg(campaign.spec.stock);
+            .arg(campaign.spec.stock)
+            .arg(layout::bucket_count(campaign.spec.stock));
         for round in &campaign.spec.rounds {
             invocation
                 .arg(round.round_no)
@@ -312,9 +402,16 @@ impl HotStore {
                 .arg(round.quantity);
         }
         let invocation = &invocation;
-        let _created: i64 = self
+        let (_created, nb): (i64, u32) = self
             .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
+        if nb == 0 {
+            return Err(StoreError::Corrupt(format!(
+                "bucket count 0 of campaign {}",
+                campaign.id
+            )));
+        }
+        self.remember_buckets(campaign.id, Some(nb));
         // Outside the script: the set lives in another cluster slot than the campaign.
         let set = self.campaigns_key();
         let _: i64 = self
@@ -323,7 +420,8 @@ impl HotStore {
                 async move { c.sadd(set, campaign.id.0).await }
             })
             .await?;
-        self.ensure_group(&keys.outbox).await
+        self.ensure_group(&keys.outbox).await?;
+        Ok(nb)
     }
 
     /// Creates the persister's consumer group on an outbox (and the stream), if missing.
@@ -368,62 +466,106 @@ impl HotStore {
             req.valid_until,
             source,
         );
-        let voucher_hex = hex(req.voucher_id.0);
-        let record = format!("{voucher_hex}|{now_ms}|{}|L", req.person_id.as_str());
+        let record = layout::encode_record(
+            req.voucher_id.0,
+            now_ms,
+            layout::LIVE,
+            req.person_id.as_str(),
+        );
+        let Some(mut nb) = self.bucket_count(req.campaign_id).await? else {
+            return Ok(ClaimOutcome::UnknownCampaign);
+        };
+        // At most one retry: the script names the campaign's bucket count when it differs.
+        for _ in 0..2 {
+            match self
+                .claim_in(req, &keys, nb, now_ms, &record, &event)
+                .await?
+            {
+                ClaimReply::Outcome(outcome) => return Ok(outcome),
+                ClaimReply::Buckets(actual) => {
+                    self.remember_buckets(req.campaign_id, actual);
+                    match actual {
+                        Some(actual) => nb = actual,
+                        // Redis knows the campaign but not its bucket count: a re-sync
+                        // writes it.
+                        None => return Ok(ClaimOutcome::UnknownCampaign),
+                    }
+                }
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "bucket count of campaign {} keeps changing",
+            req.campaign_id
+        )))
+    }
+
+    /// One run of the claim script with the bucket keys of `nb` buckets.
+    async fn claim_in(
+        &self,
+        req: &ClaimRequest,
+        keys: &CampaignKeys,
+        nb: u32,
+        now_ms: i64,
+        record: &[u8],
+        event: &[u8],
+    ) -> Result<ClaimReply, StoreError> {
+        let claimed_at = millis(now_ms)?;
+        let person = req.person_id.as_str();
         let mut invocation = self.scripts.claim.prepare_invoke();
         invocation
             .key(&keys.campaign)
             .key(&keys.rounds)
             .key(&keys.round_quantities)
-            .key(&keys.persons)
-            .key(&keys.claims)
+            .key(keys.persons_bucket(layout::person_bucket(person, nb)))
+            .key(keys.claims_bucket(layout::claim_bucket(req.claim_id.0, nb)))
             .key(&keys.outbox)
             .arg(now_ms)
             .arg(mode_name(req.mode))
-            .arg(req.person_id.as_str())
-            .arg(hex(req.claim_id.0))
-            .arg(&voucher_hex)
-            .arg(&record)
-            .arg(event);
+            .arg(person)
+            .arg(&req.claim_id.0.as_bytes()[..])
+            .arg(record)
+            .arg(event)
+            .arg(nb);
         let invocation = &invocation;
-        let reply: Vec<String> = self
+        let reply: Vec<Vec<u8>> = self
             .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
-        let outcome = match reply.first().map(String::as_str) {
-            Some("claimed") => ClaimOutcome::Claimed(ClaimedVoucher {
+        let outcome = match reply.first().map(Vec::as_slice) {
+            Some(b"claimed") => ClaimOutcome::Claimed(ClaimedVoucher {
                 voucher_id: req.voucher_id,
                 claimed_at,
             }),
-            Some("replayed") => {
-                let (voucher, at) = match (reply.get(1), reply.get(2)) {
-                    (Some(v), Some(at)) => (v, at),
-                    _ => return Err(StoreError::Corrupt(format!("claim record reply {reply:?}"))),
+            Some(b"replayed") => {
+                let Some((voucher, at)) = reply.get(1).and_then(|h| layout::decode_head(h)) else {
+                    return Err(StoreError::Corrupt(format!("claim record reply {reply:?}")));
                 };
-                let voucher_id = Uuid::parse_str(voucher).map(VoucherId).map_err(|_| {
-                    StoreError::Corrupt(format!("claim record voucher {voucher:?}"))
-                })?;
-                let at = at
-                    .parse::<i64>()
-                    .map_err(|_| StoreError::Corrupt(format!("claim record time {at:?}")))?;
                 let first = ClaimedVoucher {
-                    voucher_id,
+                    voucher_id: VoucherId(voucher),
                     claimed_at: millis(at)?,
                 };
-                if voucher_id == req.voucher_id {
+                if first.voucher_id == req.voucher_id {
                     ClaimOutcome::Claimed(first)
                 } else {
                     ClaimOutcome::Replayed(first)
                 }
             }
-            Some("claim_id_conflict") => ClaimOutcome::ClaimIdConflict,
-            Some("not_open") => ClaimOutcome::NotOpen,
-            Some("sold_out") => ClaimOutcome::SoldOut,
-            Some("limit_reached") => ClaimOutcome::LimitReached,
-            Some("paused") => ClaimOutcome::Paused,
-            Some("unknown") => ClaimOutcome::UnknownCampaign,
+            Some(b"buckets") => {
+                let actual = reply
+                    .get(1)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|&n| n > 0);
+                return Ok(ClaimReply::Buckets(actual));
+            }
+            Some(b"claim_id_conflict") => ClaimOutcome::ClaimIdConflict,
+            Some(b"not_open") => ClaimOutcome::NotOpen,
+            Some(b"sold_out") => ClaimOutcome::SoldOut,
+            Some(b"limit_reached") => ClaimOutcome::LimitReached,
+            Some(b"paused") => ClaimOutcome::Paused,
+            Some(b"unknown") => ClaimOutcome::UnknownCampaign,
             _ => return Err(StoreError::Corrupt(format!("claim script reply {reply:?}"))),
         };
-        Ok(outcome)
+        Ok(ClaimReply::Outcome(outcome))
     }
 
     /// Pauses or resumes claims. A campaign Redis does not know is left alone: the next
@@ -502,10 +644,35 @@ impl HotStore {
     ) -> Result<u32, StoreError> {
         let keys = self.keys(campaign_id);
         let keys = &keys;
-        let n: Option<u32> = self
-            .retrying(|mut c| async move { c.hget(&keys.persons, person.as_str()).await })
-            .await?;
-        Ok(n.unwrap_or(0))
+        let Some(mut nb) = self.bucket_count(campaign_id).await? else {
+            return Ok(0);
+        };
+        // The bucket count is read along, and the read repeated if it was not the cached one.
+        for _ in 0..2 {
+            let bucket = keys.persons_bucket(layout::person_bucket(person.as_str(), nb));
+            let bucket = &bucket;
+            let (actual, n): (Option<u32>, Option<u32>) = self
+                .retrying(|mut c| async move {
+                    redis::pipe()
+                        .hget(&keys.campaign, "nb")
+                        .hget(bucket, person.as_str())
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            let actual = actual.filter(|&n| n > 0);
+            if actual == Some(nb) {
+                return Ok(n.unwrap_or(0));
+            }
+            self.remember_buckets(campaign_id, actual);
+            match actual {
+                Some(actual) => nb = actual,
+                None => return Ok(0),
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "bucket count of campaign {campaign_id} keeps changing"
+        )))
     }
 
     /// Returns an expired voucher's stock to the campaign's pool (released by the next round)
@@ -523,23 +690,43 @@ impl HotStore {
     ) -> Result<bool, StoreError> {
         let keys = self.keys(campaign_id);
         let event = events::stock_recycled(campaign_id, voucher_id, now);
-        let mut invocation = self.scripts.recycle.prepare_invoke();
-        invocation
-            .key(&keys.campaign)
-            .key(&keys.claims)
-            .key(&keys.outbox)
-            .arg(hex(claim_id.0))
-            .arg(hex(voucher_id.0))
-            .arg(event);
-        let invocation = &invocation;
-        let reply: i64 = self
-            .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let Some(mut nb) = self.bucket_count(campaign_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let mut reply = -4;
+        // At most one retry, with the bucket count re-read, when the cached one was stale.
+        for attempt in 0..2 {
+            if attempt > 0 {
+                let Some(actual) = self.read_buckets(campaign_id).await? else {
+                    return Err(StoreError::NotFound);
+                };
+                nb = actual;
+            }
+            let mut invocation = self.scripts.recycle.prepare_invoke();
+            invocation
+                .key(&keys.campaign)
+                .key(keys.claims_bucket(layout::claim_bucket(claim_id.0, nb)))
+                .key(&keys.outbox)
+                .arg(&claim_id.0.as_bytes()[..])
+                .arg(&voucher_id.0.as_bytes()[..])
+                .arg(&event)
+                .arg(nb);
+            let invocation = &invocation;
+            reply = self
+                .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
+                .await?;
+            if reply != -4 {
+                break;
+            }
+        }
         match reply {
             1 => Ok(true),
             0 => Ok(false),
             -2 => Err(StoreError::Corrupt(format!(
                 "claim {claim_id} made another voucher than {voucher_id}"
+            ))),
+            -4 => Err(StoreError::Corrupt(format!(
+                "bucket count of campaign {campaign_id} keeps changing"
             ))),
             _ => Err(StoreError::NotFound),
         }
