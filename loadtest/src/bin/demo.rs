@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::Parser;
-use loadtest::client::{Auth, IssuanceClient, Reply};
+use loadtest::client::{admin_key, Auth, IssuanceClient, Reply};
 use loadtest::{residents, rush, terminal};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -36,17 +36,6 @@ struct Args {
     /// Vouchers of each campaign spent at checkout after the rush.
     #[arg(long, default_value_t = 200)]
     spend: usize,
-}
-
-fn admin_key(secrets_dir: &std::path::Path, place: u32) -> Result<String> {
-    let path = secrets_dir.join("admin-keys.plain.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let keys: Vec<Value> = serde_json::from_str(&text).context("parsing admin keys")?;
-    keys.iter()
-        .find(|k| k.get("place").and_then(Value::as_u64) == Some(u64::from(place)))
-        .and_then(|k| k.get("key").and_then(Value::as_str))
-        .map(str::to_owned)
-        .with_context(|| format!("no admin key for place {place}"))
 }
 
 fn expect(reply: Reply, what: &str) -> Result<Value> {
