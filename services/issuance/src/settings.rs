@@ -281,6 +281,34 @@ pub enum SettingsError {
     Invalid(String),
 }
 
+/// Any service's settings type `T` (its `Default` filled in by `#[serde(default)]`) ←
+/// `file` (YAML, if given) ← `APP__SECTION__KEY` environment variables (the process's, or
+/// `env` in tests). Shared by the services so that they are configured the same way.
+///
+/// # Errors
+/// A file that does not parse, a variable of the wrong type.
+pub fn load_layers<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+    env: Option<Vec<(String, String)>>,
+) -> Result<T, SettingsError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = file {
+        builder = builder.add_source(
+            config::File::from(path)
+                .format(config::FileFormat::Yaml)
+                .required(true),
+        );
+    }
+    let mut environment = config::Environment::with_prefix("APP")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true);
+    if let Some(vars) = env {
+        environment = environment.source(Some(vars.into_iter().collect()));
+    }
+    Ok(builder.add_source(environment).build()?.try_deserialize()?)
+}
+
 impl Settings {
     /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
     ///
@@ -299,22 +327,7 @@ impl Settings {
         file: Option<&Path>,
         env: Option<Vec<(String, String)>>,
     ) -> Result<Settings, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Yaml)
-                    .required(true),
-            );
-        }
-        let mut environment = config::Environment::with_prefix("APP")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true);
-        if let Some(vars) = env {
-            environment = environment.source(Some(vars.into_iter().collect()));
-        }
-        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        let settings: Settings = load_layers(file, env)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -193,16 +193,8 @@ impl Default for IdempotencySettings {
     }
 }
 
-/// Settings that could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    /// The file or an environment variable did not parse.
-    #[error("settings: {0}")]
-    Load(#[from] config::ConfigError),
-    /// A value is out of range.
-    #[error("settings: {0}")]
-    Invalid(String),
-}
+/// Settings that could not be loaded (the same type as the issuance service's).
+pub use issuance::settings::SettingsError;
 
 impl Settings {
     /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
@@ -210,16 +202,7 @@ impl Settings {
     /// # Errors
     /// A file that does not parse, a variable of the wrong type, a value out of range.
     pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        let mut builder = config::Config::builder();
-        if let Some(path) = file {
-            builder = builder
-                .add_source(config::File::from(path).format(config::FileFormat::Yaml).required(true));
-        }
-        let environment = config::Environment::with_prefix("APP")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true);
-        let settings: Settings = builder.add_source(environment).build()?.try_deserialize()?;
+        let settings: Settings = issuance::settings::load_layers(file, None)?;
         settings.validate()?;
         Ok(settings)
     }
