@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The standard benchmark in one command (README, "Performance"): a private PostgreSQL
 # (fsync on) and Redis (append-only file, appendfsync always) of its own, a fresh database
-# and an empty Redis, the release build, the issuance service — then `bench standard`: the
-# HTTP rush at 512 connections, the claim script straight at Redis, and the claim as one
-# PostgreSQL transaction, all on this machine. Reports go to loadtest/reports/<name>.{json,md,png}.
-# Exits non-zero if an invariant broke. About 2–4 minutes on 2 cores once built.
+# and an empty Redis, the release build, the issuance and redemption services — then
+# `bench standard`: the HTTP rush at 512 connections, the claim script straight at Redis, the
+# claim as one PostgreSQL transaction, the checkout (128 signed terminals redeeming) and the
+# mixed run (a rush while terminals redeem), all on this machine. Reports go to
+# loadtest/reports/<name>.{json,md,png}. Exits non-zero if an invariant broke. About 3–5
+# minutes on 2 cores once built.
 #
 #   deploy/local/bench.sh [bench standard options, e.g. --rush-stock 50000 --redis-stock 1000000]
 #
 # Environment: VP_BENCH_PG_PORT (55434), VP_BENCH_REDIS_PORT (56380), VP_BENCH_ISSUANCE_PORT
-# (18080) — its own instances, so a demo can run beside it; VP_BENCH_NAME
+# (18080), VP_BENCH_REDEMPTION_PORT (18081) — its own instances, so a demo can run beside it; VP_BENCH_NAME
 # (report name); service settings as APP__… variables (e.g. APP__SERVER__WORKERS=1) to try
-# a lever — they are recorded in the log only, so name the report after the lever.
+# a lever — they are recorded in the log only, so name the report after the lever;
+# VP_BENCH_REDEMPTION_ENV: extra VAR=value settings for the redemption service only (e.g.
+# "APP__POSTGRES__MAX_CONNECTIONS=32").
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
@@ -33,7 +37,7 @@ redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
 redis-cli -u "$REDIS_URL" BGREWRITEAOF >/dev/null || true
 
 echo "== Building (release) =="
-cargo build --release --locked -p issuance -p loadtest 2>&1 | tail -n 2
+cargo build --release --locked -p issuance -p redemption -p loadtest 2>&1 | tail -n 2
 BIN="$REPO/target/release"
 
 SECRETS="$STATE/secrets"
@@ -47,22 +51,33 @@ export APP__SECRETS_DIR="$SECRETS"
 export APP__SERVER__PORT="${VP_BENCH_ISSUANCE_PORT:-18080}"
 # The load comes from one address, and residents claim from two phones at once.
 export APP__RATE_LIMITS__IP_PER_SECOND=10000000 APP__RATE_LIMITS__IP_BURST=10000000
-export APP__LOG__FORMAT=json APP__LOG__LEVEL=${APP__LOG__LEVEL:-warn}
+export APP__LOG__FORMAT=json APP__LOG__LEVEL=${APP__LOG__LEVEL:-warn,tracing_actix_web=error}
 
 "$BIN/issuance" migrate
 "$BIN/issuance" serve > "$STATE/issuance-bench.log" 2>&1 &
 ISSUANCE_PID=$!
+# The redemption service: same database, Redis and secrets; its own port. 128 terminals
+# behind one address redeem as fast as they can, so both of its rate limits are lifted.
+REDEMPTION_PORT=${VP_BENCH_REDEMPTION_PORT:-18081}
+# shellcheck disable=SC2086 # VP_BENCH_REDEMPTION_ENV is a list of VAR=value words
+env APP__SERVER__PORT="$REDEMPTION_PORT" \
+  APP__RATE_LIMITS__TERMINAL_PER_SECOND=10000000 APP__RATE_LIMITS__TERMINAL_BURST=10000000 \
+  ${VP_BENCH_REDEMPTION_ENV:-} \
+  "$BIN/redemption" serve > "$STATE/redemption-bench.log" 2>&1 &
+REDEMPTION_PID=$!
 cleanup() {
-  kill "$ISSUANCE_PID" 2>/dev/null || true
-  wait "$ISSUANCE_PID" 2>/dev/null || true
+  kill "$ISSUANCE_PID" "$REDEMPTION_PID" 2>/dev/null || true
+  wait "$ISSUANCE_PID" "$REDEMPTION_PID" 2>/dev/null || true
   psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 echo "== issuance on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/issuance-bench.log) =="
+echo "== redemption on :$REDEMPTION_PORT (pid $REDEMPTION_PID, log $STATE/redemption-bench.log) ${VP_BENCH_REDEMPTION_ENV:-} =="
 env | grep '^APP__' | grep -v -E 'URL|SECRET' | sort | sed 's/^/   /'
 
 NAME=${VP_BENCH_NAME:-standard-$(date -u +%Y%m%dT%H%M%SZ)}
 "$BIN/bench" standard --name "$NAME" --reports-dir "$REPO/loadtest/reports" \
   --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" \
   --redis-url "$REDIS_URL" --pg-url "$APP__POSTGRES__URL" --issuance-pid "$ISSUANCE_PID" \
-  --baseline-redis-url "$REDIS_URL" --pg-admin-url "$PG_ADMIN" "$@"
+  --baseline-redis-url "$REDIS_URL" --pg-admin-url "$PG_ADMIN" \
+  --redemption "http://127.0.0.1:$REDEMPTION_PORT" --redemption-pid "$REDEMPTION_PID" "$@"

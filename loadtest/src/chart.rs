@@ -1,10 +1,10 @@
 //! The report's chart: completions per second (top) and p99 latency per second (bottom, log
-//! scale) over the run, one line per scenario. Bitmap backend, text drawn with a font that a
+//! scale) over the run, one line per scenario (claims and checkouts alike). Bitmap backend, text drawn with a font that a
 //! crate ships (`epaint_default_fonts`), so no fontconfig or freetype is needed.
 // Chart coordinates are floats; nothing here is money.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
-use crate::scenario::ScenarioReport;
+use crate::stats::Summary;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -26,13 +26,32 @@ fn register_font() -> Result<()> {
     }
 }
 
-const COLOURS: [RGBColor; 4] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+const COLOURS: [RGBColor; 7] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+];
+
+/// One line of the chart: a run's name, its headline (e.g. `4017 claims/s`) and its
+/// measurements.
+pub struct Series<'a> {
+    /// The scenario's name.
+    pub name: &'a str,
+    /// What the legend says after the name.
+    pub headline: String,
+    /// Its measurements.
+    pub summary: &'a Summary,
+}
 
 /// Draws the chart of `runs` into `path` (PNG).
 ///
 /// # Errors
 /// The font or the file could not be used.
-pub fn draw(path: &Path, runs: &[&ScenarioReport]) -> Result<()> {
+pub fn draw(path: &Path, runs: &[Series<'_>]) -> Result<()> {
     register_font()?;
     let root = BitMapBackend::new(path, (1200, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
@@ -74,7 +93,7 @@ pub fn draw(path: &Path, runs: &[&ScenarioReport]) -> Result<()> {
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| anyhow!("chart: {e}"))?
-            .label(format!("{} ({} claims/s)", run.scenario.name(), run.claims_per_sec()))
+            .label(format!("{} ({})", run.name, run.headline))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
     chart
@@ -107,7 +126,7 @@ pub fn draw(path: &Path, runs: &[&ScenarioReport]) -> Result<()> {
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| anyhow!("chart: {e}"))?
-            .label(run.scenario.name())
+            .label(run.name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
     chart

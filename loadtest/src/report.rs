@@ -1,6 +1,9 @@
 //! The standard benchmark's report: one JSON document (everything measured), a Markdown
 //! table for people (the README shows the latest), and the chart beside them.
 
+use crate::chart::Series;
+use crate::scenario::checkout::{CheckoutReport, CheckoutWorkload};
+use crate::scenario::mixed::MixedReport;
 use crate::scenario::{ScenarioReport, Workload};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -19,6 +22,10 @@ pub mod targets {
     pub const BYTES_PER_VOUCHER: u64 = 200;
     /// The issuance service's resident memory under the rush, at most, KiB (150 MB).
     pub const RSS_KIB: u64 = 150 * 1000 * 1000 / 1024;
+    /// Durable redemptions per second at the checkout's terminals, at least.
+    pub const REDEMPTIONS_PER_SEC: u64 = 3_000;
+    /// p99 of redemptions, at most, µs.
+    pub const CHECKOUT_P99_US: u64 = 50_000;
 }
 
 /// A ratio in per mille (`num / den × 1000`), for display and comparison without floats.
@@ -39,6 +46,10 @@ pub struct Verdicts {
     pub bytes_per_voucher: bool,
     /// RSS ≤ 150 MB.
     pub rss: Option<bool>,
+    /// Durable redemptions/s ≥ 3,000 (checkout run on its own).
+    pub redemptions_per_sec: Option<bool>,
+    /// Redemption p99 ≤ 50 ms (checkout run on its own).
+    pub checkout_p99: Option<bool>,
 }
 
 /// The standard benchmark's result.
@@ -56,6 +67,10 @@ pub struct StandardReport {
     pub baseline_redis: ScenarioReport,
     /// The PostgreSQL transaction.
     pub baseline_pg: ScenarioReport,
+    /// Terminals redeeming, on their own.
+    pub checkout: Option<CheckoutReport>,
+    /// A rush and the checkout at once.
+    pub mixed: Option<MixedReport>,
     /// HTTP claims/s ÷ PostgreSQL claims/s, per mille.
     pub http_over_pg_permille: u64,
     /// HTTP claims/s ÷ raw-script claims/s, per mille.
@@ -80,6 +95,8 @@ impl StandardReport {
                 .redis_memory
                 .is_some_and(|m| m.bytes_per_voucher <= targets::BYTES_PER_VOUCHER),
             rss: rush.rss.map(|r| r.peak_rss_kib.max(r.hwm_kib) <= targets::RSS_KIB),
+            redemptions_per_sec: None,
+            checkout_p99: None,
         };
         let invariants_ok = rush.invariants.ok() && redis.invariants.ok() && pg.invariants.ok();
         StandardReport {
@@ -89,6 +106,8 @@ impl StandardReport {
             rush,
             baseline_redis: redis,
             baseline_pg: pg,
+            checkout: None,
+            mixed: None,
             http_over_pg_permille,
             http_over_redis_permille,
             verdicts,
@@ -96,9 +115,47 @@ impl StandardReport {
         }
     }
 
-    /// The scenarios in report order.
-    pub fn scenarios(&self) -> [&ScenarioReport; 3] {
-        [&self.rush, &self.baseline_redis, &self.baseline_pg]
+    /// Adds the checkout and the mixed run, their verdicts and invariants.
+    #[must_use]
+    pub fn with_checkout(mut self, checkout: Option<CheckoutReport>, mixed: Option<MixedReport>) -> StandardReport {
+        if let Some(c) = &checkout {
+            self.verdicts.redemptions_per_sec = Some(c.redemptions_per_sec() >= targets::REDEMPTIONS_PER_SEC);
+            self.verdicts.checkout_p99 = Some(c.summary.latency_us.p99 <= targets::CHECKOUT_P99_US);
+        }
+        self.checkout = checkout;
+        self.mixed = mixed;
+        self.invariants_ok = self.scenarios().iter().all(|s| s.invariants.ok())
+            && self.checkouts().iter().all(|c| c.invariants.ok());
+        self
+    }
+
+    /// The claim scenarios in report order.
+    pub fn scenarios(&self) -> Vec<&ScenarioReport> {
+        let mut all = vec![&self.rush, &self.baseline_redis, &self.baseline_pg];
+        all.extend(self.mixed.as_ref().map(|m| &m.rush));
+        all
+    }
+
+    /// The checkout runs in report order.
+    pub fn checkouts(&self) -> Vec<&CheckoutReport> {
+        let mut all: Vec<&CheckoutReport> = self.checkout.iter().collect();
+        all.extend(self.mixed.as_ref().map(|m| &m.checkout));
+        all
+    }
+
+    /// Every run as a line of the chart.
+    pub fn series(&self) -> Vec<Series<'_>> {
+        let claims = self.scenarios().into_iter().map(|s| Series {
+            name: s.scenario.name(),
+            headline: format!("{} claims/s", s.claims_per_sec()),
+            summary: &s.summary,
+        });
+        let checkouts = self.checkouts().into_iter().map(|c| Series {
+            name: c.scenario.name(),
+            headline: format!("{} redemptions/s", c.redemptions_per_sec()),
+            summary: &c.summary,
+        });
+        claims.chain(checkouts).collect()
     }
 
     /// The Markdown rendering.
@@ -127,6 +184,29 @@ impl StandardReport {
                 if s.invariants.ok() { "hold".to_owned() } else { format!("**BROKEN**: {}", s.invariants.failures().join("; ")) },
             );
         }
+        if !self.checkouts().is_empty() {
+            md.push_str("\n| checkout | workload | redemptions/s | requests/s | p50 | p90 | p99 | p99.9 | max | outcomes | invariants |\n");
+            md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+            for c in self.checkouts() {
+                let l = c.summary.latency_us;
+                let outcomes: Vec<String> = c.summary.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    c.scenario.name(),
+                    checkout_workload(&c.workload, c.completed),
+                    c.redemptions_per_sec(),
+                    c.summary.requests_per_sec,
+                    ms(l.p50),
+                    ms(l.p90),
+                    ms(l.p99),
+                    ms(l.p999),
+                    ms(l.max),
+                    outcomes.join(", "),
+                    if c.invariants.ok() { "hold".to_owned() } else { format!("**BROKEN**: {}", c.invariants.failures().join("; ")) },
+                );
+            }
+        }
         md.push_str("\n| target | measured | goal | met |\n|---|--:|--:|---|\n");
         let v = &self.verdicts;
         let _ = writeln!(md, "| HTTP ÷ PostgreSQL claims/s | {} | ≥ 15× | {} |", times(self.http_over_pg_permille), yes(v.http_over_pg));
@@ -150,6 +230,14 @@ impl StandardReport {
             }
             None => md.push_str("| issuance RSS under the rush | not measured (no pid) | ≤ 150 MB | – |\n"),
         }
+        if let Some(c) = &self.checkout {
+            let terminals = c.workload.pace.concurrency();
+            let _ = writeln!(md, "| durable redemptions/s at {terminals} terminals | {} | ≥ 3,000 | {} |", c.redemptions_per_sec(), yes(v.redemptions_per_sec.unwrap_or(false)));
+            let _ = writeln!(md, "| redemption p99 at {terminals} terminals | {} | ≤ 50 ms | {} |", ms(c.summary.latency_us.p99), yes(v.checkout_p99.unwrap_or(false)));
+            if let Some(r) = c.rss {
+                let _ = writeln!(md, "| redemption service RSS under the checkout (peak VmRSS) | {} MB | – | – |", r.peak_rss_kib * 1024 / 1_000_000);
+            }
+        }
         let _ = writeln!(md, "\nInvariants: {}.", if self.invariants_ok { "all held" } else { "**BROKEN** (see the table)" });
         let _ = writeln!(md, "\n![throughput and p99 per second]({}.png)", self.name);
         md
@@ -166,7 +254,7 @@ impl StandardReport {
         let png = dir.join(format!("{}.png", self.name));
         std::fs::write(&json, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", json.display()))?;
         std::fs::write(&md, self.markdown()).with_context(|| format!("writing {}", md.display()))?;
-        crate::chart::draw(&png, &self.scenarios())?;
+        crate::chart::draw(&png, &self.series())?;
         Ok(vec![json, md, png])
     }
 }
@@ -178,6 +266,22 @@ fn workload(w: &Workload, completed: bool) -> String {
     };
     let cut = if completed { String::new() } else { format!(", cut at {} s", w.max_secs) };
     format!("stock {}, {}×{} attempts, limit {}, {pace}{cut}", w.stock, w.residents, w.devices, w.per_person_limit)
+}
+
+fn checkout_workload(w: &CheckoutWorkload, completed: bool) -> String {
+    let pace = match w.pace {
+        crate::driver::Pace::Closed { concurrency } => format!("{concurrency} terminals closed loop"),
+        crate::driver::Pace::Open { rate_per_sec, max_in_flight } => format!("{rate_per_sec}/s open, ≤{max_in_flight}"),
+    };
+    let cut = if completed { String::new() } else { format!(", cut at {} s", w.max_secs) };
+    format!(
+        "{} threshold vouchers (+{} duplicate presentations), {} entitlements × 2 purchases, {} merchants, {}{cut}",
+        w.vouchers,
+        w.duplicates(),
+        w.entitlements,
+        w.merchants,
+        pace
+    )
 }
 
 /// µs as milliseconds with one decimal, e.g. `12.3 ms`.

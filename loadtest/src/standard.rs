@@ -1,13 +1,16 @@
 //! The standard benchmark: the HTTP rush and both baselines, one after the other in one
 //! process on one machine, at the same concurrency, so the result is a set of ratios that
-//! hold on any machine. Writes the JSON, Markdown and PNG reports and fails loudly (an error
+//! hold on any machine; then the checkout (terminals redeeming) on its own and mixed with a
+//! second rush. Writes the JSON, Markdown and PNG reports and fails loudly (an error
 //! naming every broken check) when an invariant did not hold, whatever the speed.
 
 use crate::report::StandardReport;
 use crate::scenario::baseline_pg::{self, PgTarget};
 use crate::scenario::baseline_redis::{self, RedisTarget};
+use crate::scenario::checkout::{self, CheckoutReport, CheckoutTarget, CheckoutWorkload};
+use crate::scenario::mixed;
 use crate::scenario::rush::{self, RushTarget};
-use crate::scenario::{ScenarioReport, Workload};
+use crate::scenario::{Scenario, ScenarioReport, Workload};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -32,6 +35,55 @@ pub struct Standard {
     pub pg_target: PgTarget,
     /// The PostgreSQL baseline.
     pub pg: Workload,
+    /// The checkout and mixed runs (`None`: claims only).
+    pub checkout: Option<CheckoutPlan>,
+}
+
+/// The checkout part of the standard benchmark.
+pub struct CheckoutPlan {
+    /// Both services.
+    pub target: CheckoutTarget,
+    /// Terminals redeeming on their own.
+    pub alone: CheckoutWorkload,
+    /// The rush of the mixed run.
+    pub mixed_rush: Workload,
+    /// The checkout of the mixed run.
+    pub mixed_checkout: CheckoutWorkload,
+}
+
+/// Prints a checkout's headline as it finishes.
+pub fn announce_checkout(r: &CheckoutReport) {
+    let l = r.summary.latency_us;
+    eprintln!(
+        "{:<24} {:>7} redemptions/s {:>7} req/s  p50 {}  p99 {}  max {}  {:?}  invariants {}",
+        r.scenario.name(),
+        r.redemptions_per_sec(),
+        r.summary.requests_per_sec,
+        crate::report::ms(l.p50),
+        crate::report::ms(l.p99),
+        crate::report::ms(l.max),
+        r.summary.outcomes,
+        if r.invariants.ok() { "hold" } else { "BROKEN" },
+    );
+    for f in r.invariants.failures() {
+        eprintln!("    INVARIANT BROKEN: {f}");
+    }
+}
+
+/// Fails with every broken check of the checkout runs.
+///
+/// # Errors
+/// An invariant is broken.
+pub fn require_checkout_invariants(reports: &[&CheckoutReport]) -> Result<()> {
+    let broken: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.invariants.failures().into_iter().map(move |f| format!("{}: {f}", r.scenario.name())))
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        bail!("INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}", broken.join("\n  "))
+    }
 }
 
 /// Prints one scenario's headline as it finishes.
@@ -85,10 +137,44 @@ pub async fn run(s: &Standard) -> Result<StandardReport> {
     eprintln!("== baseline: one PostgreSQL transaction per claim ==");
     let pg = baseline_pg::run(&s.pg_target, &s.pg).await?;
     announce(&pg);
-    let report = StandardReport::new(&s.name, started_at, http, redis, pg);
+    let (alone, mixed) = match &s.checkout {
+        Some(plan) => {
+            let (a, m) = run_checkout(plan).await?;
+            (Some(a), Some(m))
+        }
+        None => (None, None),
+    };
+    let report = StandardReport::new(&s.name, started_at, http, redis, pg).with_checkout(alone, mixed);
     for path in report.write(&s.reports_dir)? {
         eprintln!("wrote {}", path.display());
     }
-    require_invariants(&report.scenarios())?;
+    let (scenarios, checkouts) = (report.scenarios(), report.checkouts());
+    let claims = require_invariants(&scenarios);
+    let redemptions = require_checkout_invariants(&checkouts);
+    claims.and(redemptions)?;
     Ok(report)
+}
+
+/// The checkout on its own, then mixed with a rush; the vouchers of both are claimed once,
+/// up front.
+///
+/// # Errors
+/// A run could not be set up or driven.
+pub async fn run_checkout(plan: &CheckoutPlan) -> Result<(CheckoutReport, mixed::MixedReport)> {
+    let (a, m) = (&plan.alone, &plan.mixed_checkout);
+    eprintln!(
+        "== checkout: claiming {} vouchers and {} entitlements, registering {} terminals ==",
+        a.vouchers + m.vouchers,
+        a.entitlements + m.entitlements,
+        a.terminals
+    );
+    let mut setup = checkout::prepare(&plan.target, a.vouchers + m.vouchers, a.entitlements + m.entitlements, a).await?;
+    eprintln!("== checkout: terminals redeem ==");
+    let alone = checkout::run_prepared(&plan.target, &mut setup, a, "ck", Scenario::Checkout).await?;
+    announce_checkout(&alone);
+    eprintln!("== mixed: a rush while terminals redeem ==");
+    let mixed = mixed::run_prepared(&plan.target, &mut setup, &plan.mixed_rush, m).await?;
+    announce(&mixed.rush);
+    announce_checkout(&mixed.checkout);
+    Ok((alone, mixed))
 }

@@ -65,6 +65,27 @@ pub async fn register(base: &str, api_key: &str, m: &MerchantSpec<'_>, programs:
 }
 
 impl Terminal {
+    /// Creates another terminal of the same merchant (administrator `api_key`), with its own
+    /// HTTP client — its own connection, as a separate device would have.
+    ///
+    /// # Errors
+    /// HTTP failures or a refusal.
+    pub async fn another(&self, api_key: &str) -> Result<Terminal> {
+        let http = Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let path = format!("/v1/admin/merchants/{}/terminals", self.merchant_id);
+        let t = reply(http.post(format!("{}{path}", self.base)).header("x-api-key", api_key).json(&json!({})).send().await?)
+            .await?;
+        anyhow::ensure!(t.status.is_success(), "terminal for {}: {} {}", self.merchant_id, t.status, t.body);
+        let text = |k: &str| t.body.get(k).and_then(Value::as_str).map(str::to_owned).context("terminal credentials");
+        Ok(Terminal {
+            base: self.base.clone(),
+            http,
+            merchant_id: self.merchant_id.clone(),
+            key_id: text("key_id")?,
+            secret: text("secret")?,
+        })
+    }
+
     /// A signed `POST` of `body` to `path`, with `idempotency_key` when given.
     ///
     /// # Errors

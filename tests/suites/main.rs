@@ -23,6 +23,7 @@ mod issuance_flows;
 mod issuance_persister_crash;
 
 mod loadtest_smoke;
+mod loadtest_checkout_smoke;
 
 mod reconciliation_support;
 mod reconciliation_check;

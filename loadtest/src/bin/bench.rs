@@ -1,5 +1,5 @@
-//! The benchmark: `bench rush`, `bench baseline-redis`, `bench baseline-pg` run one
-//! scenario; `bench standard` runs all three and writes the reports
+//! The benchmark: `bench rush`, `bench baseline-redis`, `bench baseline-pg`, `bench checkout`,
+//! `bench mixed` run one scenario; `bench standard` runs them all and writes the reports
 //! (`deploy/local/bench.sh` starts everything and runs it). Exits non-zero when an invariant
 //! broke.
 
@@ -11,9 +11,15 @@ use loadtest::driver::Pace;
 use loadtest::residents::load_idp_key;
 use loadtest::scenario::baseline_pg::{self, PgTarget};
 use loadtest::scenario::baseline_redis::{self, RedisTarget};
+use loadtest::scenario::checkout::{self, CheckoutTarget, CheckoutWorkload};
+use loadtest::scenario::mixed;
 use loadtest::scenario::rush::{self, RushTarget, CITY, PROVINCE};
 use loadtest::scenario::Workload;
-use loadtest::standard::{self, announce, require_invariants, Standard, BASELINE_CAMPAIGN};
+use loadtest::standard::{
+    self, announce, announce_checkout, require_checkout_invariants, require_invariants, CheckoutPlan, Standard,
+    BASELINE_CAMPAIGN,
+};
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,8 +53,98 @@ enum Command {
         #[command(flatten)]
         load: Load,
     },
-    /// All three, reports written to `<reports-dir>/<name>.{json,md,png}`.
+    /// Terminals redeem claimed vouchers at the redemption service.
+    Checkout {
+        #[command(flatten)]
+        service: Service,
+        #[command(flatten)]
+        redemption: RedemptionArgs,
+        #[command(flatten)]
+        load: CheckoutLoad,
+    },
+    /// A rush (`--stock`, `--concurrency`, …) while terminals redeem.
+    Mixed {
+        #[command(flatten)]
+        service: Service,
+        #[command(flatten)]
+        redemption: RedemptionArgs,
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        checkout: CheckoutLoad,
+    },
+    /// All of them, reports written to `<reports-dir>/<name>.{json,md,png}`.
     Standard(Box<StandardArgs>),
+}
+
+/// The redemption service under test.
+#[derive(Args, Debug)]
+struct RedemptionArgs {
+    /// Redemption service base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    redemption: String,
+    /// Its process id (to read its memory).
+    #[arg(long)]
+    redemption_pid: Option<u32>,
+    /// The services' dynamic-code step, seconds.
+    #[arg(long, default_value_t = 30)]
+    code_step_secs: u32,
+}
+
+/// A checkout's workload.
+#[derive(Args, Debug, Clone)]
+struct CheckoutLoad {
+    /// Threshold vouchers, each redeemed once.
+    #[arg(long, default_value_t = 40_000)]
+    vouchers: usize,
+    /// Home-furnishing entitlements, each spent by two purchases at once.
+    #[arg(long, default_value_t = 2_000)]
+    entitlements: usize,
+    /// Every n-th voucher is also presented at another merchant's terminal at once (0: never).
+    #[arg(long, default_value_t = 20)]
+    duplicate_every: usize,
+    /// Merchants (a quarter of them home-furnishing).
+    #[arg(long, default_value_t = 16)]
+    merchants: usize,
+    /// Terminals in all: the closed loop's concurrency, one connection each.
+    #[arg(long, default_value_t = 128)]
+    terminals: usize,
+    /// Open loop at this many redemptions per second (default: closed loop).
+    #[arg(long)]
+    checkout_rate: Option<u64>,
+    /// Stop issuing after this many seconds (0 = never).
+    #[arg(long, default_value_t = 0)]
+    checkout_max_secs: u64,
+}
+
+impl CheckoutLoad {
+    fn workload(&self) -> CheckoutWorkload {
+        CheckoutWorkload {
+            vouchers: self.vouchers,
+            entitlements: self.entitlements,
+            duplicate_every: self.duplicate_every,
+            merchants: self.merchants,
+            terminals: self.terminals,
+            pace: match self.checkout_rate {
+                Some(rate_per_sec) => Pace::Open { rate_per_sec, max_in_flight: self.terminals },
+                None => Pace::Closed { concurrency: self.terminals },
+            },
+            max_secs: self.checkout_max_secs,
+        }
+    }
+}
+
+impl RedemptionArgs {
+    fn target(&self, service: &Service) -> Result<CheckoutTarget> {
+        Ok(CheckoutTarget {
+            issuance: service.target()?,
+            redemption_url: self.redemption.clone(),
+            redemption_pid: self.redemption_pid,
+            secrets_dir: service.secrets_dir.clone(),
+            code_step_secs: self.code_step_secs,
+            clock: Arc::new(voucher_core::SystemClock),
+        })
+    }
 }
 
 /// The service under test.
@@ -179,6 +275,30 @@ struct StandardArgs {
     /// Phones per resident.
     #[arg(long, default_value_t = 2)]
     devices: usize,
+    /// Skip the checkout and mixed runs (claims only, no redemption service needed).
+    #[arg(long)]
+    no_checkout: bool,
+    #[command(flatten)]
+    redemption: RedemptionArgs,
+    /// The checkout on its own (its `--checkout-max-secs` defaults to 0; the standard run
+    /// caps it with `--standard-checkout-secs`).
+    #[command(flatten)]
+    checkout: CheckoutLoad,
+    /// The standard checkout stops issuing after this many seconds.
+    #[arg(long, default_value_t = 20)]
+    standard_checkout_secs: u64,
+    /// Stock of the mixed run's rush.
+    #[arg(long, default_value_t = 30_000)]
+    mixed_stock: u32,
+    /// Connections of the mixed run's rush.
+    #[arg(long, default_value_t = 256)]
+    mixed_concurrency: usize,
+    /// Threshold vouchers redeemed during the mixed run's rush.
+    #[arg(long, default_value_t = 20_000)]
+    mixed_vouchers: usize,
+    /// Entitlements spent during the mixed run's rush.
+    #[arg(long, default_value_t = 1_000)]
+    mixed_entitlements: usize,
 }
 
 impl Service {
@@ -223,6 +343,20 @@ async fn main() -> Result<()> {
             baseline_redis::run(&redis.target(), &load.workload(), BASELINE_CAMPAIGN).await?
         }
         Command::BaselinePg { pg, load } => baseline_pg::run(&pg.target(), &load.workload()).await?,
+        Command::Checkout { service, redemption, load } => {
+            let report = checkout::run(&redemption.target(&service)?, &load.workload()).await?;
+            announce_checkout(&report);
+            println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+            return require_checkout_invariants(&[&report]);
+        }
+        Command::Mixed { service, redemption, load, checkout } => {
+            let report = mixed::run(&redemption.target(&service)?, &load.workload(), &checkout.workload()).await?;
+            announce(&report.rush);
+            announce_checkout(&report.checkout);
+            println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+            require_invariants(&[&report.rush])?;
+            return require_checkout_invariants(&[&report.checkout]);
+        }
         Command::Standard(a) => {
             let name = a.name.clone().unwrap_or_else(|| format!("standard-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
             let s = Standard {
@@ -234,6 +368,24 @@ async fn main() -> Result<()> {
                 redis: load(a.redis_stock, &a, None, 0),
                 pg_target: a.pg.target(),
                 pg: load(a.pg_stock, &a, None, a.pg_max_secs),
+                checkout: if a.no_checkout {
+                    None
+                } else {
+                    let mut alone = a.checkout.workload();
+                    if alone.max_secs == 0 {
+                        alone.max_secs = a.standard_checkout_secs;
+                    }
+                    let mut mixed_checkout = alone;
+                    (mixed_checkout.vouchers, mixed_checkout.entitlements) = (a.mixed_vouchers, a.mixed_entitlements);
+                    let mut mixed_rush = load(a.mixed_stock, &a, None, a.standard_checkout_secs);
+                    mixed_rush.pace = Pace::Closed { concurrency: a.mixed_concurrency };
+                    Some(CheckoutPlan {
+                        target: a.redemption.target(&a.service)?,
+                        alone,
+                        mixed_rush,
+                        mixed_checkout,
+                    })
+                },
             };
             let report = standard::run(&s).await?;
             println!("{}", report.markdown());

@@ -8,16 +8,18 @@
 //!   (the raw limit).
 //! - [`baseline_pg`]: the same claims the way a relational implementation does them, one
 //!   PostgreSQL transaction each (the usual alternative).
+//! - [`checkout`]: merchants' terminals redeem claimed vouchers with signed requests through
+//!   the redemption service, including duplicate presentations of one code at two
+//!   terminals; verified in PostgreSQL (no double redemption, caps, budgets).
+//! - [`mixed`]: a new campaign's rush and the checkout at once.
 //!
-//! Extension point: the `checkout` scenario (terminals redeeming claimed vouchers with
-//! signed requests) and `mixed` (rush and checkout at once) belong here as modules of their
-//! own with the same shape — a target struct, a `run(target, workload) -> ScenarioReport`
-//! that drives a redeem operation through [`crate::driver::drive`] and checks their
-//! invariants (no double redemption, discounts within caps and budgets) — plus a variant of
-//! [`Scenario`]. They wait for the redemption service.
+//! The claim scenarios report a [`ScenarioReport`]; the checkout, whose workload has another
+//! shape (vouchers, terminals, duplicates), a [`checkout::CheckoutReport`].
 
 pub mod baseline_pg;
 pub mod baseline_redis;
+pub mod checkout;
+pub mod mixed;
 pub mod rush;
 
 use crate::driver::Pace;
@@ -36,6 +38,12 @@ pub enum Scenario {
     BaselineRedis,
     /// One PostgreSQL transaction per claim.
     BaselinePg,
+    /// Terminals redeeming claimed vouchers against the redemption service.
+    Checkout,
+    /// The claims of a rush that runs while terminals redeem.
+    MixedRush,
+    /// The redemptions that run during a rush.
+    MixedCheckout,
 }
 
 impl Scenario {
@@ -45,6 +53,9 @@ impl Scenario {
             Scenario::Rush => "rush (HTTP)",
             Scenario::BaselineRedis => "raw Redis script",
             Scenario::BaselinePg => "PostgreSQL transaction",
+            Scenario::Checkout => "checkout (HTTP)",
+            Scenario::MixedRush => "mixed: rush (HTTP)",
+            Scenario::MixedCheckout => "mixed: checkout (HTTP)",
         }
     }
 }

@@ -29,7 +29,7 @@ use voucher_core::dynamic_code::CodeError;
 use voucher_core::token::VoucherClaims;
 use voucher_core::{Fen, RefundPolicy, Rule};
 use voucher_proto::events::{event_envelope::Event, EventEnvelope, VoucherRedeemed};
-use voucher_store::pg::redemptions::{self as db, IdempotencyBegin, RedemptionRecord};
+use voucher_store::pg::redemptions::{self as db, IdempotencyBegin, RedemptionRecord, SingleUse};
 use voucher_store::StoreError;
 
 /// Largest order accepted: 100 million yuan.
@@ -221,6 +221,10 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
 /// Runs a checkout with idempotency: replays a stored answer, refuses a reused key with
 /// another body (`IDEMPOTENCY_KEY_REUSED`) or a concurrent duplicate (`IN_FLIGHT`).
 ///
+/// The key is taken inside the transaction that decides (see [`db::idempotency_claim`]):
+/// an approval commits the decision and the stored answer together, in one commit; a
+/// decline or a failure rolls back and leaves the key free, so a retry is decided afresh.
+///
 /// # Errors
 /// [`ApiError`] for bad input, idempotency conflicts and store failures.
 #[tracing::instrument(name = "redemption.checkout", skip_all, fields(kind = mode.kind(), merchant = %terminal.merchant_id), err)]
@@ -234,8 +238,18 @@ pub async fn checkout(
 ) -> Result<Answer, ApiError> {
     let started = Instant::now();
     let order = validate(&req)?;
+    // The checks without a database come first; a replay is still answered below when they
+    // fail now (e.g. a retry after the code went stale).
+    let checked = precheck(state, terminal, &req, order);
+    let campaign = match &checked {
+        Ok(claims) => Some(campaign_facts(state, claims).await?),
+        Err(_) => None,
+    };
+    let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
+    let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let stale = state.settings.idempotency.stale_in_flight_secs;
-    match db::idempotency_begin(&state.pg, &terminal.merchant_id, idem_key, hash, stale).await? {
+    let claim = db::idempotency_claim(&mut tx, &terminal.merchant_id, idem_key, hash, program_asked, stale).await?;
+    match claim.begin {
         IdempotencyBegin::Started => {}
         IdempotencyBegin::Done(status, body) => {
             state.metrics.decision(mode.kind(), "replayed", "", started);
@@ -251,15 +265,27 @@ pub async fn checkout(
             return Err(ApiError::new(Code::InFlight, "a request with this Idempotency-Key is still being processed"))
         }
     }
-    let result = decide(state, terminal, idem_key, &req, order, mode).await;
-    match result {
+    let decided = match (checked, campaign) {
+        (Err(d), _) | (_, Some(Err(d))) => Ok(Err(d)),
+        (Ok(_), None) => Err(ApiError::internal(anyhow::anyhow!("campaign facts missing after a passed precheck"))),
+        (Ok(claims), Some(Ok(program_id))) => {
+            if claim.approved {
+                decide(state, &mut tx, terminal, idem_key, hash, &req, order, mode, &claims, program_id).await
+            } else {
+                Ok(Err(Decline::MerchantNotApproved))
+            }
+        }
+    };
+    match decided {
         Ok(Ok(view)) => {
+            tx.commit().await.map_err(StoreError::from)?;
             let reason = view.notice.clone().unwrap_or_default();
             state.metrics.decision(mode.kind(), "approved", &reason, started);
             Ok(Answer { status: 200, body: serde_json::to_value(&view).map_err(ApiError::internal)? })
         }
         Ok(Err(decline)) => {
-            db::idempotency_abandon(&state.pg, &terminal.merchant_id, idem_key).await?;
+            // Dropping the transaction rolls it back: nothing written, the key is free again.
+            drop(tx);
             state.metrics.decision(mode.kind(), "declined", decline.as_str(), started);
             let view = DeclineView {
                 outcome: "declined".to_owned(),
@@ -269,14 +295,30 @@ pub async fn checkout(
             Ok(Answer { status: 200, body: serde_json::to_value(&view).map_err(ApiError::internal)? })
         }
         Err(e) => {
-            // Nothing was committed: free the key so a retry is decided afresh.
-            if let Err(abandon) = db::idempotency_abandon(&state.pg, &terminal.merchant_id, idem_key).await {
-                tracing::warn!("could not release idempotency key: {abandon}");
-            }
+            drop(tx);
             state.metrics.decision(mode.kind(), "error", e.code.as_str(), started);
             Err(e)
         }
     }
+}
+
+/// The voucher's program as the record knows it, with the campaign's budget buckets made
+/// sure of (both cached), or the decline an unknown campaign or a program mismatch is.
+///
+/// # Errors
+/// Store failures.
+async fn campaign_facts(state: &AppState, claims: &VoucherClaims) -> Result<Result<i64, Decline>, ApiError> {
+    let campaign_id = claims.campaign_id.0;
+    let program_id = match policy_of(state, campaign_id).await {
+        Ok((program, _)) => program,
+        Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+        Err(e) => return Err(e.into()),
+    };
+    if program_id != claims.program_id.0 {
+        return Ok(Err(Decline::TokenInvalid));
+    }
+    ensure_budget(state, campaign_id).await?;
+    Ok(Ok(program_id))
 }
 
 fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
@@ -368,89 +410,33 @@ pub fn redeemed_event(r: &RedemptionRecord, at: DateTime<Utc>) -> EventEnvelope 
     }
 }
 
+/// The decision, inside the transaction that holds the idempotency key: spend the voucher or
+/// charge the entitlement, take the discount from the budget, record it all.
+#[allow(clippy::too_many_arguments)]
 async fn decide(
     state: &AppState,
+    tx: &mut sqlx::PgConnection,
     terminal: &Terminal,
     idem_key: &str,
+    hash: &str,
     req: &CheckoutRequest,
     order: Fen,
     mode: Mode,
+    claims: &VoucherClaims,
+    program_id: i64,
 ) -> Result<Result<RedemptionView, Decline>, ApiError> {
-    let claims = match precheck(state, terminal, req, order) {
-        Ok(c) => c,
-        Err(d) => return Ok(Err(d)),
-    };
     let campaign_id = claims.campaign_id.0;
-    let program_id = match policy_of(state, campaign_id).await {
-        Ok((program, _)) => program,
-        Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
-        Err(e) => return Err(e.into()),
-    };
-    if program_id != claims.program_id.0 {
-        return Ok(Err(Decline::TokenInvalid));
-    }
-    if !db::is_approved(&state.pg, &terminal.merchant_id, program_id).await? {
-        return Ok(Err(Decline::MerchantNotApproved));
-    }
-    ensure_budget(state, campaign_id).await?;
     let now = state.clock.now();
     let id = Uuid::now_v7();
     let bucket = bucket_for(state, id);
     let voucher_id = claims.voucher_id.0;
     let person = claims.person_id.as_str();
 
-    let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    match db::insert_voucher_from_token(&mut tx, &claims).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
-        Err(e) => return Err(e.into()),
-    }
-    let (discount, notice, cap_exhausted) = match claims.rule {
-        Rule::Threshold { min_spend, off } => {
-            if !db::spend_voucher(&mut tx, voucher_id).await? {
-                let status = db::voucher_status(&mut tx, voucher_id).await?;
-                return Ok(Err(if status.as_deref() == Some("expired") {
-                    Decline::VoucherExpired
-                } else {
-                    Decline::VoucherAlreadyRedeemed
-                }));
-            }
-            let amount = match discount::threshold(min_spend, off, order) {
-                Ok(a) => a.as_i64(),
-                Err(_) => return Ok(Err(Decline::BelowThreshold)),
-            };
-            if db::take_budget(&mut tx, campaign_id, amount, false, bucket).await? < amount {
-                return Ok(Err(Decline::BudgetExhausted));
-            }
-            (amount, None, false)
-        }
-        Rule::Percent { rate_bp, per_person_cap } => {
-            if db::voucher_status(&mut tx, voucher_id).await?.as_deref() == Some("expired") {
-                return Ok(Err(Decline::VoucherExpired));
-            }
-            let (used, cap) = db::lock_entitlement(&mut tx, campaign_id, person, per_person_cap.as_i64()).await?;
-            let cap_remaining = Fen::try_from(cap - used).unwrap_or(Fen::ZERO);
-            // The budget limit is applied by taking from the buckets below.
-            let d = discount::percent(rate_bp, order, cap_remaining, Fen::try_from(MAX_ORDER_FEN).unwrap_or_default());
-            let taken = db::take_budget(&mut tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
-            if taken > 0 && !db::use_entitlement(&mut tx, campaign_id, person, taken).await? {
-                return Err(ApiError::internal(anyhow::anyhow!("entitlement changed under its row lock")));
-            }
-            let notice = if taken < d.amount.as_i64() {
-                Some("BUDGET_EXHAUSTED")
-            } else if d.limited_by == Some(Limit::PersonCap) {
-                Some("CAP_EXHAUSTED")
-            } else {
-                None
-            };
-            (taken, notice, used + taken >= cap)
-        }
-    };
     let (status, hold_expires_at) = match mode {
         Mode::Sale => ("approved", None),
         Mode::Hold => ("held", Some(now + chrono::Duration::seconds(state.settings.holds.timeout_secs))),
     };
-    let record = RedemptionRecord {
+    let record_of = |discount: i64, notice: Option<&str>| RedemptionRecord {
         id,
         merchant_id: terminal.merchant_id.clone(),
         terminal_id: terminal.terminal_id,
@@ -470,19 +456,77 @@ async fn decide(
         created_at: now,
         resolved_at: None,
     };
-    match db::insert_redemption(&mut tx, &record).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(Code::OrderRefUsed, "this order_ref was already used by this merchant"))
+    let (discount, notice, cap_exhausted) = match claims.rule {
+        Rule::Threshold { min_spend, off } => {
+            let amount = match discount::threshold(min_spend, off, order) {
+                Ok(a) => a.as_i64(),
+                Err(_) => return Ok(Err(Decline::BelowThreshold)),
+            };
+            // The whole decision in one statement (spend, budget, record) when a budget
+            // bucket is free; the answer is known before it runs.
+            let record = record_of(amount, None);
+            let view = RedemptionView::of(&record, false);
+            let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+            let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+            match db::redeem_single_use(tx, claims, &record, event.as_ref(), idem_key, hash, &body, bucket).await {
+                Ok(SingleUse::Recorded) => return Ok(Ok(view)),
+                Ok(SingleUse::NotIssued) => {
+                    let status = db::voucher_status(tx, voucher_id).await?;
+                    return Ok(Err(if status.as_deref() == Some("expired") {
+                        Decline::VoucherExpired
+                    } else {
+                        Decline::VoucherAlreadyRedeemed
+                    }));
+                }
+                Ok(SingleUse::BudgetBusy) => {}
+                Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+                Err(StoreError::Conflict(_)) => {
+                    return Err(ApiError::new(Code::OrderRefUsed, "this order_ref was already used by this merchant"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            // Spent, but every bucket that could pay was busy or short: gather.
+            if db::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
+                return Ok(Err(Decline::BudgetExhausted));
+            }
+            (amount, None, false)
         }
-        Err(e) => return Err(e.into()),
-    }
-    if mode == Mode::Sale {
-        db::append_event(&mut tx, &redeemed_event(&record, now)).await?;
-    }
+        Rule::Percent { rate_bp, per_person_cap } => {
+            match db::insert_voucher_from_token(tx, claims).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+                Err(e) => return Err(e.into()),
+            }
+            if db::voucher_status(tx, voucher_id).await?.as_deref() == Some("expired") {
+                return Ok(Err(Decline::VoucherExpired));
+            }
+            let (used, cap) = db::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64()).await?;
+            let cap_remaining = Fen::try_from(cap - used).unwrap_or(Fen::ZERO);
+            // The budget limit is applied by taking from the buckets below.
+            let d = discount::percent(rate_bp, order, cap_remaining, Fen::try_from(MAX_ORDER_FEN).unwrap_or_default());
+            let taken = db::take_budget(tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
+            if taken > 0 && !db::use_entitlement(tx, campaign_id, person, taken).await? {
+                return Err(ApiError::internal(anyhow::anyhow!("entitlement changed under its row lock")));
+            }
+            let notice = if taken < d.amount.as_i64() {
+                Some("BUDGET_EXHAUSTED")
+            } else if d.limited_by == Some(Limit::PersonCap) {
+                Some("CAP_EXHAUSTED")
+            } else {
+                None
+            };
+            (taken, notice, used + taken >= cap)
+        }
+    };
+    let record = record_of(discount, notice);
     let view = RedemptionView::of(&record, cap_exhausted);
     let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
-    db::idempotency_finish(&mut tx, &terminal.merchant_id, idem_key, 200, &body).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(Ok(view))
+    let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+    match db::record_decision(tx, &record, event.as_ref(), idem_key, hash, &body).await {
+        Ok(()) => Ok(Ok(view)),
+        Err(StoreError::Conflict(_)) => {
+            Err(ApiError::new(Code::OrderRefUsed, "this order_ref was already used by this merchant"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

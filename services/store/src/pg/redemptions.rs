@@ -136,20 +136,6 @@ pub async fn approve(
     Ok(())
 }
 
-/// Whether the merchant is approved for the program.
-///
-/// # Errors
-/// Database failure.
-pub async fn is_approved(pool: &PgPool, merchant_id: &str, program_id: i64) -> Result<bool, StoreError> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM merchant_programs WHERE merchant_id = $1 AND program_id = $2")
-            .bind(merchant_id)
-            .bind(program_id)
-            .fetch_optional(pool)
-            .await?;
-    Ok(found.is_some())
-}
-
 /// A terminal's key and its merchant's facts: what request verification needs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TerminalKey {
@@ -343,6 +329,34 @@ pub async fn insert_voucher_from_token(con: &mut PgConnection, claims: &VoucherC
     .await
     .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
     Ok(())
+}
+
+/// Spends a single-use voucher in one statement: inserts it from its verified token already
+/// `redeemed` if the persister has not written it yet, or moves it `issued → redeemed`.
+/// `false` when it exists and was not `issued` (spent, held or expired). This is
+/// [`insert_voucher_from_token`] plus [`spend_voucher`] in one round trip; a concurrent
+/// spender of the same voucher waits for this transaction and then finds it spent.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
+pub async fn spend_voucher_from_token(con: &mut PgConnection, claims: &VoucherClaims) -> Result<bool, StoreError> {
+    let spent: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
+                               claimed_at, valid_from, valid_until)
+         VALUES ($1, $2, $3, $4, 0, 'token', 'redeemed', $5, $5, $6)
+         ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed' WHERE vouchers.status = 'issued'
+         RETURNING 1",
+    )
+    .bind(claims.voucher_id.0)
+    .bind(claims.campaign_id.0)
+    .bind(claims.person_id.as_str())
+    .bind(token_claim_id(claims.voucher_id.0))
+    .bind(claims.valid_from)
+    .bind(claims.valid_until)
+    .fetch_optional(&mut *con)
+    .await
+    .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
+    Ok(spent.is_some())
 }
 
 /// Marks a single-use voucher spent: `issued → redeemed`. `false` when it was not `issued`.
@@ -914,109 +928,265 @@ pub enum IdempotencyBegin {
     Done(i32, serde_json::Value),
 }
 
-/// Claims an idempotency key for a request whose body hashes to `request_sha256`. An
-/// `in_flight` row older than `stale_secs` (its process died) is taken over.
+/// Where an idempotency key stands, read inside the transaction that will decide the
+/// request, with the merchant's approval for the voucher's program read in the same round
+/// trip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyClaim {
+    /// Where the key stands: `Started` means this transaction holds the key.
+    pub begin: IdempotencyBegin,
+    /// Whether the merchant is approved for the program asked about (`false` when none).
+    pub approved: bool,
+}
+
+/// Takes an idempotency key for the current transaction, in one round trip: a transaction
+/// advisory lock on (merchant, key) — not waited for: held by another transaction means a
+/// concurrent duplicate, [`IdempotencyBegin::InFlight`] — and the stored response, if any.
+/// The key's row is written by [`record_decision`] in the same transaction, so a decline or
+/// a failure (rollback) leaves nothing behind and no `in_flight` row ever reaches the disk:
+/// one commit per decision instead of three (claim, decide, release). `program_id`: also
+/// read whether the merchant is approved for it.
 ///
 /// # Errors
 /// Database failure.
-pub async fn idempotency_begin(
-    pool: &PgPool,
+pub async fn idempotency_claim(
+    con: &mut PgConnection,
     merchant_id: &str,
     key: &str,
     request_sha256: &str,
+    program_id: Option<i64>,
     stale_secs: i64,
-) -> Result<IdempotencyBegin, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (merchant_id, idem_key, request_sha256, state)
-         VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING",
-    )
-    .bind(merchant_id)
-    .bind(key)
-    .bind(request_sha256)
-    .execute(pool)
-    .await?;
-    if inserted.rows_affected() == 1 {
-        return Ok(IdempotencyBegin::Started);
-    }
+) -> Result<IdempotencyClaim, StoreError> {
+    // Two int4 keys: a key space apart from the campaign-wide budget lock (one int8 key).
     let row = sqlx::query(
-        "SELECT request_sha256, state, response_status, response_body,
-                created_at < now() - make_interval(secs => $3::float8) AS stale
-         FROM idempotency_keys WHERE merchant_id = $1 AND idem_key = $2",
+        "SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2)) AS got,
+                k.request_sha256, k.state, k.response_status, k.response_body,
+                coalesce(k.created_at < now() - make_interval(secs => $4::float8), false) AS stale,
+                EXISTS (SELECT 1 FROM merchant_programs WHERE merchant_id = $1 AND program_id = $3) AS approved
+         FROM (SELECT 1) AS one
+         LEFT JOIN idempotency_keys k ON k.merchant_id = $1 AND k.idem_key = $2",
     )
     .bind(merchant_id)
     .bind(key)
+    .bind(program_id.unwrap_or(-1))
     .bind(i32::try_from(stale_secs).unwrap_or(i32::MAX))
-    .fetch_optional(pool)
+    .fetch_one(&mut *con)
     .await?;
-    let Some(row) = row else {
-        // Abandoned between our insert and select: the caller may retry.
-        return Ok(IdempotencyBegin::InFlight);
+    let approved: bool = row.try_get("approved")?;
+    let claim = |begin| Ok(IdempotencyClaim { begin, approved });
+    let got: bool = row.try_get("got")?;
+    if !got {
+        return claim(IdempotencyBegin::InFlight);
+    }
+    let Some(hash) = row.try_get::<Option<String>, _>("request_sha256")? else {
+        return claim(IdempotencyBegin::Started);
     };
-    let hash: String = row.try_get("request_sha256")?;
     if hash != request_sha256 {
-        return Ok(IdempotencyBegin::Mismatch);
+        return claim(IdempotencyBegin::Mismatch);
     }
     let state: String = row.try_get("state")?;
     if state == "done" {
         let status: Option<i32> = row.try_get("response_status")?;
         let body: Option<serde_json::Value> = row.try_get("response_body")?;
-        return Ok(IdempotencyBegin::Done(status.unwrap_or(200), body.unwrap_or_default()));
+        return claim(IdempotencyBegin::Done(status.unwrap_or(200), body.unwrap_or_default()));
     }
-    let stale: bool = row.try_get("stale")?;
-    if stale {
-        let taken = sqlx::query(
-            "UPDATE idempotency_keys SET created_at = now()
-             WHERE merchant_id = $1 AND idem_key = $2 AND state = 'in_flight'
-               AND created_at < now() - make_interval(secs => $3::float8)",
-        )
-        .bind(merchant_id)
-        .bind(key)
-        .bind(i32::try_from(stale_secs).unwrap_or(i32::MAX))
-        .execute(pool)
-        .await?;
-        if taken.rows_affected() == 1 {
-            return Ok(IdempotencyBegin::Started);
-        }
+    // An `in_flight` row (written by an earlier version of the service): taken over when stale.
+    if row.try_get("stale")? {
+        claim(IdempotencyBegin::Started)
+    } else {
+        claim(IdempotencyBegin::InFlight)
     }
-    Ok(IdempotencyBegin::InFlight)
 }
 
-/// Stores the response of a key's request (in the transaction of its decision).
+/// Writes what a decision leaves behind in ONE statement (one round trip): the redemption
+/// row, its event (when given) and the stored response of its idempotency key.
 ///
 /// # Errors
-/// Database failure.
-pub async fn idempotency_finish(
+/// [`StoreError::Conflict`]`("order_ref")` when the merchant already used the order
+/// reference; [`StoreError::Corrupt`] for an event that does not decode; database failure.
+pub async fn record_decision(
     con: &mut PgConnection,
-    merchant_id: &str,
-    key: &str,
-    status: i32,
-    body: &serde_json::Value,
+    r: &RedemptionRecord,
+    event: Option<&EventEnvelope>,
+    idem_key: &str,
+    request_sha256: &str,
+    response: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET state = 'done', response_status = $3, response_body = $4
-         WHERE merchant_id = $1 AND idem_key = $2",
-    )
-    .bind(merchant_id)
-    .bind(key)
-    .bind(status)
-    .bind(body)
-    .execute(&mut *con)
-    .await?;
+    let event = event
+        .map(|e| {
+            let bytes = e.encode_to_vec();
+            events::decode(&bytes).map(|d| (bytes, d))
+        })
+        .transpose()?;
+    let event_cte = if event.is_some() {
+        ", event AS (INSERT INTO events (event_id, campaign_id, kind, occurred_at, payload, payload_json)
+                     VALUES ($22, $5, $23, $24, $25, $26))"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "WITH redemption AS (
+             INSERT INTO redemptions ({REDEMPTION_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)){event_cte}
+         INSERT INTO idempotency_keys (merchant_id, idem_key, request_sha256, state, response_status, response_body)
+         VALUES ($2, $19, $20, 'done', 200, $21)
+         ON CONFLICT (merchant_id, idem_key) DO UPDATE
+         SET request_sha256 = EXCLUDED.request_sha256, state = 'done', response_status = 200,
+             response_body = EXCLUDED.response_body, created_at = now()"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(r.id)
+        .bind(&r.merchant_id)
+        .bind(r.terminal_id)
+        .bind(r.voucher_id)
+        .bind(r.campaign_id)
+        .bind(r.program_id)
+        .bind(&r.person_id)
+        .bind(r.single_use)
+        .bind(&r.status)
+        .bind(&r.order_ref)
+        .bind(r.order_amount_fen)
+        .bind(r.discount_fen)
+        .bind(r.refunded_amount_fen)
+        .bind(r.reversed_fen)
+        .bind(&r.notice)
+        .bind(r.hold_expires_at)
+        .bind(r.created_at)
+        .bind(r.resolved_at)
+        .bind(idem_key)
+        .bind(request_sha256)
+        .bind(response);
+    if let Some((bytes, decoded)) = &event {
+        q = q
+            .bind(decoded.event_id)
+            .bind(decoded.kind)
+            .bind(decoded.occurred_at)
+            .bind(bytes)
+            .bind(&decoded.json);
+    }
+    q.execute(&mut *con)
+        .await
+        .map_err(|e| if is_violation(&e, "23505") { StoreError::Conflict("order_ref") } else { e.into() })?;
     Ok(())
 }
 
-/// Forgets an `in_flight` key whose request wrote nothing (a decline or a failure), so a
-/// retry is evaluated afresh.
+/// How [`redeem_single_use`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleUse {
+    /// Spent, discount taken, redemption, event and stored response written.
+    Recorded,
+    /// The voucher exists and is not `issued` (spent, held or expired): nothing written.
+    NotIssued,
+    /// Spent, but no single bucket could take the discount without waiting: the caller
+    /// continues in the same transaction with [`take_budget`] and [`record_decision`].
+    BudgetBusy,
+}
+
+/// A threshold (single-use) voucher's whole decision in ONE statement: spend it
+/// ([`spend_voucher_from_token`]), take `r.discount_fen` from one free budget bucket
+/// (`FOR UPDATE SKIP LOCKED`, starting at `hint`: [`take_budget`]'s fast path), and write
+/// the redemption, its event (when given) and the stored response ([`record_decision`]) —
+/// each step only if the previous one happened. One round trip instead of three; same
+/// conditional updates, so the same guarantees.
 ///
 /// # Errors
-/// Database failure.
-pub async fn idempotency_abandon(pool: &PgPool, merchant_id: &str, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE merchant_id = $1 AND idem_key = $2 AND state = 'in_flight'")
-        .bind(merchant_id)
-        .bind(key)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// [`StoreError::NotFound`] when the token's campaign does not exist;
+/// [`StoreError::Conflict`]`("order_ref")`; [`StoreError::Corrupt`] for an event that does
+/// not decode; database failure.
+#[allow(clippy::too_many_arguments)]
+pub async fn redeem_single_use(
+    con: &mut PgConnection,
+    claims: &VoucherClaims,
+    r: &RedemptionRecord,
+    event: Option<&EventEnvelope>,
+    idem_key: &str,
+    request_sha256: &str,
+    response: &serde_json::Value,
+    hint: i32,
+) -> Result<SingleUse, StoreError> {
+    let event = event
+        .map(|e| {
+            let bytes = e.encode_to_vec();
+            events::decode(&bytes).map(|d| (bytes, d))
+        })
+        .transpose()?;
+    let event_cte = if event.is_some() {
+        ", event AS (INSERT INTO events (event_id, campaign_id, kind, occurred_at, payload, payload_json)
+                     SELECT $26, $5, $27, $28, $29, $30 WHERE EXISTS (SELECT 1 FROM redemption))"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "WITH spent AS (
+             INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
+                                   claimed_at, valid_from, valid_until)
+             VALUES ($4, $5, $7, $22, 0, 'token', 'redeemed', $23, $23, $24)
+             ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed' WHERE vouchers.status = 'issued'
+             RETURNING 1),
+         pick AS (
+             SELECT bucket FROM campaign_budget_buckets
+             WHERE campaign_id = $5 AND remaining_fen >= $12 AND EXISTS (SELECT 1 FROM spent)
+             ORDER BY (bucket - $25 + 1024) % 1024 LIMIT 1 FOR UPDATE SKIP LOCKED),
+         taken AS (
+             UPDATE campaign_budget_buckets b SET remaining_fen = b.remaining_fen - $12
+             FROM pick WHERE b.campaign_id = $5 AND b.bucket = pick.bucket RETURNING b.bucket),
+         redemption AS (
+             INSERT INTO redemptions ({REDEMPTION_COLUMNS})
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+             WHERE EXISTS (SELECT 1 FROM taken)
+             RETURNING 1){event_cte},
+         idem AS (
+             INSERT INTO idempotency_keys (merchant_id, idem_key, request_sha256, state, response_status, response_body)
+             SELECT $2, $19, $20, 'done', 200, $21 WHERE EXISTS (SELECT 1 FROM redemption)
+             ON CONFLICT (merchant_id, idem_key) DO UPDATE
+             SET request_sha256 = EXCLUDED.request_sha256, state = 'done', response_status = 200,
+                 response_body = EXCLUDED.response_body, created_at = now())
+         SELECT EXISTS (SELECT 1 FROM spent) AS spent, EXISTS (SELECT 1 FROM redemption) AS recorded"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(r.id)
+        .bind(&r.merchant_id)
+        .bind(r.terminal_id)
+        .bind(r.voucher_id)
+        .bind(r.campaign_id)
+        .bind(r.program_id)
+        .bind(&r.person_id)
+        .bind(r.single_use)
+        .bind(&r.status)
+        .bind(&r.order_ref)
+        .bind(r.order_amount_fen)
+        .bind(r.discount_fen)
+        .bind(r.refunded_amount_fen)
+        .bind(r.reversed_fen)
+        .bind(&r.notice)
+        .bind(r.hold_expires_at)
+        .bind(r.created_at)
+        .bind(r.resolved_at)
+        .bind(idem_key)
+        .bind(request_sha256)
+        .bind(response)
+        .bind(token_claim_id(claims.voucher_id.0))
+        .bind(claims.valid_from)
+        .bind(claims.valid_until)
+        .bind(hint);
+    if let Some((bytes, decoded)) = &event {
+        q = q.bind(decoded.event_id).bind(decoded.kind).bind(decoded.occurred_at).bind(bytes).bind(&decoded.json);
+    }
+    let row = q.fetch_one(&mut *con).await.map_err(|e| {
+        if is_violation(&e, "23505") {
+            StoreError::Conflict("order_ref")
+        } else if is_violation(&e, "23503") {
+            StoreError::NotFound
+        } else {
+            e.into()
+        }
+    })?;
+    let (spent, recorded): (bool, bool) = (row.try_get("spent")?, row.try_get("recorded")?);
+    Ok(match (spent, recorded) {
+        (_, true) => SingleUse::Recorded,
+        (false, false) => SingleUse::NotIssued,
+        (true, false) => SingleUse::BudgetBusy,
+    })
 }
 
 /// Deletes stored responses older than `hours` (the retention, at least 24).
