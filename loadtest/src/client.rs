@@ -36,6 +36,10 @@ impl IssuanceClient {
     pub fn new(base: &str, pool: usize) -> Result<IssuanceClient> {
         let http = Client::builder()
             .pool_max_idle_per_host(pool)
+            // Under the services' 5-second keep-alive: a connection the server is closing is
+            // never picked for a request (that race shows up as transport errors in an open
+            // loop, where many pooled connections sit idle).
+            .pool_idle_timeout(Duration::from_secs(4))
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;

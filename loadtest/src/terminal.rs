@@ -43,7 +43,7 @@ pub struct MerchantSpec<'a> {
 /// # Errors
 /// HTTP failures or a refusal.
 pub async fn register(base: &str, api_key: &str, m: &MerchantSpec<'_>, programs: &[i64]) -> Result<Terminal> {
-    let http = Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = Client::builder().pool_idle_timeout(Duration::from_secs(4)).timeout(Duration::from_secs(30)).build()?;
     let admin = |path: &str, body: Value| {
         http.post(format!("{base}{path}")).header("x-api-key", api_key).json(&body).send()
     };
@@ -71,7 +71,7 @@ impl Terminal {
     /// # Errors
     /// HTTP failures or a refusal.
     pub async fn another(&self, api_key: &str) -> Result<Terminal> {
-        let http = Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let http = Client::builder().pool_idle_timeout(Duration::from_secs(4)).timeout(Duration::from_secs(30)).build()?;
         let path = format!("/v1/admin/merchants/{}/terminals", self.merchant_id);
         let t = reply(http.post(format!("{}{path}", self.base)).header("x-api-key", api_key).json(&json!({})).send().await?)
             .await?;
