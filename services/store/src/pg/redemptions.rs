@@ -662,6 +662,34 @@ fn redemption_from_row(r: &PgRow) -> Result<RedemptionRecord, StoreError> {
     })
 }
 
+/// Binds a redemption row's 18 columns as `$1`…`$18`, in [`REDEMPTION_COLUMNS`] order.
+trait BindRedemption<'q> {
+    fn bind_redemption(self, r: &'q RedemptionRecord) -> Self;
+}
+
+impl<'q> BindRedemption<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    fn bind_redemption(self, r: &'q RedemptionRecord) -> Self {
+        self.bind(r.id)
+            .bind(&r.merchant_id)
+            .bind(r.terminal_id)
+            .bind(r.voucher_id)
+            .bind(r.campaign_id)
+            .bind(r.program_id)
+            .bind(&r.person_id)
+            .bind(r.single_use)
+            .bind(&r.status)
+            .bind(&r.order_ref)
+            .bind(r.order_amount_fen)
+            .bind(r.discount_fen)
+            .bind(r.refunded_amount_fen)
+            .bind(r.reversed_fen)
+            .bind(&r.notice)
+            .bind(r.hold_expires_at)
+            .bind(r.created_at)
+            .bind(r.resolved_at)
+    }
+}
+
 /// Inserts a redemption row.
 ///
 /// # Errors
@@ -672,24 +700,7 @@ pub async fn insert_redemption(con: &mut PgConnection, r: &RedemptionRecord) -> 
         "INSERT INTO redemptions ({REDEMPTION_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
-    .bind(r.id)
-    .bind(&r.merchant_id)
-    .bind(r.terminal_id)
-    .bind(r.voucher_id)
-    .bind(r.campaign_id)
-    .bind(r.program_id)
-    .bind(&r.person_id)
-    .bind(r.single_use)
-    .bind(&r.status)
-    .bind(&r.order_ref)
-    .bind(r.order_amount_fen)
-    .bind(r.discount_fen)
-    .bind(r.refunded_amount_fen)
-    .bind(r.reversed_fen)
-    .bind(&r.notice)
-    .bind(r.hold_expires_at)
-    .bind(r.created_at)
-    .bind(r.resolved_at)
+    .bind_redemption(r)
     .execute(&mut *con)
     .await
     .map_err(|e| if is_violation(&e, "23505") { StoreError::Conflict("order_ref") } else { e.into() })?;
@@ -1035,24 +1046,7 @@ pub async fn record_decision(
              response_body = EXCLUDED.response_body, created_at = now()"
     );
     let mut q = sqlx::query(&sql)
-        .bind(r.id)
-        .bind(&r.merchant_id)
-        .bind(r.terminal_id)
-        .bind(r.voucher_id)
-        .bind(r.campaign_id)
-        .bind(r.program_id)
-        .bind(&r.person_id)
-        .bind(r.single_use)
-        .bind(&r.status)
-        .bind(&r.order_ref)
-        .bind(r.order_amount_fen)
-        .bind(r.discount_fen)
-        .bind(r.refunded_amount_fen)
-        .bind(r.reversed_fen)
-        .bind(&r.notice)
-        .bind(r.hold_expires_at)
-        .bind(r.created_at)
-        .bind(r.resolved_at)
+        .bind_redemption(r)
         .bind(idem_key)
         .bind(request_sha256)
         .bind(response);
@@ -1144,24 +1138,7 @@ pub async fn redeem_single_use(
          SELECT EXISTS (SELECT 1 FROM spent) AS spent, EXISTS (SELECT 1 FROM redemption) AS recorded"
     );
     let mut q = sqlx::query(&sql)
-        .bind(r.id)
-        .bind(&r.merchant_id)
-        .bind(r.terminal_id)
-        .bind(r.voucher_id)
-        .bind(r.campaign_id)
-        .bind(r.program_id)
-        .bind(&r.person_id)
-        .bind(r.single_use)
-        .bind(&r.status)
-        .bind(&r.order_ref)
-        .bind(r.order_amount_fen)
-        .bind(r.discount_fen)
-        .bind(r.refunded_amount_fen)
-        .bind(r.reversed_fen)
-        .bind(&r.notice)
-        .bind(r.hold_expires_at)
-        .bind(r.created_at)
-        .bind(r.resolved_at)
+        .bind_redemption(r)
         .bind(idem_key)
         .bind(request_sha256)
         .bind(response)
