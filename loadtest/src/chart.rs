@@ -17,7 +17,8 @@ const FONT: &str = "sans-serif";
 fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT).is_ok()
+        plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
+            .is_ok()
     });
     if ok {
         Ok(())
@@ -56,7 +57,12 @@ pub fn draw(path: &Path, runs: &[Series<'_>]) -> Result<()> {
     let root = BitMapBackend::new(path, (1200, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
     let (top, bottom) = root.split_vertically(450);
-    let seconds = runs.iter().map(|r| r.summary.timeline.len()).max().unwrap_or(1).max(1) as f64;
+    let seconds = runs
+        .iter()
+        .map(|r| r.summary.timeline.len())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let max_rate = runs
         .iter()
         .flat_map(|r| r.summary.timeline.iter().map(|s| s.completions))
@@ -89,12 +95,18 @@ pub fn draw(path: &Path, runs: &[Series<'_>]) -> Result<()> {
         .map_err(|e| anyhow!("chart: {e}"))?;
     for (i, run) in runs.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let points = run.summary.timeline.iter().map(|s| (s.second as f64 + 0.5, s.completions as f64));
+        let points = run
+            .summary
+            .timeline
+            .iter()
+            .map(|s| (s.second as f64 + 0.5, s.completions as f64));
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| anyhow!("chart: {e}"))?
             .label(format!("{} ({})", run.name, run.headline))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -122,12 +134,18 @@ pub fn draw(path: &Path, runs: &[Series<'_>]) -> Result<()> {
         .map_err(|e| anyhow!("chart: {e}"))?;
     for (i, run) in runs.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let points = run.summary.timeline.iter().map(|s| (s.second as f64 + 0.5, (s.p99_us as f64 / 1000.0).max(0.05)));
+        let points = run
+            .summary
+            .timeline
+            .iter()
+            .map(|s| (s.second as f64 + 0.5, (s.p99_us as f64 / 1000.0).max(0.05)));
         chart
             .draw_series(LineSeries::new(points, colour.stroke_width(2)))
             .map_err(|e| anyhow!("chart: {e}"))?
             .label(run.name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -137,6 +155,7 @@ pub fn draw(path: &Path, runs: &[Series<'_>]) -> Result<()> {
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| anyhow!("chart: {e}"))?;
-    root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    root.present()
+        .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     Ok(())
 }

@@ -43,7 +43,10 @@ impl IssuanceClient {
             .timeout(Duration::from_secs(30))
             .build()
             .context("building the HTTP client")?;
-        Ok(IssuanceClient { base: base.trim_end_matches('/').to_owned(), http })
+        Ok(IssuanceClient {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Reply> {
@@ -59,7 +62,8 @@ impl IssuanceClient {
     /// # Errors
     /// Transport failure.
     pub async fn get(&self, path: &str, auth: Auth<'_>) -> Result<Reply> {
-        self.send(auth.apply(self.http.get(format!("{}{path}", self.base)))).await
+        self.send(auth.apply(self.http.get(format!("{}{path}", self.base))))
+            .await
     }
 
     /// POST a JSON body.
@@ -67,7 +71,8 @@ impl IssuanceClient {
     /// # Errors
     /// Transport failure.
     pub async fn post_json(&self, path: &str, auth: Auth<'_>, body: &Value) -> Result<Reply> {
-        self.send(auth.apply(self.http.post(format!("{}{path}", self.base)).json(body))).await
+        self.send(auth.apply(self.http.post(format!("{}{path}", self.base)).json(body)))
+            .await
     }
 
     /// POST a CSV body.
@@ -108,8 +113,12 @@ impl IssuanceClient {
     /// Transport failure.
     pub async fn claim(&self, bearer: &str, campaign: i64, claim_id: uuid::Uuid) -> Result<Reply> {
         let body = serde_json::json!({ "claim_id": claim_id });
-        self.post_json(&format!("/v1/campaigns/{campaign}/claims"), Auth::Bearer(bearer), &body)
-            .await
+        self.post_json(
+            &format!("/v1/campaigns/{campaign}/claims"),
+            Auth::Bearer(bearer),
+            &body,
+        )
+        .await
     }
 }
 
@@ -141,7 +150,8 @@ impl Auth<'_> {
 /// The file is missing or has no key for the place.
 pub fn admin_key(secrets_dir: &std::path::Path, place: u32) -> Result<String> {
     let path = secrets_dir.join("admin-keys.plain.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let keys: Vec<Value> = serde_json::from_str(&text).context("parsing admin keys")?;
     keys.iter()
         .find(|k| k.get("place").and_then(Value::as_u64) == Some(u64::from(place)))

@@ -76,7 +76,9 @@ where
                     tokio::spawn(async move {
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(attempt) = attempts.get(i) else { break };
+                            let Some(attempt) = attempts.get(i) else {
+                                break;
+                            };
                             if stop_at.is_some_and(|t| Instant::now() >= t) {
                                 break;
                             }
@@ -89,11 +91,18 @@ where
                 .collect();
             for w in workers {
                 if let Err(e) = w.await {
-                    recorder.record(0, Duration::ZERO, &Outcome::Error(format!("WORKER_PANIC {e}")));
+                    recorder.record(
+                        0,
+                        Duration::ZERO,
+                        &Outcome::Error(format!("WORKER_PANIC {e}")),
+                    );
                 }
             }
         }
-        Pace::Open { rate_per_sec, max_in_flight } => {
+        Pace::Open {
+            rate_per_sec,
+            max_in_flight,
+        } => {
             let slots = Arc::new(Semaphore::new(max_in_flight.max(1)));
             let period_ns = 1_000_000_000 / u128::from(rate_per_sec.max(1));
             let mut tasks = Vec::with_capacity(attempts.len());
@@ -104,7 +113,9 @@ where
                     break;
                 }
                 tokio::time::sleep_until(intended.into()).await;
-                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let (attempts, op, recorder) = (attempts.clone(), op.clone(), recorder.clone());
                 tasks.push(tokio::spawn(async move {
                     let _slot = slot;
@@ -116,7 +127,11 @@ where
             }
             for t in tasks {
                 if let Err(e) = t.await {
-                    recorder.record(0, Duration::ZERO, &Outcome::Error(format!("WORKER_PANIC {e}")));
+                    recorder.record(
+                        0,
+                        Duration::ZERO,
+                        &Outcome::Error(format!("WORKER_PANIC {e}")),
+                    );
                 }
             }
         }

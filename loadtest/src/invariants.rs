@@ -38,7 +38,12 @@ impl Invariants {
 
     /// Records a condition with a description of what was found.
     pub fn holds(&mut self, name: &str, ok: bool, expected: &str, actual: String) {
-        self.checks.push(Check { name: name.to_owned(), expected: expected.to_owned(), actual, ok });
+        self.checks.push(Check {
+            name: name.to_owned(),
+            expected: expected.to_owned(),
+            actual,
+            ok,
+        });
     }
 
     /// Whether every check passed.

@@ -12,10 +12,17 @@ use std::time::Duration;
 /// Redis unreachable or the field missing.
 pub async fn redis_used_memory(url: &str) -> Result<u64> {
     let client = redis::Client::open(url).context("redis url")?;
-    let mut con = client.get_multiplexed_async_connection().await.context("connecting to redis")?;
-    let info: redis::InfoDict =
-        redis::cmd("INFO").arg("memory").query_async(&mut con).await.context("INFO memory")?;
-    info.get::<u64>("used_memory").context("INFO memory without used_memory")
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .context("connecting to redis")?;
+    let info: redis::InfoDict = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut con)
+        .await
+        .context("INFO memory")?;
+    info.get::<u64>("used_memory")
+        .context("INFO memory without used_memory")
 }
 
 /// `VmRSS` and `VmHWM` of process `pid`, KiB.
@@ -70,7 +77,12 @@ impl RssSampler {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        RssSampler { stop, peak, task, pid }
+        RssSampler {
+            stop,
+            peak,
+            task,
+            pid,
+        }
     }
 
     /// Stops sampling and reads the final figures.

@@ -83,7 +83,13 @@ pub struct StandardReport {
 
 impl StandardReport {
     /// Assembles the report and its ratios from the three runs.
-    pub fn new(name: &str, started_at: String, rush: ScenarioReport, redis: ScenarioReport, pg: ScenarioReport) -> StandardReport {
+    pub fn new(
+        name: &str,
+        started_at: String,
+        rush: ScenarioReport,
+        redis: ScenarioReport,
+        pg: ScenarioReport,
+    ) -> StandardReport {
         let http = rush.claims_per_sec();
         let http_over_pg_permille = permille(http, pg.claims_per_sec());
         let http_over_redis_permille = permille(http, redis.claims_per_sec());
@@ -94,7 +100,9 @@ impl StandardReport {
             bytes_per_voucher: redis
                 .redis_memory
                 .is_some_and(|m| m.bytes_per_voucher <= targets::BYTES_PER_VOUCHER),
-            rss: rush.rss.map(|r| r.peak_rss_kib.max(r.hwm_kib) <= targets::RSS_KIB),
+            rss: rush
+                .rss
+                .map(|r| r.peak_rss_kib.max(r.hwm_kib) <= targets::RSS_KIB),
             redemptions_per_sec: None,
             checkout_p99: None,
         };
@@ -117,9 +125,14 @@ impl StandardReport {
 
     /// Adds the checkout and the mixed run, their verdicts and invariants.
     #[must_use]
-    pub fn with_checkout(mut self, checkout: Option<CheckoutReport>, mixed: Option<MixedReport>) -> StandardReport {
+    pub fn with_checkout(
+        mut self,
+        checkout: Option<CheckoutReport>,
+        mixed: Option<MixedReport>,
+    ) -> StandardReport {
         if let Some(c) = &checkout {
-            self.verdicts.redemptions_per_sec = Some(c.redemptions_per_sec() >= targets::REDEMPTIONS_PER_SEC);
+            self.verdicts.redemptions_per_sec =
+                Some(c.redemptions_per_sec() >= targets::REDEMPTIONS_PER_SEC);
             self.verdicts.checkout_p99 = Some(c.summary.latency_us.p99 <= targets::CHECKOUT_P99_US);
         }
         self.checkout = checkout;
@@ -162,12 +175,21 @@ impl StandardReport {
     pub fn markdown(&self) -> String {
         let mut md = String::new();
         let _ = writeln!(md, "# Benchmark `{}`\n", self.name);
-        let _ = writeln!(md, "{} on {} cores, load generator on the same machine.\n", self.started_at, self.cores);
+        let _ = writeln!(
+            md,
+            "{} on {} cores, load generator on the same machine.\n",
+            self.started_at, self.cores
+        );
         md.push_str("| scenario | workload | claims/s | requests/s | p50 | p90 | p99 | p99.9 | max | outcomes | invariants |\n");
         md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
         for s in self.scenarios() {
             let l = s.summary.latency_us;
-            let outcomes: Vec<String> = s.summary.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let outcomes: Vec<String> = s
+                .summary
+                .outcomes
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(
                 md,
                 "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -181,7 +203,11 @@ impl StandardReport {
                 ms(l.p999),
                 ms(l.max),
                 outcomes.join(", "),
-                if s.invariants.ok() { "hold".to_owned() } else { format!("**BROKEN**: {}", s.invariants.failures().join("; ")) },
+                if s.invariants.ok() {
+                    "hold".to_owned()
+                } else {
+                    format!("**BROKEN**: {}", s.invariants.failures().join("; "))
+                },
             );
         }
         if !self.checkouts().is_empty() {
@@ -189,7 +215,12 @@ impl StandardReport {
             md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
             for c in self.checkouts() {
                 let l = c.summary.latency_us;
-                let outcomes: Vec<String> = c.summary.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let outcomes: Vec<String> = c
+                    .summary
+                    .outcomes
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
                 let _ = writeln!(
                     md,
                     "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -203,20 +234,52 @@ impl StandardReport {
                     ms(l.p999),
                     ms(l.max),
                     outcomes.join(", "),
-                    if c.invariants.ok() { "hold".to_owned() } else { format!("**BROKEN**: {}", c.invariants.failures().join("; ")) },
+                    if c.invariants.ok() {
+                        "hold".to_owned()
+                    } else {
+                        format!("**BROKEN**: {}", c.invariants.failures().join("; "))
+                    },
                 );
             }
         }
         md.push_str("\n| target | measured | goal | met |\n|---|--:|--:|---|\n");
         let v = &self.verdicts;
-        let _ = writeln!(md, "| HTTP ÷ PostgreSQL claims/s | {} | ≥ 15× | {} |", times(self.http_over_pg_permille), yes(v.http_over_pg));
-        let _ = writeln!(md, "| HTTP ÷ raw Redis claims/s | {} | ≥ 0.25× | {} |", times(self.http_over_redis_permille), yes(v.http_over_redis));
-        let _ = writeln!(md, "| HTTP p99 at {} connections | {} | ≤ 25 ms | {} |", self.rush.workload.pace.concurrency(), ms(self.rush.summary.latency_us.p99), yes(v.p99));
+        let _ = writeln!(
+            md,
+            "| HTTP ÷ PostgreSQL claims/s | {} | ≥ 15× | {} |",
+            times(self.http_over_pg_permille),
+            yes(v.http_over_pg)
+        );
+        let _ = writeln!(
+            md,
+            "| HTTP ÷ raw Redis claims/s | {} | ≥ 0.25× | {} |",
+            times(self.http_over_redis_permille),
+            yes(v.http_over_redis)
+        );
+        let _ = writeln!(
+            md,
+            "| HTTP p99 at {} connections | {} | ≤ 25 ms | {} |",
+            self.rush.workload.pace.concurrency(),
+            ms(self.rush.summary.latency_us.p99),
+            yes(v.p99)
+        );
         if let Some(m) = self.baseline_redis.redis_memory {
-            let _ = writeln!(md, "| Redis bytes per live voucher (raw script, {} vouchers) | {} | ≤ 200 | {} |", m.vouchers, m.bytes_per_voucher, yes(v.bytes_per_voucher));
+            let _ = writeln!(
+                md,
+                "| Redis bytes per live voucher (raw script, {} vouchers) | {} | ≤ 200 | {} |",
+                m.vouchers,
+                m.bytes_per_voucher,
+                yes(v.bytes_per_voucher)
+            );
         }
         if let Some(m) = self.rush.redis_memory {
-            let _ = writeln!(md, "| Redis bytes per live voucher (HTTP rush, {} vouchers) | {} | ≤ 200 | {} |", m.vouchers, m.bytes_per_voucher, yes(m.bytes_per_voucher <= targets::BYTES_PER_VOUCHER));
+            let _ = writeln!(
+                md,
+                "| Redis bytes per live voucher (HTTP rush, {} vouchers) | {} | ≤ 200 | {} |",
+                m.vouchers,
+                m.bytes_per_voucher,
+                yes(m.bytes_per_voucher <= targets::BYTES_PER_VOUCHER)
+            );
         }
         match self.rush.rss {
             Some(r) => {
@@ -228,17 +291,41 @@ impl StandardReport {
                     yes(v.rss.unwrap_or(false))
                 );
             }
-            None => md.push_str("| issuance RSS under the rush | not measured (no pid) | ≤ 150 MB | – |\n"),
+            None => md.push_str(
+                "| issuance RSS under the rush | not measured (no pid) | ≤ 150 MB | – |\n",
+            ),
         }
         if let Some(c) = &self.checkout {
             let terminals = c.workload.pace.concurrency();
-            let _ = writeln!(md, "| durable redemptions/s at {terminals} terminals | {} | ≥ 3,000 | {} |", c.redemptions_per_sec(), yes(v.redemptions_per_sec.unwrap_or(false)));
-            let _ = writeln!(md, "| redemption p99 at {terminals} terminals | {} | ≤ 50 ms | {} |", ms(c.summary.latency_us.p99), yes(v.checkout_p99.unwrap_or(false)));
+            let _ = writeln!(
+                md,
+                "| durable redemptions/s at {terminals} terminals | {} | ≥ 3,000 | {} |",
+                c.redemptions_per_sec(),
+                yes(v.redemptions_per_sec.unwrap_or(false))
+            );
+            let _ = writeln!(
+                md,
+                "| redemption p99 at {terminals} terminals | {} | ≤ 50 ms | {} |",
+                ms(c.summary.latency_us.p99),
+                yes(v.checkout_p99.unwrap_or(false))
+            );
             if let Some(r) = c.rss {
-                let _ = writeln!(md, "| redemption service RSS under the checkout (peak VmRSS) | {} MB | – | – |", r.peak_rss_kib * 1024 / 1_000_000);
+                let _ = writeln!(
+                    md,
+                    "| redemption service RSS under the checkout (peak VmRSS) | {} MB | – | – |",
+                    r.peak_rss_kib * 1024 / 1_000_000
+                );
             }
         }
-        let _ = writeln!(md, "\nInvariants: {}.", if self.invariants_ok { "all held" } else { "**BROKEN** (see the table)" });
+        let _ = writeln!(
+            md,
+            "\nInvariants: {}.",
+            if self.invariants_ok {
+                "all held"
+            } else {
+                "**BROKEN** (see the table)"
+            }
+        );
         let _ = writeln!(md, "\n![throughput and p99 per second]({}.png)", self.name);
         md
     }
@@ -252,8 +339,10 @@ impl StandardReport {
         let json = dir.join(format!("{}.json", self.name));
         let md = dir.join(format!("{}.md", self.name));
         let png = dir.join(format!("{}.png", self.name));
-        std::fs::write(&json, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", json.display()))?;
-        std::fs::write(&md, self.markdown()).with_context(|| format!("writing {}", md.display()))?;
+        std::fs::write(&json, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", json.display()))?;
+        std::fs::write(&md, self.markdown())
+            .with_context(|| format!("writing {}", md.display()))?;
         crate::chart::draw(&png, &self.series())?;
         Ok(vec![json, md, png])
     }
@@ -262,18 +351,37 @@ impl StandardReport {
 fn workload(w: &Workload, completed: bool) -> String {
     let pace = match w.pace {
         crate::driver::Pace::Closed { concurrency } => format!("{concurrency} conns"),
-        crate::driver::Pace::Open { rate_per_sec, max_in_flight } => format!("{rate_per_sec}/s open, ≤{max_in_flight}"),
+        crate::driver::Pace::Open {
+            rate_per_sec,
+            max_in_flight,
+        } => format!("{rate_per_sec}/s open, ≤{max_in_flight}"),
     };
-    let cut = if completed { String::new() } else { format!(", cut at {} s", w.max_secs) };
-    format!("stock {}, {}×{} attempts, limit {}, {pace}{cut}", w.stock, w.residents, w.devices, w.per_person_limit)
+    let cut = if completed {
+        String::new()
+    } else {
+        format!(", cut at {} s", w.max_secs)
+    };
+    format!(
+        "stock {}, {}×{} attempts, limit {}, {pace}{cut}",
+        w.stock, w.residents, w.devices, w.per_person_limit
+    )
 }
 
 fn checkout_workload(w: &CheckoutWorkload, completed: bool) -> String {
     let pace = match w.pace {
-        crate::driver::Pace::Closed { concurrency } => format!("{concurrency} terminals closed loop"),
-        crate::driver::Pace::Open { rate_per_sec, max_in_flight } => format!("{rate_per_sec}/s open, ≤{max_in_flight}"),
+        crate::driver::Pace::Closed { concurrency } => {
+            format!("{concurrency} terminals closed loop")
+        }
+        crate::driver::Pace::Open {
+            rate_per_sec,
+            max_in_flight,
+        } => format!("{rate_per_sec}/s open, ≤{max_in_flight}"),
     };
-    let cut = if completed { String::new() } else { format!(", cut at {} s", w.max_secs) };
+    let cut = if completed {
+        String::new()
+    } else {
+        format!(", cut at {} s", w.max_secs)
+    };
     format!(
         "{} threshold vouchers (+{} duplicate presentations), {} entitlements × 2 purchases, {} merchants, {}{cut}",
         w.vouchers,

@@ -23,7 +23,8 @@ pub struct Resident {
 /// Missing or invalid key file.
 pub fn load_idp_key(secrets_dir: &Path) -> Result<SigningKey> {
     let path = secrets_dir.join("idp-signing.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let file: SigningKeyFile = serde_json::from_str(&text).context("parsing the IdP key file")?;
     SigningKey::from_file(&file).context("loading the IdP key")
 }
@@ -49,7 +50,10 @@ pub fn mint(
                 real_name_level: level,
                 expires_at: now + Duration::hours(12),
             };
-            Ok(Resident { token: identity::mint(key, &who, now), person_id })
+            Ok(Resident {
+                token: identity::mint(key, &who, now),
+                person_id,
+            })
         })
         .collect()
 }
@@ -65,7 +69,12 @@ pub fn bench_person_id(n: usize) -> String {
 ///
 /// # Errors
 /// An id or place that does not parse.
-pub fn mint_bench(key: &SigningKey, count: usize, home: PlaceCode, now: DateTime<Utc>) -> Result<Vec<Resident>> {
+pub fn mint_bench(
+    key: &SigningKey,
+    count: usize,
+    home: PlaceCode,
+    now: DateTime<Utc>,
+) -> Result<Vec<Resident>> {
     (1..=count)
         .map(|n| {
             let person_id = bench_person_id(n);
@@ -75,7 +84,10 @@ pub fn mint_bench(key: &SigningKey, count: usize, home: PlaceCode, now: DateTime
                 real_name_level: 3,
                 expires_at: now + Duration::hours(12),
             };
-            Ok(Resident { token: identity::mint(key, &who, now), person_id })
+            Ok(Resident {
+                token: identity::mint(key, &who, now),
+                person_id,
+            })
         })
         .collect()
 }

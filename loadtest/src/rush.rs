@@ -45,8 +45,10 @@ pub async fn run(
     devices: usize,
     concurrency: usize,
 ) -> anyhow::Result<RushResult> {
-    let attempts: Vec<&Resident> =
-        residents.iter().flat_map(|r| std::iter::repeat_n(r, devices)).collect();
+    let attempts: Vec<&Resident> = residents
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r, devices))
+        .collect();
     let started = Instant::now();
     let results: Vec<Answer> = stream::iter(attempts)
         .map(|r| async move {
@@ -55,8 +57,17 @@ pub async fn run(
             let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
             match reply {
                 Ok(reply) if reply.status.is_success() => {
-                    let vid = reply.body.get("voucher_id").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-                    let outcome = if reply.status.as_u16() == 201 { "claimed" } else { "replayed" };
+                    let vid = reply
+                        .body
+                        .get("voucher_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_owned();
+                    let outcome = if reply.status.as_u16() == 201 {
+                        "claimed"
+                    } else {
+                        "replayed"
+                    };
                     (outcome.to_owned(), us, Some((r.person_id.clone(), vid)))
                 }
                 Ok(reply) => (reply.code().unwrap_or("UNKNOWN").to_owned(), us, None),
@@ -75,5 +86,10 @@ pub async fn run(
         *outcomes.entry(outcome).or_insert(0) += 1;
         vouchers.extend(voucher);
     }
-    Ok(RushResult { outcomes, latency_us, elapsed, vouchers })
+    Ok(RushResult {
+        outcomes,
+        latency_us,
+        elapsed,
+        vouchers,
+    })
 }

@@ -77,12 +77,20 @@ pub fn announce_checkout(r: &CheckoutReport) {
 pub fn require_checkout_invariants(reports: &[&CheckoutReport]) -> Result<()> {
     let broken: Vec<String> = reports
         .iter()
-        .flat_map(|r| r.invariants.failures().into_iter().map(move |f| format!("{}: {f}", r.scenario.name())))
+        .flat_map(|r| {
+            r.invariants
+                .failures()
+                .into_iter()
+                .map(move |f| format!("{}: {f}", r.scenario.name()))
+        })
         .collect();
     if broken.is_empty() {
         Ok(())
     } else {
-        bail!("INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}", broken.join("\n  "))
+        bail!(
+            "INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}",
+            broken.join("\n  ")
+        )
     }
 }
 
@@ -112,12 +120,20 @@ pub fn announce(r: &ScenarioReport) {
 pub fn require_invariants(reports: &[&ScenarioReport]) -> Result<()> {
     let broken: Vec<String> = reports
         .iter()
-        .flat_map(|r| r.invariants.failures().into_iter().map(move |f| format!("{}: {f}", r.scenario.name())))
+        .flat_map(|r| {
+            r.invariants
+                .failures()
+                .into_iter()
+                .map(move |f| format!("{}: {f}", r.scenario.name()))
+        })
         .collect();
     if broken.is_empty() {
         Ok(())
     } else {
-        bail!("INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}", broken.join("\n  "))
+        bail!(
+            "INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}",
+            broken.join("\n  ")
+        )
     }
 }
 
@@ -144,7 +160,8 @@ pub async fn run(s: &Standard) -> Result<StandardReport> {
         }
         None => (None, None),
     };
-    let report = StandardReport::new(&s.name, started_at, http, redis, pg).with_checkout(alone, mixed);
+    let report =
+        StandardReport::new(&s.name, started_at, http, redis, pg).with_checkout(alone, mixed);
     for path in report.write(&s.reports_dir)? {
         eprintln!("wrote {}", path.display());
     }
@@ -168,9 +185,16 @@ pub async fn run_checkout(plan: &CheckoutPlan) -> Result<(CheckoutReport, mixed:
         a.entitlements + m.entitlements,
         a.terminals
     );
-    let mut setup = checkout::prepare(&plan.target, a.vouchers + m.vouchers, a.entitlements + m.entitlements, a).await?;
+    let mut setup = checkout::prepare(
+        &plan.target,
+        a.vouchers + m.vouchers,
+        a.entitlements + m.entitlements,
+        a,
+    )
+    .await?;
     eprintln!("== checkout: terminals redeem ==");
-    let alone = checkout::run_prepared(&plan.target, &mut setup, a, "ck", Scenario::Checkout).await?;
+    let alone =
+        checkout::run_prepared(&plan.target, &mut setup, a, "ck", Scenario::Checkout).await?;
     announce_checkout(&alone);
     eprintln!("== mixed: a rush while terminals redeem ==");
     let mixed = mixed::run_prepared(&plan.target, &mut setup, &plan.mixed_rush, m).await?;

@@ -87,7 +87,10 @@ impl Recorder {
 
     /// A recorder whose second 0 starts at `start`.
     pub fn starting_at(start: Instant) -> Recorder {
-        Recorder { start, shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect() }
+        Recorder {
+            start,
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+        }
     }
 
     /// When the run started.
@@ -98,14 +101,24 @@ impl Recorder {
     /// Records one request that completed now after `latency`, from worker `worker`.
     pub fn record(&self, worker: usize, latency: Duration, outcome: &Outcome) {
         let done_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_LATENCY_US);
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LATENCY_US);
         let second = usize::try_from(done_us / 1_000_000).unwrap_or(usize::MAX);
-        let Some(shard) = self.shards.get(worker % SHARDS) else { return };
+        let Some(shard) = self.shards.get(worker % SHARDS) else {
+            return;
+        };
         // A poisoned shard only means another worker panicked mid-record: keep counting.
-        let mut shard = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shard = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         shard.latency.saturating_record(us);
         while shard.seconds.len() <= second {
-            shard.seconds.push(Second { completions: 0, successes: 0, latency: histogram(2) });
+            shard.seconds.push(Second {
+                completions: 0,
+                successes: 0,
+                latency: histogram(2),
+            });
         }
         let success = matches!(outcome, Outcome::Success(_));
         if let Some(s) = shard.seconds.get_mut(second) {
@@ -120,7 +133,10 @@ impl Recorder {
         if matches!(outcome, Outcome::Error(_)) {
             shard.errors += 1;
         }
-        *shard.outcomes.entry(outcome.label().to_owned()).or_insert(0) += 1;
+        *shard
+            .outcomes
+            .entry(outcome.label().to_owned())
+            .or_insert(0) += 1;
     }
 
     /// Merges the shards. `elapsed` is the wall time of the run.
@@ -130,12 +146,18 @@ impl Recorder {
         let mut outcomes = BTreeMap::new();
         let (mut errors, mut successes, mut last_success_us) = (0, 0, 0);
         for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             // Same bounds on both sides: add cannot fail; a failure would only lose samples.
             let _ = latency.add(&shard.latency);
             for (i, s) in shard.seconds.iter().enumerate() {
                 while seconds.len() <= i {
-                    seconds.push(Second { completions: 0, successes: 0, latency: histogram(2) });
+                    seconds.push(Second {
+                        completions: 0,
+                        successes: 0,
+                        latency: histogram(2),
+                    });
                 }
                 if let Some(m) = seconds.get_mut(i) {
                     m.completions += s.completions;
@@ -151,7 +173,9 @@ impl Recorder {
             last_success_us = last_success_us.max(shard.last_success_us);
         }
         let requests: u64 = outcomes.values().sum();
-        let elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1);
+        let elapsed_us = u64::try_from(elapsed.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let timeline = seconds
             .iter()
             .enumerate()

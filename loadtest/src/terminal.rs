@@ -42,26 +42,74 @@ pub struct MerchantSpec<'a> {
 ///
 /// # Errors
 /// HTTP failures or a refusal.
-pub async fn register(base: &str, api_key: &str, m: &MerchantSpec<'_>, programs: &[i64]) -> Result<Terminal> {
-    let http = Client::builder().pool_idle_timeout(Duration::from_secs(4)).timeout(Duration::from_secs(30)).build()?;
+pub async fn register(
+    base: &str,
+    api_key: &str,
+    m: &MerchantSpec<'_>,
+    programs: &[i64],
+) -> Result<Terminal> {
+    let http = Client::builder()
+        .pool_idle_timeout(Duration::from_secs(4))
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let admin = |path: &str, body: Value| {
-        http.post(format!("{base}{path}")).header("x-api-key", api_key).json(&body).send()
+        http.post(format!("{base}{path}"))
+            .header("x-api-key", api_key)
+            .json(&body)
+            .send()
     };
-    let created = reply(admin("/v1/admin/merchants", json!({
-        "id": m.id, "name": m.name, "credit_code": m.credit_code, "category": m.category,
-        "city": m.city, "county": m.county, "settlement_account": format!("BANK-{}", m.id)
-    })).await?).await?;
-    anyhow::ensure!(created.status.is_success(), "creating merchant {}: {} {}", m.id, created.status, created.body);
+    let created = reply(
+        admin(
+            "/v1/admin/merchants",
+            json!({
+                "id": m.id, "name": m.name, "credit_code": m.credit_code, "category": m.category,
+                "city": m.city, "county": m.county, "settlement_account": format!("BANK-{}", m.id)
+            }),
+        )
+        .await?,
+    )
+    .await?;
+    anyhow::ensure!(
+        created.status.is_success(),
+        "creating merchant {}: {} {}",
+        m.id,
+        created.status,
+        created.body
+    );
     for program in programs {
         let path = format!("/v1/admin/merchants/{}/approvals", m.id);
         let r = reply(admin(&path, json!({ "program_id": program })).await?).await?;
-        anyhow::ensure!(r.status.is_success(), "approving {}: {} {}", m.id, r.status, r.body);
+        anyhow::ensure!(
+            r.status.is_success(),
+            "approving {}: {} {}",
+            m.id,
+            r.status,
+            r.body
+        );
     }
     let path = format!("/v1/admin/merchants/{}/terminals", m.id);
     let t = reply(admin(&path, json!({})).await?).await?;
-    anyhow::ensure!(t.status.is_success(), "terminal for {}: {} {}", m.id, t.status, t.body);
-    let text = |k: &str| t.body.get(k).and_then(Value::as_str).map(str::to_owned).context("terminal credentials");
-    Ok(Terminal { base: base.to_owned(), http, merchant_id: m.id.to_owned(), key_id: text("key_id")?, secret: text("secret")? })
+    anyhow::ensure!(
+        t.status.is_success(),
+        "terminal for {}: {} {}",
+        m.id,
+        t.status,
+        t.body
+    );
+    let text = |k: &str| {
+        t.body
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .context("terminal credentials")
+    };
+    Ok(Terminal {
+        base: base.to_owned(),
+        http,
+        merchant_id: m.id.to_owned(),
+        key_id: text("key_id")?,
+        secret: text("secret")?,
+    })
 }
 
 impl Terminal {
@@ -71,12 +119,33 @@ impl Terminal {
     /// # Errors
     /// HTTP failures or a refusal.
     pub async fn another(&self, api_key: &str) -> Result<Terminal> {
-        let http = Client::builder().pool_idle_timeout(Duration::from_secs(4)).timeout(Duration::from_secs(30)).build()?;
+        let http = Client::builder()
+            .pool_idle_timeout(Duration::from_secs(4))
+            .timeout(Duration::from_secs(30))
+            .build()?;
         let path = format!("/v1/admin/merchants/{}/terminals", self.merchant_id);
-        let t = reply(http.post(format!("{}{path}", self.base)).header("x-api-key", api_key).json(&json!({})).send().await?)
-            .await?;
-        anyhow::ensure!(t.status.is_success(), "terminal for {}: {} {}", self.merchant_id, t.status, t.body);
-        let text = |k: &str| t.body.get(k).and_then(Value::as_str).map(str::to_owned).context("terminal credentials");
+        let t = reply(
+            http.post(format!("{}{path}", self.base))
+                .header("x-api-key", api_key)
+                .json(&json!({}))
+                .send()
+                .await?,
+        )
+        .await?;
+        anyhow::ensure!(
+            t.status.is_success(),
+            "terminal for {}: {} {}",
+            self.merchant_id,
+            t.status,
+            t.body
+        );
+        let text = |k: &str| {
+            t.body
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .context("terminal credentials")
+        };
         Ok(Terminal {
             base: self.base.clone(),
             http,
@@ -90,12 +159,21 @@ impl Terminal {
     ///
     /// # Errors
     /// HTTP failures.
-    pub async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> Result<Reply> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply> {
         let bytes = serde_json::to_vec(body)?;
         let now = chrono::Utc::now().timestamp();
-        let headers = redemption::sign_request(&self.key_id, &self.secret, "POST", path, now, &bytes)
-            .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
-        let mut req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json");
+        let headers =
+            redemption::sign_request(&self.key_id, &self.secret, "POST", path, now, &bytes)
+                .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
         for (name, value) in headers {
             req = req.header(name, value);
         }
@@ -109,8 +187,14 @@ impl Terminal {
     ///
     /// # Errors
     /// HTTP failures.
-    pub async fn redeem(&self, code: &str, order_amount_fen: i64, order_ref: &str) -> Result<Reply> {
-        let body = json!({ "code": code, "order_amount_fen": order_amount_fen, "order_ref": order_ref });
+    pub async fn redeem(
+        &self,
+        code: &str,
+        order_amount_fen: i64,
+        order_ref: &str,
+    ) -> Result<Reply> {
+        let body =
+            json!({ "code": code, "order_amount_fen": order_amount_fen, "order_ref": order_ref });
         self.post("/v1/redemptions", &body, Some(order_ref)).await
     }
 }

@@ -87,7 +87,11 @@ impl TestRedis {
             .prefix("vp-redis-")
             .tempdir()
             .expect("a temporary directory for redis");
-        let mut redis = TestRedis { child: None, port: free_port(), dir };
+        let mut redis = TestRedis {
+            child: None,
+            port: free_port(),
+            dir,
+        };
         // A port found free may be taken by someone else before redis binds it: then redis
         // exits, and we try again on another port.
         for attempt in 1..=5 {
@@ -202,7 +206,14 @@ impl TestRedis {
             .arg("--port")
             .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--daemonize", "no"])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")
@@ -260,7 +271,10 @@ fn answers_as(url: &str, pid: u32) -> bool {
     if pong != "PONG" {
         return false;
     }
-    match redis::cmd("INFO").arg("server").query::<redis::InfoDict>(&mut con) {
+    match redis::cmd("INFO")
+        .arg("server")
+        .query::<redis::InfoDict>(&mut con)
+    {
         Ok(info) => info.get::<u32>("process_id") == Some(pid),
         Err(_) => false,
     }
@@ -393,10 +407,13 @@ impl TestDb {
     pub async fn drop_database(mut self) {
         self.pool.close().await;
         let mut con = admin_connection(&self.admin_url).await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut con)
-            .await
-            .unwrap_or_else(|e| panic!("DROP DATABASE {}: {e}", self.name));
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut con)
+        .await
+        .unwrap_or_else(|e| panic!("DROP DATABASE {}: {e}", self.name));
         let _ = con.close().await;
         self.dropped = true;
     }

@@ -41,10 +41,18 @@ async fn snapshot(app: &TestApp, campaign: i64) -> Snapshot {
 }
 
 fn assert_error(r: &Reply, status: u16, code: &str) {
-    assert_eq!(r.status, status, "expected {status} {code}, got {:?}", r.body);
+    assert_eq!(
+        r.status, status,
+        "expected {status} {code}, got {:?}",
+        r.body
+    );
     assert_eq!(r.code(), code, "{:?}", r.body);
     let message = r.body["message"].as_str().unwrap_or("");
-    assert!(!message.is_empty(), "an error carries a human message: {:?}", r.body);
+    assert!(
+        !message.is_empty(),
+        "an error carries a human message: {:?}",
+        r.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +62,8 @@ async fn every_bad_claim_gets_its_4xx_and_writes_nothing() {
     let campaign = app.catering_campaign(2, 1, &[(opens, 2)], 7).await;
     let path = format!("/v1/campaigns/{campaign}/claims");
     let good = app.resident("P1", 140500, 2);
-    let claim = |token: &str, body: Value| app.at(Method::POST, &path).bearer_auth(token).json(&body);
+    let claim =
+        |token: &str, body: Value| app.at(Method::POST, &path).bearer_auth(token).json(&body);
 
     // Before the round opens.
     let before = snapshot(&app, campaign).await;
@@ -65,23 +74,101 @@ async fn every_bad_claim_gets_its_4xx_and_writes_nothing() {
     app.clock.set(opens);
     let base = snapshot(&app, campaign).await;
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("malformed JSON", app.at(Method::POST, &path).bearer_auth(&good).header("content-type", "application/json").body("{\"claim_id\": "), 400, "MALFORMED_JSON"),
-        ("claim id missing", claim(&good, json!({})), 400, "MALFORMED_JSON"),
-        ("claim id not a uuid", claim(&good, json!({"claim_id": "abc"})), 400, "MALFORMED_JSON"),
-        ("wrong content type", app.at(Method::POST, &path).bearer_auth(&good).header("content-type", "text/plain").body("hi"), 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("body too large", app.at(Method::POST, &path).bearer_auth(&good).json(&json!({"claim_id": Uuid::new_v4(), "pad": "x".repeat(100_000)})), 413, "PAYLOAD_TOO_LARGE"),
-        ("no identity", app.at(Method::POST, &path).json(&json!({"claim_id": Uuid::new_v4()})), 401, "MISSING_IDENTITY"),
-        ("garbage identity", claim("not-a-token", json!({"claim_id": Uuid::new_v4()})), 401, "IDENTITY_INVALID"),
-        ("unknown campaign", app.at(Method::POST, "/v1/campaigns/999999/claims").bearer_auth(&good).json(&json!({"claim_id": Uuid::new_v4()})), 404, "CAMPAIGN_NOT_FOUND"),
-        ("campaign id not a number", app.at(Method::POST, "/v1/campaigns/abc/claims").bearer_auth(&good).json(&json!({"claim_id": Uuid::new_v4()})), 400, "INVALID_FIELD"),
-        ("resident of another city", claim(&app.resident("T1", 140100, 2), json!({"claim_id": Uuid::new_v4()})), 403, "NOT_ELIGIBLE"),
-        ("real-name level too low", claim(&app.resident("P2", 140500, 1), json!({"claim_id": Uuid::new_v4()})), 403, "NOT_ELIGIBLE"),
+        (
+            "malformed JSON",
+            app.at(Method::POST, &path)
+                .bearer_auth(&good)
+                .header("content-type", "application/json")
+                .body("{\"claim_id\": "),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "claim id missing",
+            claim(&good, json!({})),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "claim id not a uuid",
+            claim(&good, json!({"claim_id": "abc"})),
+            400,
+            "MALFORMED_JSON",
+        ),
+        (
+            "wrong content type",
+            app.at(Method::POST, &path)
+                .bearer_auth(&good)
+                .header("content-type", "text/plain")
+                .body("hi"),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            "body too large",
+            app.at(Method::POST, &path)
+                .bearer_auth(&good)
+                .json(&json!({"claim_id": Uuid::new_v4(), "pad": "x".repeat(100_000)})),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "no identity",
+            app.at(Method::POST, &path)
+                .json(&json!({"claim_id": Uuid::new_v4()})),
+            401,
+            "MISSING_IDENTITY",
+        ),
+        (
+            "garbage identity",
+            claim("not-a-token", json!({"claim_id": Uuid::new_v4()})),
+            401,
+            "IDENTITY_INVALID",
+        ),
+        (
+            "unknown campaign",
+            app.at(Method::POST, "/v1/campaigns/999999/claims")
+                .bearer_auth(&good)
+                .json(&json!({"claim_id": Uuid::new_v4()})),
+            404,
+            "CAMPAIGN_NOT_FOUND",
+        ),
+        (
+            "campaign id not a number",
+            app.at(Method::POST, "/v1/campaigns/abc/claims")
+                .bearer_auth(&good)
+                .json(&json!({"claim_id": Uuid::new_v4()})),
+            400,
+            "INVALID_FIELD",
+        ),
+        (
+            "resident of another city",
+            claim(
+                &app.resident("T1", 140100, 2),
+                json!({"claim_id": Uuid::new_v4()}),
+            ),
+            403,
+            "NOT_ELIGIBLE",
+        ),
+        (
+            "real-name level too low",
+            claim(
+                &app.resident("P2", 140500, 1),
+                json!({"claim_id": Uuid::new_v4()}),
+            ),
+            403,
+            "NOT_ELIGIBLE",
+        ),
     ];
     for (what, req, status, code) in cases {
         let r = app.send(req).await;
         assert_eq!(r.status, status, "{what}: {:?}", r.body);
         assert_error(&r, status, code);
-        assert_eq!(snapshot(&app, campaign).await, base, "{what} wrote something");
+        assert_eq!(
+            snapshot(&app, campaign).await,
+            base,
+            "{what} wrote something"
+        );
     }
 
     // An expired token, one signed by a key the service does not trust, one with a tampered payload.
@@ -95,7 +182,14 @@ async fn every_bad_claim_gets_its_4xx_and_writes_nothing() {
     let r = app.claim(&expired, campaign, Uuid::new_v4()).await;
     assert_error(&r, 401, "IDENTITY_EXPIRED");
     let stranger = SigningKey::generate(app.secrets.idp_signing.kid()).unwrap();
-    let forged = identity::mint(&stranger, &Identity { expires_at: opens + Duration::hours(1), ..who.clone() }, opens);
+    let forged = identity::mint(
+        &stranger,
+        &Identity {
+            expires_at: opens + Duration::hours(1),
+            ..who.clone()
+        },
+        opens,
+    );
     let r = app.claim(&forged, campaign, Uuid::new_v4()).await;
     assert_error(&r, 401, "IDENTITY_INVALID");
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
@@ -107,17 +201,42 @@ async fn every_bad_claim_gets_its_4xx_and_writes_nothing() {
     // Over the per-person limit, then sold out, then paused: each refused, nothing more written.
     assert_eq!(app.claim(&good, campaign, Uuid::new_v4()).await.status, 201);
     let after_one = snapshot(&app, campaign).await;
-    assert_error(&app.claim(&good, campaign, Uuid::new_v4()).await, 409, "PER_PERSON_LIMIT");
+    assert_error(
+        &app.claim(&good, campaign, Uuid::new_v4()).await,
+        409,
+        "PER_PERSON_LIMIT",
+    );
     assert_eq!(snapshot(&app, campaign).await, after_one);
-    assert_eq!(app.claim(&app.resident("P4", 140500, 2), campaign, Uuid::new_v4()).await.status, 201);
+    assert_eq!(
+        app.claim(&app.resident("P4", 140500, 2), campaign, Uuid::new_v4())
+            .await
+            .status,
+        201
+    );
     let sold = snapshot(&app, campaign).await;
-    assert_error(&app.claim(&app.resident("P5", 140500, 2), campaign, Uuid::new_v4()).await, 409, "SOLD_OUT");
+    assert_error(
+        &app.claim(&app.resident("P5", 140500, 2), campaign, Uuid::new_v4())
+            .await,
+        409,
+        "SOLD_OUT",
+    );
     assert_eq!(snapshot(&app, campaign).await, sold);
     let key = app.secrets.jincheng_admin.key.clone();
-    let r = app.admin_post(&key, &format!("/v1/admin/campaigns/{campaign}/pause"), &json!({})).await;
+    let r = app
+        .admin_post(
+            &key,
+            &format!("/v1/admin/campaigns/{campaign}/pause"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let paused = snapshot(&app, campaign).await;
-    assert_error(&app.claim(&app.resident("P6", 140500, 2), campaign, Uuid::new_v4()).await, 409, "CAMPAIGN_PAUSED");
+    assert_error(
+        &app.claim(&app.resident("P6", 140500, 2), campaign, Uuid::new_v4())
+            .await,
+        409,
+        "CAMPAIGN_PAUSED",
+    );
     assert_eq!(snapshot(&app, campaign).await, paused);
     app.stop().await;
 }
@@ -132,13 +251,15 @@ async fn bad_administrator_requests_get_their_4xx_and_write_nothing() {
     let province = app.secrets.province_admin.key.clone();
     let jincheng = app.secrets.jincheng_admin.key.clone();
     let taiyuan = app.secrets.taiyuan_admin.key.clone();
-    let spec_of = |program: i64, owner: u32, stock: i64| json!({
-        "program_id": program, "name": "x", "owner_place": owner, "category": "catering",
-        "rule": {"type": "threshold", "min_spend": 10000, "off": 2000}, "stock": stock,
-        "per_person_limit": 1, "rounds": [{"round_no": 1, "starts_at": opens, "quantity": 5}],
-        "validity": {"days_after_claim": 7}, "budget": 10000,
-        "eligibility": {"places": [], "min_real_name_level": 2}, "distribution": "claim"
-    });
+    let spec_of = |program: i64, owner: u32, stock: i64| {
+        json!({
+            "program_id": program, "name": "x", "owner_place": owner, "category": "catering",
+            "rule": {"type": "threshold", "min_spend": 10000, "off": 2000}, "stock": stock,
+            "per_person_limit": 1, "rounds": [{"round_no": 1, "starts_at": opens, "quantity": 5}],
+            "validity": {"days_after_claim": 7}, "budget": 10000,
+            "eligibility": {"places": [], "min_real_name_level": 2}, "distribution": "claim"
+        })
+    };
     let spec = |owner: u32, stock: i64| spec_of(program, owner, stock);
     let program_spec = json!({"name": "p", "funder_place": 140000, "province_ratio_bp": 5000, "pool": 100, "refund_policy": "restore"});
 
@@ -161,7 +282,11 @@ async fn bad_administrator_requests_get_their_4xx_and_write_nothing() {
     for (what, req, status, code) in cases {
         let r = app.send(req).await;
         assert_error(&r, status, code);
-        assert_eq!(snapshot(&app, campaign).await, base, "{what} wrote something");
+        assert_eq!(
+            snapshot(&app, campaign).await,
+            base,
+            "{what} wrote something"
+        );
     }
     app.stop().await;
 }

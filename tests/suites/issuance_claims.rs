@@ -48,26 +48,60 @@ async fn a_rush_of_4000_claims_from_1000_people_on_two_devices_sells_exactly_the
         assert_eq!(r.1, 409, "unexpected reply {r:?}");
         *refusals.entry(r.2.as_str()).or_default() += 1;
     }
-    assert!(refusals.keys().all(|c| *c == "SOLD_OUT" || *c == "PER_PERSON_LIMIT"), "{refusals:?}");
+    assert!(
+        refusals
+            .keys()
+            .all(|c| *c == "SOLD_OUT" || *c == "PER_PERSON_LIMIT"),
+        "{refusals:?}"
+    );
 
     // Redis and PostgreSQL agree once the persister drains.
     app.wait_persisted().await;
-    let counters = app.state.hot.counters(voucher_core::CampaignId(campaign)).await.unwrap().unwrap();
-    assert_eq!((counters.claimed, counters.live, counters.pool), (500, 0, 0));
-    assert_eq!(app.count("SELECT count(*) FROM vouchers").await, 500);
-    assert_eq!(app.count("SELECT count(DISTINCT person_id) FROM vouchers").await, 500);
-    assert_eq!(app.count("SELECT count(*) FROM events WHERE kind = 'voucher_claimed'").await, 500);
-    let persisted: HashSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("SELECT voucher_id FROM vouchers")
-        .fetch_all(&app.db.pool)
+    let counters = app
+        .state
+        .hot
+        .counters(voucher_core::CampaignId(campaign))
         .await
         .unwrap()
-        .into_iter()
-        .map(|u| u.to_string())
-        .collect();
+        .unwrap();
+    assert_eq!(
+        (counters.claimed, counters.live, counters.pool),
+        (500, 0, 0)
+    );
+    assert_eq!(app.count("SELECT count(*) FROM vouchers").await, 500);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT person_id) FROM vouchers")
+            .await,
+        500
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE kind = 'voucher_claimed'")
+            .await,
+        500
+    );
+    let persisted: HashSet<String> =
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT voucher_id FROM vouchers")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.to_string())
+            .collect();
     let answered: HashSet<String> = won.iter().map(|r| r.3.clone()).collect();
-    assert_eq!(persisted, answered, "PostgreSQL holds exactly the vouchers the residents were given");
+    assert_eq!(
+        persisted, answered,
+        "PostgreSQL holds exactly the vouchers the residents were given"
+    );
     for person in holders.iter().take(50) {
-        let n = app.state.hot.person_claims(voucher_core::CampaignId(campaign), &voucher_core::PersonId::parse(person).unwrap()).await.unwrap();
+        let n = app
+            .state
+            .hot
+            .person_claims(
+                voucher_core::CampaignId(campaign),
+                &voucher_core::PersonId::parse(person).unwrap(),
+            )
+            .await
+            .unwrap();
         assert_eq!(n, 1);
     }
     app.stop().await;
@@ -88,7 +122,10 @@ async fn the_same_claim_id_twice_gives_one_voucher_and_the_same_token() {
     assert_eq!(first.status, 201, "{:?}", first.body);
     assert_eq!(second.status, 200, "{:?}", second.body);
     assert_eq!(first.body["voucher_id"], second.body["voucher_id"]);
-    assert_eq!(first.body["token"], second.body["token"], "a replay re-signs the same facts");
+    assert_eq!(
+        first.body["token"], second.body["token"],
+        "a replay re-signs the same facts"
+    );
     assert_eq!(second.body["replayed"], true);
     app.wait_persisted().await;
     assert_eq!(app.count("SELECT count(*) FROM vouchers").await, 1);
@@ -104,16 +141,26 @@ async fn the_same_claim_id_sent_concurrently_gives_one_voucher() {
     let token = app.resident("P00002", 140500, 2);
     let claim_id = Uuid::new_v4();
 
-    let replies = futures::future::join_all((0..20).map(|_| app.claim(&token, campaign, claim_id))).await;
+    let replies =
+        futures::future::join_all((0..20).map(|_| app.claim(&token, campaign, claim_id))).await;
 
     let created = replies.iter().filter(|r| r.status == 201).count();
     let replayed = replies.iter().filter(|r| r.status == 200).count();
     assert_eq!((created, replayed), (1, 19), "{replies:?}");
-    let ids: HashSet<&str> = replies.iter().map(|r| r.body["voucher_id"].as_str().unwrap_or("")).collect();
+    let ids: HashSet<&str> = replies
+        .iter()
+        .map(|r| r.body["voucher_id"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(ids.len(), 1);
     app.wait_persisted().await;
     assert_eq!(app.count("SELECT count(*) FROM vouchers").await, 1);
-    let counters = app.state.hot.counters(voucher_core::CampaignId(campaign)).await.unwrap().unwrap();
+    let counters = app
+        .state
+        .hot
+        .counters(voucher_core::CampaignId(campaign))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(counters.claimed, 1);
     app.stop().await;
 }

@@ -12,7 +12,9 @@ use uuid::Uuid;
 /// The `issuance` binary of this workspace, built if missing.
 fn issuance_binary() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let bin = target.join("debug").join("issuance");
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -47,11 +49,17 @@ fn persister(app: &TestApp, consumer: &str, batch: usize) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_persister_killed_mid_drain_is_replaced_and_every_voucher_lands_exactly_once() {
     // Arrange: 2000 claims sit in the outbox; the service's own persister is off.
-    let app = spawn(Options { persister: false, ..Options::default() }).await;
+    let app = spawn(Options {
+        persister: false,
+        ..Options::default()
+    })
+    .await;
     let opens = release_day();
     let campaign = app.catering_campaign(2000, 1, &[(opens, 2000)], 7).await;
     app.clock.set(opens);
-    let tokens: Vec<String> = (0..2000).map(|i| app.resident(&format!("K{i:05}"), 140500, 2)).collect();
+    let tokens: Vec<String> = (0..2000)
+        .map(|i| app.resident(&format!("K{i:05}"), 140500, 2))
+        .collect();
     let created = stream::iter(&tokens)
         .map(|t| app.claim(t, campaign, Uuid::new_v4()))
         .buffer_unordered(200)
@@ -73,7 +81,10 @@ async fn a_persister_killed_mid_drain_is_replaced_and_every_voucher_lands_exactl
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    assert!(at_kill > 0 && at_kill < 2000, "killed mid-drain (persisted {at_kill})");
+    assert!(
+        at_kill > 0 && at_kill < 2000,
+        "killed mid-drain (persisted {at_kill})"
+    );
 
     // Persister B takes over A's pending entries after they idle, and drains the rest.
     let mut b = persister(&app, "persister-b", 100);
@@ -85,10 +96,26 @@ async fn a_persister_killed_mid_drain_is_replaced_and_every_voucher_lands_exactl
     b.wait().expect("reaped");
 
     // Assert: everything exactly once.
-    assert_eq!(app.state.hot.outbox_len().await.unwrap(), 0, "outbox drained");
+    assert_eq!(
+        app.state.hot.outbox_len().await.unwrap(),
+        0,
+        "outbox drained"
+    );
     assert_eq!(app.count("SELECT count(*) FROM vouchers").await, 2000);
-    assert_eq!(app.count("SELECT count(DISTINCT claim_id) FROM vouchers").await, 2000);
-    assert_eq!(app.count("SELECT count(*) FROM events WHERE kind = 'voucher_claimed'").await, 2000);
-    assert_eq!(app.count("SELECT count(DISTINCT person_id) FROM vouchers").await, 2000);
+    assert_eq!(
+        app.count("SELECT count(DISTINCT claim_id) FROM vouchers")
+            .await,
+        2000
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM events WHERE kind = 'voucher_claimed'")
+            .await,
+        2000
+    );
+    assert_eq!(
+        app.count("SELECT count(DISTINCT person_id) FROM vouchers")
+            .await,
+        2000
+    );
     app.stop().await;
 }

@@ -15,7 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn checkout_workload(vouchers: usize, entitlements: usize, pace: Pace) -> CheckoutWorkload {
-    CheckoutWorkload { vouchers, entitlements, duplicate_every: 5, merchants: 4, terminals: 8, pace, max_secs: 0 }
+    CheckoutWorkload {
+        vouchers,
+        entitlements,
+        duplicate_every: 5,
+        merchants: 4,
+        terminals: 8,
+        pace,
+        max_secs: 0,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,10 +40,15 @@ async fn the_harness_runs_checkout_and_mixed_and_verifies_no_double_redemption()
     s.postgres.max_connections = 8;
     s.secrets_dir = app.secrets.dir.clone();
     s.holds.sweep_interval_secs = 0;
-    (s.rate_limits.terminal_per_second, s.rate_limits.terminal_burst) = (1_000_000, 1_000_000);
+    (
+        s.rate_limits.terminal_per_second,
+        s.rate_limits.terminal_burst,
+    ) = (1_000_000, 1_000_000);
     (s.rate_limits.ip_per_second, s.rate_limits.ip_burst) = (1_000_000, 1_000_000);
     let step = s.dynamic_code_step_secs;
-    let redemption = redemption::Application::build(s, Arc::new(app.clock.clone())).await.unwrap();
+    let redemption = redemption::Application::build(s, Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
     let redemption_url = format!("http://127.0.0.1:{}", redemption.port());
     let stop_redemption = redemption.shutdown_handle();
     tokio::spawn(redemption.run_until_stopped());
@@ -60,12 +73,40 @@ async fn the_harness_runs_checkout_and_mixed_and_verifies_no_double_redemption()
     };
 
     // Act: a closed-loop checkout, an open-loop one, and a rush while terminals redeem.
-    let closed = checkout::run(&target, &checkout_workload(60, 6, Pace::Closed { concurrency: 8 })).await.unwrap();
-    let open = checkout::run(&target, &checkout_workload(30, 4, Pace::Open { rate_per_sec: 200, max_in_flight: 8 }))
-        .await
-        .unwrap();
-    let claims = Workload { stock: 50, residents: 40, devices: 2, per_person_limit: 1, pace: Pace::Closed { concurrency: 16 }, max_secs: 0 };
-    let both = mixed::run(&target, &claims, &checkout_workload(40, 4, Pace::Closed { concurrency: 8 })).await.unwrap();
+    let closed = checkout::run(
+        &target,
+        &checkout_workload(60, 6, Pace::Closed { concurrency: 8 }),
+    )
+    .await
+    .unwrap();
+    let open = checkout::run(
+        &target,
+        &checkout_workload(
+            30,
+            4,
+            Pace::Open {
+                rate_per_sec: 200,
+                max_in_flight: 8,
+            },
+        ),
+    )
+    .await
+    .unwrap();
+    let claims = Workload {
+        stock: 50,
+        residents: 40,
+        devices: 2,
+        per_person_limit: 1,
+        pace: Pace::Closed { concurrency: 16 },
+        max_secs: 0,
+    };
+    let both = mixed::run(
+        &target,
+        &claims,
+        &checkout_workload(40, 4, Pace::Closed { concurrency: 8 }),
+    )
+    .await
+    .unwrap();
 
     // Assert: every invariant held; each voucher went once, each duplicate was refused.
     require_checkout_invariants(&[&closed, &open, &both.checkout]).unwrap();
@@ -73,8 +114,18 @@ async fn the_harness_runs_checkout_and_mixed_and_verifies_no_double_redemption()
     for (r, vouchers, entitlements) in [(&closed, 60, 6), (&open, 30, 4), (&both.checkout, 40, 4)] {
         assert!(r.completed);
         assert_eq!(r.summary.errors, 0, "{:?}", r.summary.outcomes);
-        assert_eq!(r.summary.successes, vouchers + 2 * entitlements, "{:?}", r.summary.outcomes);
-        assert_eq!(r.summary.outcomes.get(ALREADY_REDEEMED).copied(), Some(vouchers / 5), "{:?}", r.summary.outcomes);
+        assert_eq!(
+            r.summary.successes,
+            vouchers + 2 * entitlements,
+            "{:?}",
+            r.summary.outcomes
+        );
+        assert_eq!(
+            r.summary.outcomes.get(ALREADY_REDEEMED).copied(),
+            Some(vouchers / 5),
+            "{:?}",
+            r.summary.outcomes
+        );
         assert!(!r.summary.timeline.is_empty());
     }
     assert_eq!(both.rush.scenario, Scenario::MixedRush);

@@ -9,12 +9,12 @@ mod support;
 
 mod store_claims;
 mod store_expiry;
+mod store_layout;
 mod store_persister;
 mod store_pg;
 mod store_race;
 mod store_restart;
 mod store_rounds;
-mod store_layout;
 
 mod issuance_bad_input;
 mod issuance_claims;
@@ -22,11 +22,11 @@ mod issuance_expiry;
 mod issuance_flows;
 mod issuance_persister_crash;
 
-mod loadtest_smoke;
 mod loadtest_checkout_smoke;
+mod loadtest_smoke;
 
-mod reconciliation_support;
 mod reconciliation_check;
 mod reconciliation_review;
 mod reconciliation_settle;
+mod reconciliation_support;
 mod reconciliation_workflow;

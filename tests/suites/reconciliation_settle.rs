@@ -13,7 +13,11 @@ use std::process::Stdio;
 async fn the_pool_runs_out_across_two_periods_and_is_shared_by_largest_remainder() {
     // Arrange: 100 yuan of pool at 50%; merchants in Taiyuan, Jincheng and Datong.
     let fx = Fx::new(10_000, 5000, None, &[]).await;
-    let (ty, jc, dt) = (fx.campaign(TAIYUAN).await, fx.campaign(JINCHENG).await, fx.campaign(DATONG).await);
+    let (ty, jc, dt) = (
+        fx.campaign(TAIYUAN).await,
+        fx.campaign(JINCHENG).await,
+        fx.campaign(DATONG).await,
+    );
     fx.merchant("m-ty", "太原家具城", TAIYUAN).await;
     fx.merchant("m-jc", "晋城家居馆", JINCHENG).await;
     fx.merchant("m-dt", "大同家居", DATONG).await;
@@ -38,7 +42,11 @@ async fn the_pool_runs_out_across_two_periods_and_is_shared_by_largest_remainder
     assert_eq!(fx.batch(TAIYUAN, 2, 2).await, (1_667, 3_333, 0, 5_000));
     assert_eq!(fx.batch(JINCHENG, 2, 2).await, (1_000, 2_001, 0, 3_001));
     assert_eq!(fx.batch(DATONG, 2, 2).await, (333, 666, 0, 999));
-    assert_eq!(fx.scalar("SELECT pool_after_fen FROM settlement_runs ORDER BY period_start DESC LIMIT 1").await, 0);
+    assert_eq!(
+        fx.scalar("SELECT pool_after_fen FROM settlement_runs ORDER BY period_start DESC LIMIT 1")
+            .await,
+        0
+    );
     let limits: Vec<String> = sqlx::query_scalar(
         "SELECT b.limit_kind FROM settlement_batches b JOIN settlement_runs r ON r.id = b.run_id
           WHERE r.period_start = $1 ORDER BY b.city",
@@ -74,18 +82,20 @@ async fn odd_fen_county_cofunding_and_city_allocations_are_exact() {
     // Yangcheng pays 30% of its part of the local share: ⌊734 × 333/1334 × 0.3⌋ = 54.
     let (p, city, county, s) = fx.batch(JINCHENG, 3, 3).await;
     assert_eq!((p, city, county, s), (600, 680, 54, 1_334));
-    let county_row: (i32, i64, i64) = sqlx::query_as("SELECT county, spending_fen, county_fen FROM settlement_county_shares")
-        .fetch_one(&fx.db.pool)
-        .await
-        .unwrap();
+    let county_row: (i32, i64, i64) =
+        sqlx::query_as("SELECT county, spending_fen, county_fen FROM settlement_county_shares")
+            .fetch_one(&fx.db.pool)
+            .await
+            .unwrap();
     assert_eq!(county_row, (YANGCHENG, 333, 54));
     // Taiyuan has no allocation: ⌊1999/2⌋ = 999, the city pays 1000.
     assert_eq!(fx.batch(TAIYUAN, 3, 3).await, (999, 1_000, 0, 1_999));
-    let limit: String = sqlx::query_scalar("SELECT limit_kind FROM settlement_batches WHERE city = $1")
-        .bind(JINCHENG)
-        .fetch_one(&fx.db.pool)
-        .await
-        .unwrap();
+    let limit: String =
+        sqlx::query_scalar("SELECT limit_kind FROM settlement_batches WHERE city = $1")
+            .bind(JINCHENG)
+            .fetch_one(&fx.db.pool)
+            .await
+            .unwrap();
     assert_eq!(limit, "allocation");
     fx.assert_balanced().await;
     assert_eq!(
@@ -105,8 +115,28 @@ async fn a_reversal_in_a_later_period_pays_the_province_back_but_never_below_zer
     fx.merchant("m-jc", "晋城家居馆", JINCHENG).await;
     // Day 4: a sale of 30.01, a hold created on day 4 but captured on day 5, a hold voided.
     let sale = fx.sale(jc, "m-jc", "p1", 3_001, at(4, 10, 0)).await;
-    fx.redemption(jc, "m-jc", "p2", 20_000, 500, "captured", at(4, 23, 0), Some(at(5, 0, 30))).await;
-    fx.redemption(jc, "m-jc", "p3", 20_000, 700, "voided", at(4, 12, 0), Some(at(4, 12, 5))).await;
+    fx.redemption(
+        jc,
+        "m-jc",
+        "p2",
+        20_000,
+        500,
+        "captured",
+        at(4, 23, 0),
+        Some(at(5, 0, 30)),
+    )
+    .await;
+    fx.redemption(
+        jc,
+        "m-jc",
+        "p3",
+        20_000,
+        700,
+        "voided",
+        at(4, 12, 0),
+        Some(at(4, 12, 5)),
+    )
+    .await;
     // Day 5: the sale is reversed in full.
     fx.reverse(sale, 3_001, at(5, 9, 0)).await;
 
@@ -126,9 +156,13 @@ async fn a_reversal_in_a_later_period_pays_the_province_back_but_never_below_zer
     .fetch_one(&fx.db.pool)
     .await
     .unwrap();
-    assert_eq!(payable, -2_501, "the merchant owes back the reversed discount net of the capture");
     assert_eq!(
-        fx.scalar("SELECT pool_after_fen FROM settlement_runs WHERE period_start = '2026-05-05'").await,
+        payable, -2_501,
+        "the merchant owes back the reversed discount net of the capture"
+    );
+    assert_eq!(
+        fx.scalar("SELECT pool_after_fen FROM settlement_runs WHERE period_start = '2026-05-05'")
+            .await,
         1_000_000 - 1_500 + 1_251
     );
     fx.assert_balanced().await;
@@ -149,7 +183,9 @@ async fn a_payback_stops_at_what_the_province_had_paid() {
     fx.settle(8, 8).await;
     // Paid 4999 + 0 so far; day 8 owes ⌊−9999/2⌋ = −5000 but is capped at −4999.
     assert_eq!(fx.batch(JINCHENG, 8, 8).await, (-4_999, -5_000, 0, -9_999));
-    let paid = fx.scalar("SELECT sum(province_fen)::bigint FROM settlement_batches").await;
+    let paid = fx
+        .scalar("SELECT sum(province_fen)::bigint FROM settlement_batches")
+        .await;
     assert_eq!(paid, 0, "cumulative P never below zero");
     fx.assert_balanced().await;
 }
@@ -169,8 +205,16 @@ async fn a_settled_day() -> Fx {
     fx.merchant("m-jc", "晋城家居馆", JINCHENG).await;
     fx.merchant("m-jc2", "晋城\"老字号\",家居", JINCHENG).await;
     for i in 0..20 {
-        fx.sale(ty, "m-ty", &format!("t{i}"), 1_001 + i, at(9, 8, i as u32)).await;
-        fx.sale(jc, if i % 2 == 0 { "m-jc" } else { "m-jc2" }, &format!("j{i}"), 777 + i, at(9, 9, i as u32)).await;
+        fx.sale(ty, "m-ty", &format!("t{i}"), 1_001 + i, at(9, 8, i as u32))
+            .await;
+        fx.sale(
+            jc,
+            if i % 2 == 0 { "m-jc" } else { "m-jc2" },
+            &format!("j{i}"),
+            777 + i,
+            at(9, 9, i as u32),
+        )
+        .await;
     }
     fx
 }
@@ -188,7 +232,11 @@ async fn rerunning_a_settled_day_writes_nothing_and_prints_the_same_bytes() {
     assert!(again.created.is_empty(), "nothing new: {again:?}");
     assert_eq!(again.existing, first.created);
     assert_eq!(fx.ledger_rows().await, rows, "no row written by the re-run");
-    assert_eq!(rendered(&fx, 9, 9).await, report, "the same report, byte for byte");
+    assert_eq!(
+        rendered(&fx, 9, 9).await,
+        report,
+        "the same report, byte for byte"
+    );
     // The CSV opens in a spreadsheet: BOM first, Chinese names, quoted commas.
     let (_, merchants) = &report[1];
     assert!(merchants.starts_with('\u{feff}'));
@@ -202,7 +250,11 @@ async fn an_overlapping_period_is_refused() {
     fx.settle(9, 9).await;
     let err = settle(
         &fx.db.pool,
-        &SettleRequest { period: Period::new(day(8), day(10)).unwrap(), actor: "t".into(), now: at(11, 0, 0) },
+        &SettleRequest {
+            period: Period::new(day(8), day(10)).unwrap(),
+            actor: "t".into(),
+            now: at(11, 0, 0),
+        },
     )
     .await
     .unwrap_err();
@@ -231,24 +283,59 @@ async fn a_fault_before_commit_leaves_nothing_and_the_rerun_settles_once() {
 
     // Run again, normally: settled once, and a re-run prints the same summary.
     let out = std::process::Command::new(reconciliation_binary())
-        .args(["settle", "--from", "2026-05-09", "--to", "2026-05-09", "--actor", "test"])
+        .args([
+            "settle",
+            "--from",
+            "2026-05-09",
+            "--to",
+            "2026-05-09",
+            "--actor",
+            "test",
+        ])
         .env("APP__POSTGRES__URL", &fx.db.url)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out2 = std::process::Command::new(reconciliation_binary())
-        .args(["settle", "--from", "2026-05-09", "--to", "2026-05-09", "--actor", "test"])
+        .args([
+            "settle",
+            "--from",
+            "2026-05-09",
+            "--to",
+            "2026-05-09",
+            "--actor",
+            "test",
+        ])
         .env("APP__POSTGRES__URL", &fx.db.url)
         .output()
         .unwrap();
     assert!(out2.status.success());
-    assert_eq!(out.stdout, out2.stdout, "the re-run prints the same summary");
-    assert_eq!(fx.scalar("SELECT count(*) FROM settlement_runs").await, 1, "no duplicate run");
+    assert_eq!(
+        out.stdout, out2.stdout,
+        "the re-run prints the same summary"
+    );
+    assert_eq!(
+        fx.scalar("SELECT count(*) FROM settlement_runs").await,
+        1,
+        "no duplicate run"
+    );
     // The same figures as the control (run ids and creators aside, which the JSON and
     // summary name): compare the city and merchant CSVs.
     let got = rendered(&fx, 9, 9).await;
-    let strip = |s: &str| s.lines().map(|l| l.rsplit_once(',').map_or(l, |x| x.0).to_owned()).collect::<Vec<_>>();
-    assert_eq!(strip(&got[0].1), strip(&expected[0].1), "cities.csv (batch ids aside)");
+    let strip = |s: &str| {
+        s.lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |x| x.0).to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        strip(&got[0].1),
+        strip(&expected[0].1),
+        "cities.csv (batch ids aside)"
+    );
     assert_eq!(got[1].1, expected[1].1, "merchants.csv");
     fx.assert_balanced().await;
 }

@@ -41,7 +41,12 @@ pub struct Fx {
 impl Fx {
     /// A program with `pool` fen, the province's ratio, optional county co-funding and
     /// city allocations.
-    pub async fn new(pool: i64, ratio_bp: i32, cofund_bp: Option<i32>, allocations: &[(i32, i64)]) -> Fx {
+    pub async fn new(
+        pool: i64,
+        ratio_bp: i32,
+        cofund_bp: Option<i32>,
+        allocations: &[(i32, i64)],
+    ) -> Fx {
         let db = fresh_db().await;
         let program: i64 = sqlx::query_scalar(
             "INSERT INTO programs (name, funder_place, province_ratio_bp, pool_fen, county_cofund_bp, refund_policy)
@@ -158,9 +163,25 @@ impl Fx {
     }
 
     /// A one-step sale.
-    pub async fn sale(&self, campaign: i64, merchant: &str, person: &str, discount: i64, when: DateTime<Utc>) -> Uuid {
-        self.redemption(campaign, merchant, person, discount.max(10_000) + 1, discount, "approved", when, None)
-            .await
+    pub async fn sale(
+        &self,
+        campaign: i64,
+        merchant: &str,
+        person: &str,
+        discount: i64,
+        when: DateTime<Utc>,
+    ) -> Uuid {
+        self.redemption(
+            campaign,
+            merchant,
+            person,
+            discount.max(10_000) + 1,
+            discount,
+            "approved",
+            when,
+            None,
+        )
+        .await
     }
 
     /// A reversal of `discount` fen of `redemption` at `when`.
@@ -201,7 +222,10 @@ impl Fx {
 
     /// `SELECT count(*) …` or another single bigint.
     pub async fn scalar(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
     }
 
     /// Rows in every table the settlement writes.
@@ -256,14 +280,23 @@ impl Fx {
                      OR b.spending_fen <> (SELECT COALESCE(sum(payable_fen), 0) FROM settlement_merchant_lines l WHERE l.batch_id = b.id)",
             )
             .await;
-        assert_eq!(wrong, 0, "Σ payables = S = P + city + county in every batch");
+        assert_eq!(
+            wrong, 0,
+            "Σ payables = S = P + city + county in every batch"
+        );
         let pool_total = self
-            .scalar(&format!("SELECT pool_fen FROM programs WHERE id = {}", self.program))
+            .scalar(&format!(
+                "SELECT pool_fen FROM programs WHERE id = {}",
+                self.program
+            ))
             .await;
         let paid = self
             .scalar(&format!("SELECT COALESCE(sum(province_fen), 0)::bigint FROM settlement_batches WHERE program_id = {}", self.program))
             .await;
-        assert!(paid <= pool_total && paid >= 0, "Σ P = {paid} within the pool {pool_total}");
+        assert!(
+            paid <= pool_total && paid >= 0,
+            "Σ P = {paid} within the pool {pool_total}"
+        );
     }
 }
 

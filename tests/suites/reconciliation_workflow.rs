@@ -24,9 +24,23 @@ fn admins(dir: &Path) -> (Admin, Admin, Admin) {
             serde_json::json!({"name": name, "key_sha256": digest, "role": role, "place": place})
         })
         .collect();
-    std::fs::write(dir.join("admin-keys.json"), serde_json::to_string(&json).unwrap()).unwrap();
-    let load = |name: &str| admin_from_files(&dir.join("admin-keys.json"), &dir.join(format!("{name}.key"))).unwrap();
-    (load("shanxi-finance"), load("jincheng-finance"), load("taiyuan-finance"))
+    std::fs::write(
+        dir.join("admin-keys.json"),
+        serde_json::to_string(&json).unwrap(),
+    )
+    .unwrap();
+    let load = |name: &str| {
+        admin_from_files(
+            &dir.join("admin-keys.json"),
+            &dir.join(format!("{name}.key")),
+        )
+        .unwrap()
+    };
+    (
+        load("shanxi-finance"),
+        load("jincheng-finance"),
+        load("taiyuan-finance"),
+    )
 }
 
 fn ring_sha256(key: &str) -> String {
@@ -56,33 +70,98 @@ async fn a_city_officer_cannot_confirm_or_read_another_citys_batch() {
     let pool = &fx.db.pool;
 
     // Jincheng's officer may not touch or see Taiyuan's batch.
-    let err = advance(pool, ty_batch, Status::CityConfirmed, &jincheng, at(11, 9, 0)).await.unwrap_err();
+    let err = advance(
+        pool,
+        ty_batch,
+        Status::CityConfirmed,
+        &jincheng,
+        at(11, 9, 0),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ReconError::ForbiddenPlace { .. }), "{err}");
     let err = view(pool, ty_batch, &jincheng).await.unwrap_err();
     assert!(matches!(err, ReconError::ForbiddenPlace { .. }), "{err}");
     // Its scoped report shows only Jincheng.
-    let r = report::load(pool, &Period::day(day(10)), Some(&jincheng)).await.unwrap();
-    let cities: Vec<u32> = r.programs.iter().flat_map(|p| p.cities.iter().map(|c| c.city)).collect();
+    let r = report::load(pool, &Period::day(day(10)), Some(&jincheng))
+        .await
+        .unwrap();
+    let cities: Vec<u32> = r
+        .programs
+        .iter()
+        .flat_map(|p| p.cities.iter().map(|c| c.city))
+        .collect();
     assert_eq!(cities, vec![140_500]);
     assert!(r.programs[0].merchants.iter().all(|m| m.city == 140_500));
 
     // The province cannot confirm for the city; the city cannot skip to the province's step.
-    let err = advance(pool, jc_batch, Status::CityConfirmed, &province, at(11, 9, 0)).await.unwrap_err();
+    let err = advance(
+        pool,
+        jc_batch,
+        Status::CityConfirmed,
+        &province,
+        at(11, 9, 0),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ReconError::ForbiddenRole { .. }), "{err}");
-    let err = advance(pool, jc_batch, Status::ProvinceConfirmed, &jincheng, at(11, 9, 0)).await.unwrap_err();
+    let err = advance(
+        pool,
+        jc_batch,
+        Status::ProvinceConfirmed,
+        &jincheng,
+        at(11, 9, 0),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ReconError::ForbiddenRole { .. }), "{err}");
-    let err = advance(pool, jc_batch, Status::Paid, &province, at(11, 9, 0)).await.unwrap_err();
+    let err = advance(pool, jc_batch, Status::Paid, &province, at(11, 9, 0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ReconError::InvalidTransition { .. }), "{err}");
 
     // The proper path, each step recorded.
-    advance(pool, jc_batch, Status::CityConfirmed, &jincheng, at(11, 9, 0)).await.unwrap();
-    let err = advance(pool, jc_batch, Status::CityConfirmed, &jincheng, at(11, 9, 1)).await.unwrap_err();
-    assert!(matches!(err, ReconError::InvalidTransition { .. }), "confirmed once: {err}");
-    advance(pool, jc_batch, Status::ProvinceConfirmed, &province, at(11, 10, 0)).await.unwrap();
-    advance(pool, jc_batch, Status::Paid, &province, at(11, 15, 0)).await.unwrap();
+    advance(
+        pool,
+        jc_batch,
+        Status::CityConfirmed,
+        &jincheng,
+        at(11, 9, 0),
+    )
+    .await
+    .unwrap();
+    let err = advance(
+        pool,
+        jc_batch,
+        Status::CityConfirmed,
+        &jincheng,
+        at(11, 9, 1),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ReconError::InvalidTransition { .. }),
+        "confirmed once: {err}"
+    );
+    advance(
+        pool,
+        jc_batch,
+        Status::ProvinceConfirmed,
+        &province,
+        at(11, 10, 0),
+    )
+    .await
+    .unwrap();
+    advance(pool, jc_batch, Status::Paid, &province, at(11, 15, 0))
+        .await
+        .unwrap();
     let v = view(pool, jc_batch, &jincheng).await.unwrap();
     assert_eq!(v.status, "paid");
-    let steps: Vec<(String, String)> = v.steps.iter().map(|s| (s.status.clone(), s.actor.clone())).collect();
+    let steps: Vec<(String, String)> = v
+        .steps
+        .iter()
+        .map(|s| (s.status.clone(), s.actor.clone()))
+        .collect();
     assert_eq!(
         steps,
         vec![
@@ -94,8 +173,19 @@ async fn a_city_officer_cannot_confirm_or_read_another_citys_batch() {
     );
     assert_eq!(v.steps[1].at, "2026-05-11T01:00:00Z", "when, recorded");
     // Taiyuan's officer confirms its own; its batch is untouched by the others' steps.
-    advance(pool, ty_batch, Status::CityConfirmed, &taiyuan, at(11, 9, 30)).await.unwrap();
-    assert_eq!(view(pool, ty_batch, &province).await.unwrap().status, "city_confirmed");
+    advance(
+        pool,
+        ty_batch,
+        Status::CityConfirmed,
+        &taiyuan,
+        at(11, 9, 30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        view(pool, ty_batch, &province).await.unwrap().status,
+        "city_confirmed"
+    );
 
     // The CLI: an unknown key is refused; Jincheng's key cannot read Taiyuan's batch.
     let out = std::process::Command::new(reconciliation_binary())
@@ -107,5 +197,9 @@ async fn a_city_officer_cannot_confirm_or_read_another_citys_batch() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("may not act on or read"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("may not act on or read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -249,13 +249,20 @@ async fn a_voucher_first_inserted_from_its_token_gets_its_real_claim_id() {
     .await
     .unwrap();
     assert_eq!(env.persister("a").drain().await.unwrap(), 1);
-    let (claim_id, source, status, round): (uuid::Uuid, String, String, i32) =
-        sqlx::query_as("SELECT claim_id, source, status, round_no FROM vouchers WHERE voucher_id = $1")
-            .bind(req.voucher_id.0)
-            .fetch_one(&env.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(claim_id, req.claim_id.0, "the real claim id, so expiry can recycle it");
-    assert_eq!((source.as_str(), status.as_str(), round), ("rush", "redeemed", 1));
+    let (claim_id, source, status, round): (uuid::Uuid, String, String, i32) = sqlx::query_as(
+        "SELECT claim_id, source, status, round_no FROM vouchers WHERE voucher_id = $1",
+    )
+    .bind(req.voucher_id.0)
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        claim_id, req.claim_id.0,
+        "the real claim id, so expiry can recycle it"
+    );
+    assert_eq!(
+        (source.as_str(), status.as_str(), round),
+        ("rush", "redeemed", 1)
+    );
     assert_eq!(env.count("SELECT count(*) FROM vouchers").await, 1);
 }

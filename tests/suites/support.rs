@@ -15,7 +15,9 @@ use voucher_core::{ManualClock, PersonId, PlaceCode};
 
 /// 2026-05-01 10:00 Beijing time (02:00 UTC): release day.
 pub fn release_day() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 2, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 5, 1, 2, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// What the test may tune.
@@ -29,7 +31,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { persister: true, person_rate: (1000, 1000) }
+        Options {
+            persister: true,
+            person_rate: (1000, 1000),
+        }
     }
 }
 
@@ -74,13 +79,28 @@ pub async fn spawn(opts: Options) -> TestApp {
     s.expiry.enabled = false;
     s.campaigns_refresh_ms = 500;
     let clock = ManualClock::new(release_day() - Duration::minutes(5));
-    let app = Application::build(s, Arc::new(clock.clone())).await.expect("application");
+    let app = Application::build(s, Arc::new(clock.clone()))
+        .await
+        .expect("application");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let handle = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("client");
-    TestApp { base, http, clock, secrets, state, redis, db, handle, _dir: dir }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+        .expect("client");
+    TestApp {
+        base,
+        http,
+        clock,
+        secrets,
+        state,
+        redis,
+        db,
+        handle,
+        _dir: dir,
+    }
 }
 
 /// A JSON reply.
@@ -110,7 +130,10 @@ impl TestApp {
         let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.expect("body");
-        Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
     }
 
     /// A request builder for `path`.
@@ -138,12 +161,18 @@ impl TestApp {
 
     /// POST JSON as an administrator.
     pub async fn admin_post(&self, key: &str, path: &str, body: &Value) -> Reply {
-        self.send(self.at(reqwest::Method::POST, path).header("x-api-key", key).json(body)).await
+        self.send(
+            self.at(reqwest::Method::POST, path)
+                .header("x-api-key", key)
+                .json(body),
+        )
+        .await
     }
 
     /// GET as an administrator.
     pub async fn admin_get(&self, key: &str, path: &str) -> Reply {
-        self.send(self.at(reqwest::Method::GET, path).header("x-api-key", key)).await
+        self.send(self.at(reqwest::Method::GET, path).header("x-api-key", key))
+            .await
     }
 
     /// Creates the home-furnishing style program (province key) and returns its id.
@@ -162,7 +191,13 @@ impl TestApp {
 
     /// Creates a Jincheng catering campaign (满100减20) and returns its id. `rounds` are
     /// `(start, quantity)`.
-    pub async fn catering_campaign(&self, stock: u32, limit: u32, rounds: &[(DateTime<Utc>, u32)], validity_days: u32) -> i64 {
+    pub async fn catering_campaign(
+        &self,
+        stock: u32,
+        limit: u32,
+        rounds: &[(DateTime<Utc>, u32)],
+        validity_days: u32,
+    ) -> i64 {
         let program = self.program().await;
         let rounds: Vec<Value> = rounds
             .iter()
@@ -176,7 +211,13 @@ impl TestApp {
             "validity": {"days_after_claim": validity_days}, "budget": 100_000_000,
             "eligibility": {"places": [140500], "min_real_name_level": 2}, "distribution": "claim"
         });
-        let r = self.admin_post(&self.secrets.jincheng_admin.key, "/v1/admin/campaigns", &spec).await;
+        let r = self
+            .admin_post(
+                &self.secrets.jincheng_admin.key,
+                "/v1/admin/campaigns",
+                &spec,
+            )
+            .await;
         assert_eq!(r.status, 201, "campaign: {:?}", r.body);
         r.body["id"].as_i64().expect("campaign id")
     }
@@ -184,9 +225,12 @@ impl TestApp {
     /// A claim with `claim_id`.
     pub async fn claim(&self, token: &str, campaign: i64, claim_id: uuid::Uuid) -> Reply {
         self.send(
-            self.at(reqwest::Method::POST, &format!("/v1/campaigns/{campaign}/claims"))
-                .bearer_auth(token)
-                .json(&json!({ "claim_id": claim_id })),
+            self.at(
+                reqwest::Method::POST,
+                &format!("/v1/campaigns/{campaign}/claims"),
+            )
+            .bearer_auth(token)
+            .json(&json!({ "claim_id": claim_id })),
         )
         .await
     }
@@ -204,6 +248,9 @@ impl TestApp {
 
     /// Rows in a table of the test database.
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.db.pool).await.expect("count query")
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("count query")
     }
 }

@@ -16,11 +16,11 @@ use loadtest::scenario::mixed;
 use loadtest::scenario::rush::{self, RushTarget, CITY, PROVINCE};
 use loadtest::scenario::Workload;
 use loadtest::standard::{
-    self, announce, announce_checkout, require_checkout_invariants, require_invariants, CheckoutPlan, Standard,
-    BASELINE_CAMPAIGN,
+    self, announce, announce_checkout, require_checkout_invariants, require_invariants,
+    CheckoutPlan, Standard, BASELINE_CAMPAIGN,
 };
-use std::sync::Arc;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -126,8 +126,13 @@ impl CheckoutLoad {
             merchants: self.merchants,
             terminals: self.terminals,
             pace: match self.checkout_rate {
-                Some(rate_per_sec) => Pace::Open { rate_per_sec, max_in_flight: self.terminals },
-                None => Pace::Closed { concurrency: self.terminals },
+                Some(rate_per_sec) => Pace::Open {
+                    rate_per_sec,
+                    max_in_flight: self.terminals,
+                },
+                None => Pace::Closed {
+                    concurrency: self.terminals,
+                },
             },
             max_secs: self.checkout_max_secs,
         }
@@ -231,8 +236,13 @@ impl Load {
             devices: self.devices,
             per_person_limit: self.limit,
             pace: match self.rate {
-                Some(rate_per_sec) => Pace::Open { rate_per_sec, max_in_flight: self.concurrency },
-                None => Pace::Closed { concurrency: self.concurrency },
+                Some(rate_per_sec) => Pace::Open {
+                    rate_per_sec,
+                    max_in_flight: self.concurrency,
+                },
+                None => Pace::Closed {
+                    concurrency: self.concurrency,
+                },
             },
             max_secs: self.max_secs,
         }
@@ -321,18 +331,35 @@ impl Service {
 
 impl RedisArgs {
     fn target(&self) -> RedisTarget {
-        RedisTarget { url: self.url.clone(), prefix: self.prefix.clone(), connections: self.connections }
+        RedisTarget {
+            url: self.url.clone(),
+            prefix: self.prefix.clone(),
+            connections: self.connections,
+        }
     }
 }
 
 impl PgArgs {
     fn target(&self) -> PgTarget {
-        PgTarget { admin_url: self.pg_admin_url.clone(), database: self.pg_baseline_db.clone(), pool: self.pg_pool }
+        PgTarget {
+            admin_url: self.pg_admin_url.clone(),
+            database: self.pg_baseline_db.clone(),
+            pool: self.pg_pool,
+        }
     }
 }
 
 fn load(stock: u32, a: &StandardArgs, rate: Option<u64>, max_secs: u64) -> Workload {
-    Load { stock, residents: None, devices: a.devices, limit: 1, concurrency: a.concurrency, rate, max_secs }.workload()
+    Load {
+        stock,
+        residents: None,
+        devices: a.devices,
+        limit: 1,
+        concurrency: a.concurrency,
+        rate,
+        max_secs,
+    }
+    .workload()
 }
 
 #[tokio::main]
@@ -342,23 +369,48 @@ async fn main() -> Result<()> {
         Command::BaselineRedis { redis, load } => {
             baseline_redis::run(&redis.target(), &load.workload(), BASELINE_CAMPAIGN).await?
         }
-        Command::BaselinePg { pg, load } => baseline_pg::run(&pg.target(), &load.workload()).await?,
-        Command::Checkout { service, redemption, load } => {
+        Command::BaselinePg { pg, load } => {
+            baseline_pg::run(&pg.target(), &load.workload()).await?
+        }
+        Command::Checkout {
+            service,
+            redemption,
+            load,
+        } => {
             let report = checkout::run(&redemption.target(&service)?, &load.workload()).await?;
             announce_checkout(&report);
-            println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).context("report")?
+            );
             return require_checkout_invariants(&[&report]);
         }
-        Command::Mixed { service, redemption, load, checkout } => {
-            let report = mixed::run(&redemption.target(&service)?, &load.workload(), &checkout.workload()).await?;
+        Command::Mixed {
+            service,
+            redemption,
+            load,
+            checkout,
+        } => {
+            let report = mixed::run(
+                &redemption.target(&service)?,
+                &load.workload(),
+                &checkout.workload(),
+            )
+            .await?;
             announce(&report.rush);
             announce_checkout(&report.checkout);
-            println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).context("report")?
+            );
             require_invariants(&[&report.rush])?;
             return require_checkout_invariants(&[&report.checkout]);
         }
         Command::Standard(a) => {
-            let name = a.name.clone().unwrap_or_else(|| format!("standard-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
+            let name = a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("standard-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
             let s = Standard {
                 name,
                 reports_dir: a.reports_dir.clone(),
@@ -376,9 +428,12 @@ async fn main() -> Result<()> {
                         alone.max_secs = a.standard_checkout_secs;
                     }
                     let mut mixed_checkout = alone;
-                    (mixed_checkout.vouchers, mixed_checkout.entitlements) = (a.mixed_vouchers, a.mixed_entitlements);
+                    (mixed_checkout.vouchers, mixed_checkout.entitlements) =
+                        (a.mixed_vouchers, a.mixed_entitlements);
                     let mut mixed_rush = load(a.mixed_stock, &a, None, a.standard_checkout_secs);
-                    mixed_rush.pace = Pace::Closed { concurrency: a.mixed_concurrency };
+                    mixed_rush.pace = Pace::Closed {
+                        concurrency: a.mixed_concurrency,
+                    };
                     Some(CheckoutPlan {
                         target: a.redemption.target(&a.service)?,
                         alone,
@@ -393,6 +448,9 @@ async fn main() -> Result<()> {
         }
     };
     announce(&report);
-    println!("{}", serde_json::to_string_pretty(&report).context("report")?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).context("report")?
+    );
     require_invariants(&[&report])
 }

@@ -46,7 +46,9 @@ fn expect(reply: Reply, what: &str) -> Result<Value> {
 }
 
 fn id_of(v: &Value) -> Result<i64> {
-    v.get("id").and_then(Value::as_i64).context("response without id")
+    v.get("id")
+        .and_then(Value::as_i64)
+        .context("response without id")
 }
 
 fn yuan(fen: i64) -> String {
@@ -64,32 +66,48 @@ async fn main() -> Result<()> {
 
     println!("== Programs (province, 山西省) ==");
     let furnishing = expect(
-        api.post_json("/v1/admin/programs", Auth::ApiKey(&province), &json!({
-            "name": "家居惠民 home furnishing 10% instant discount",
-            "funder_place": 140000, "province_ratio_bp": 5000, "pool": 20_000_000_000_i64,
-            "refund_policy": "restore"
-        })).await?,
+        api.post_json(
+            "/v1/admin/programs",
+            Auth::ApiKey(&province),
+            &json!({
+                "name": "家居惠民 home furnishing 10% instant discount",
+                "funder_place": 140000, "province_ratio_bp": 5000, "pool": 20_000_000_000_i64,
+                "refund_policy": "restore"
+            }),
+        )
+        .await?,
         "creating the home-furnishing program",
     )?;
     let consumption = expect(
-        api.post_json("/v1/admin/programs", Auth::ApiKey(&province), &json!({
-            "name": "住宿餐饮文旅数字消费券 lodging, catering, culture-and-tourism vouchers",
-            "funder_place": 140000, "province_ratio_bp": 5000, "pool": 5_000_000_000_i64,
-            "city_allocations": {"140500": 500_000_000_i64}, "refund_policy": "restore"
-        })).await?,
+        api.post_json(
+            "/v1/admin/programs",
+            Auth::ApiKey(&province),
+            &json!({
+                "name": "住宿餐饮文旅数字消费券 lodging, catering, culture-and-tourism vouchers",
+                "funder_place": 140000, "province_ratio_bp": 5000, "pool": 5_000_000_000_i64,
+                "city_allocations": {"140500": 500_000_000_i64}, "refund_policy": "restore"
+            }),
+        )
+        .await?,
         "creating the consumption-voucher program",
     )?;
     for p in [&furnishing, &consumption] {
-        println!("  #{} {}: province pays {}% of city spending, pool {} yuan",
-            id_of(p)?, p["name"].as_str().unwrap_or(""),
-            p["province_ratio_bp"].as_i64().unwrap_or(0) / 100, yuan(p["pool"].as_i64().unwrap_or(0)));
+        println!(
+            "  #{} {}: province pays {}% of city spending, pool {} yuan",
+            id_of(p)?,
+            p["name"].as_str().unwrap_or(""),
+            p["province_ratio_bp"].as_i64().unwrap_or(0) / 100,
+            yuan(p["pool"].as_i64().unwrap_or(0))
+        );
     }
 
     println!("== Campaigns (晋城 Jincheng 140500) ==");
     let opens = now + ChronoDuration::seconds(4);
     let round = |no: u32, at: chrono::DateTime<Utc>, q: u32| json!({"round_no": no, "starts_at": at, "quantity": q});
     let specs = [
-        ("catering", json!({
+        (
+            "catering",
+            json!({
             "program_id": id_of(&consumption)?, "name": "晋城餐饮券 满100减20",
             "owner_place": 140500, "category": "catering",
             "rule": {"type": "threshold", "min_spend": 10_000, "off": 2_000},
@@ -97,8 +115,11 @@ async fn main() -> Result<()> {
             "rounds": [round(1, opens, 1000)],
             "validity": {"days_after_claim": 7}, "budget": 2_000_000,
             "eligibility": {"places": [140500], "min_real_name_level": 2},
-            "distribution": "claim"})),
-        ("culture", json!({
+            "distribution": "claim"}),
+        ),
+        (
+            "culture",
+            json!({
             "program_id": id_of(&consumption)?, "name": "晋城文旅券 满50减15",
             "owner_place": 140500, "category": "culture_tourism",
             "rule": {"type": "threshold", "min_spend": 5_000, "off": 1_500},
@@ -106,8 +127,11 @@ async fn main() -> Result<()> {
             "rounds": [round(1, opens, 300), round(2, opens + ChronoDuration::days(7), 200)],
             "validity": {"days_after_claim": 7}, "budget": 750_000,
             "eligibility": {"places": [140500], "min_real_name_level": 2},
-            "distribution": "claim"})),
-        ("furnishing", json!({
+            "distribution": "claim"}),
+        ),
+        (
+            "furnishing",
+            json!({
             "program_id": id_of(&furnishing)?, "name": "晋城家居惠民 10% 立减 (上限2000元)",
             "owner_place": 140500, "category": "home_furnishing",
             "rule": {"type": "percent", "rate_bp": 1000, "per_person_cap": 200_000},
@@ -115,20 +139,33 @@ async fn main() -> Result<()> {
             "rounds": [round(1, opens, 2000)],
             "validity": {"ends_at": now + ChronoDuration::days(60)}, "budget": 100_000_000,
             "eligibility": {"places": [140500], "min_real_name_level": 2},
-            "distribution": "claim"})),
-        ("union", json!({
+            "distribution": "claim"}),
+        ),
+        (
+            "union",
+            json!({
             "program_id": id_of(&consumption)?, "name": "晋城工会职工餐饮券 (名单发放)",
             "owner_place": 140500, "category": "catering",
             "rule": {"type": "threshold", "min_spend": 0, "off": 5_000},
             "stock": 200, "per_person_limit": 1,
             "validity": {"days_after_claim": 30}, "budget": 1_000_000,
             "eligibility": {"places": [140500], "min_real_name_level": 0},
-            "distribution": "list"})),
+            "distribution": "list"}),
+        ),
     ];
     let mut ids = std::collections::BTreeMap::new();
     for (key, spec) in specs {
-        let c = expect(api.post_json("/v1/admin/campaigns", Auth::ApiKey(&jincheng), &spec).await?, key)?;
-        println!("  #{} {} (stock {})", id_of(&c)?, c["name"].as_str().unwrap_or(""), c["stock"]);
+        let c = expect(
+            api.post_json("/v1/admin/campaigns", Auth::ApiKey(&jincheng), &spec)
+                .await?,
+            key,
+        )?;
+        println!(
+            "  #{} {} (stock {})",
+            id_of(&c)?,
+            c["name"].as_str().unwrap_or(""),
+            c["stock"]
+        );
         ids.insert(key, id_of(&c)?);
     }
 
@@ -140,11 +177,21 @@ async fn main() -> Result<()> {
     csv.push_str("not a valid id!,bad row\nE000001,duplicate row\n");
     let path = format!("/v1/admin/campaigns/{}/bulk-issuances", ids["union"]);
     for attempt in ["first upload", "same file again"] {
-        let r = expect(api.post_csv(&path, Auth::ApiKey(&jincheng), csv.clone()).await?, "bulk issuance")?;
-        println!("  {attempt}: issued {}, skipped {}, invalid {}", r["issued"], r["skipped"], r["invalid"]);
+        let r = expect(
+            api.post_csv(&path, Auth::ApiKey(&jincheng), csv.clone())
+                .await?,
+            "bulk issuance",
+        )?;
+        println!(
+            "  {attempt}: issued {}, skipped {}, invalid {}",
+            r["issued"], r["skipped"], r["invalid"]
+        );
     }
 
-    println!("== The rush: {} residents × {} phones, {} in flight ==", args.residents, args.devices, args.concurrency);
+    println!(
+        "== The rush: {} residents × {} phones, {} in flight ==",
+        args.residents, args.devices, args.concurrency
+    );
     let idp = residents::load_idp_key(&args.secrets_dir)?;
     let home = PlaceCode::try_from(140_500).context("place")?;
     let people = residents::mint(&idp, "R", args.residents, home, 2, Utc::now())?;
@@ -162,8 +209,15 @@ async fn main() -> Result<()> {
         );
         println!("             outcomes: {:?}", r.outcomes);
         let mut holders = std::collections::HashSet::new();
-        let doubles = r.vouchers.iter().filter(|(p, _)| !holders.insert(p.clone())).count();
-        println!("             vouchers handed out: {}, residents holding two: {doubles}", r.vouchers.len());
+        let doubles = r
+            .vouchers
+            .iter()
+            .filter(|(p, _)| !holders.insert(p.clone()))
+            .count();
+        println!(
+            "             vouchers handed out: {}, residents holding two: {doubles}",
+            r.vouchers.len()
+        );
         handed_out.insert(key, r.vouchers);
     }
 
@@ -175,20 +229,44 @@ async fn main() -> Result<()> {
 
     println!("== A resident's phone ==");
     let me = &people[0];
-    let mine = expect(api.get("/v1/me/vouchers", Auth::Bearer(&me.token)).await?, "my vouchers")?;
+    let mine = expect(
+        api.get("/v1/me/vouchers", Auth::Bearer(&me.token)).await?,
+        "my vouchers",
+    )?;
     let list = mine.as_array().cloned().unwrap_or_default();
     println!("  {} holds {} vouchers", me.person_id, list.len());
     if let Some(v) = list.first() {
         let vid = v["voucher_id"].as_str().unwrap_or("");
-        let code = expect(api.get(&format!("/v1/me/vouchers/{vid}/code"), Auth::Bearer(&me.token)).await?, "dynamic code")?;
+        let code = expect(
+            api.get(
+                &format!("/v1/me/vouchers/{vid}/code"),
+                Auth::Bearer(&me.token),
+            )
+            .await?,
+            "dynamic code",
+        )?;
         let text = code["code"].as_str().unwrap_or("");
-        println!("  dynamic code for {vid}: {} characters, refresh at {}", text.len(), code["refresh_at"]);
+        println!(
+            "  dynamic code for {vid}: {} characters, refresh at {}",
+            text.len(),
+            code["refresh_at"]
+        );
     }
     let forged = format!("{}x", me.token);
-    let r = api.claim(&forged, ids["catering"], uuid::Uuid::new_v4()).await?;
-    println!("  a forged identity token is refused: {} {}", r.status, r.code().unwrap_or(""));
+    let r = api
+        .claim(&forged, ids["catering"], uuid::Uuid::new_v4())
+        .await?;
+    println!(
+        "  a forged identity token is refused: {} {}",
+        r.status,
+        r.code().unwrap_or("")
+    );
 
-    let programs = [("catering", id_of(&consumption)?), ("culture", id_of(&consumption)?), ("furnishing", id_of(&furnishing)?)];
+    let programs = [
+        ("catering", id_of(&consumption)?),
+        ("culture", id_of(&consumption)?),
+        ("furnishing", id_of(&furnishing)?),
+    ];
     checkout(&args, &api, &jincheng, &people, &handed_out, &programs).await?;
     println!("== Demo done ==");
     Ok(())
@@ -228,44 +306,104 @@ async fn checkout(
 ) -> Result<()> {
     println!("== Merchants (晋城) and their terminals ==");
     let ready = IssuanceClient::new(&args.redemption, 1)?;
-    ready.wait_ready(Duration::from_secs(60)).await.context("the redemption service is not ready")?;
+    ready
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .context("the redemption service is not ready")?;
     let specs = [
-        ("catering", "JC-CAT-001", "晋城老字号饭店", "catering", Some(140_522)),
-        ("culture", "JC-CUL-001", "皇城相府景区", "culture_tourism", Some(140_522)),
-        ("furnishing", "JC-HOM-001", "晋城家居广场", "home_furnishing", None),
+        (
+            "catering",
+            "JC-CAT-001",
+            "晋城老字号饭店",
+            "catering",
+            Some(140_522),
+        ),
+        (
+            "culture",
+            "JC-CUL-001",
+            "皇城相府景区",
+            "culture_tourism",
+            Some(140_522),
+        ),
+        (
+            "furnishing",
+            "JC-HOM-001",
+            "晋城家居广场",
+            "home_furnishing",
+            None,
+        ),
     ];
     let mut terminals = std::collections::BTreeMap::new();
     for (n, (key, id, name, category, county)) in (1u32..).zip(specs) {
         let head = format!("91140500MA{n:07}");
         let check = redemption::merchants::CreditCode::check_char(&head).context("credit code")?;
-        let program = programs.iter().find(|(k, _)| *k == key).map(|(_, p)| *p).context("program")?;
-        let spec = terminal::MerchantSpec { id, name, credit_code: &format!("{head}{check}"), category, city: 140_500, county };
+        let program = programs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, p)| *p)
+            .context("program")?;
+        let spec = terminal::MerchantSpec {
+            id,
+            name,
+            credit_code: &format!("{head}{check}"),
+            category,
+            city: 140_500,
+            county,
+        };
         let t = terminal::register(&args.redemption, jincheng, &spec, &[program]).await?;
         println!("  {id} {name} ({category}): terminal key {}", t.key_id);
         terminals.insert(key, t);
     }
 
-    println!("== Checkout: {} vouchers of each campaign spent at the terminals ==", args.spend);
-    let tokens: std::collections::HashMap<&str, &str> =
-        people.iter().map(|p| (p.person_id.as_str(), p.token.as_str())).collect();
+    println!(
+        "== Checkout: {} vouchers of each campaign spent at the terminals ==",
+        args.spend
+    );
+    let tokens: std::collections::HashMap<&str, &str> = people
+        .iter()
+        .map(|p| (p.person_id.as_str(), p.token.as_str()))
+        .collect();
     let mut latency = hdrhistogram::Histogram::<u64>::new(3).context("histogram")?;
     let mut spent = Vec::new();
     for key in ["catering", "culture", "furnishing"] {
-        let (Some(vouchers), Some(term)) = (handed_out.get(key), terminals.get(key)) else { continue };
+        let (Some(vouchers), Some(term)) = (handed_out.get(key), terminals.get(key)) else {
+            continue;
+        };
         let mut outcomes = std::collections::BTreeMap::<String, u64>::new();
         let (mut discount, mut sales) = (0i64, 0i64);
         for (i, (person, voucher)) in vouchers.iter().take(args.spend).enumerate() {
-            let Some(token) = tokens.get(person.as_str()) else { continue };
-            let code = expect(api.get(&format!("/v1/me/vouchers/{voucher}/code"), Auth::Bearer(token)).await?, "dynamic code")?;
+            let Some(token) = tokens.get(person.as_str()) else {
+                continue;
+            };
+            let code = expect(
+                api.get(
+                    &format!("/v1/me/vouchers/{voucher}/code"),
+                    Auth::Bearer(token),
+                )
+                .await?,
+                "dynamic code",
+            )?;
             let code = code["code"].as_str().unwrap_or_default().to_owned();
             // Orders between 100 and 600 yuan; home furnishing orders of 5,000 to 25,000 yuan.
             let step = i64::try_from(i % 50).unwrap_or(0);
-            let amount = if key == "furnishing" { 500_000 + step * 40_000 } else { 10_000 + step * 1_000 };
+            let amount = if key == "furnishing" {
+                500_000 + step * 40_000
+            } else {
+                10_000 + step * 1_000
+            };
             let started = std::time::Instant::now();
-            let r = term.redeem(&code, amount, &format!("{}-{i:05}", term.merchant_id)).await?;
-            latency.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)).ok();
-            let outcome = r.body["outcome"].as_str().map_or_else(|| r.code().unwrap_or("error").to_owned(), str::to_owned);
-            let label = r.body["reason"].as_str().map_or(outcome, |reason| format!("declined {reason}"));
+            let r = term
+                .redeem(&code, amount, &format!("{}-{i:05}", term.merchant_id))
+                .await?;
+            latency
+                .record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
+                .ok();
+            let outcome = r.body["outcome"]
+                .as_str()
+                .map_or_else(|| r.code().unwrap_or("error").to_owned(), str::to_owned);
+            let label = r.body["reason"]
+                .as_str()
+                .map_or(outcome, |reason| format!("declined {reason}"));
             *outcomes.entry(label).or_default() += 1;
             if r.body["outcome"] == "approved" {
                 discount += r.body["discount_fen"].as_i64().unwrap_or(0);
@@ -275,7 +413,11 @@ async fn checkout(
                 spent.push((key, code, r.body.clone()));
             }
         }
-        println!("  {key:<10} {outcomes:?}: sales {} yuan, discounts {} yuan", yuan(sales), yuan(discount));
+        println!(
+            "  {key:<10} {outcomes:?}: sales {} yuan, discounts {} yuan",
+            yuan(sales),
+            yuan(discount)
+        );
     }
     let h = &latency;
     println!(
@@ -286,14 +428,21 @@ async fn checkout(
     println!("== The same voucher again, at another counter ==");
     if let Some((key, code, first)) = spent.first() {
         let term = &terminals[key];
-        let again = term.redeem(code, 20_000, &format!("{}-again", term.merchant_id)).await?;
-        println!("  first: {} discount {} fen; again: {} {}", first["outcome"], first["discount_fen"], again.body["outcome"], again.body["reason"]);
+        let again = term
+            .redeem(code, 20_000, &format!("{}-again", term.merchant_id))
+            .await?;
+        println!(
+            "  first: {} discount {} fen; again: {} {}",
+            first["outcome"], first["discount_fen"], again.body["outcome"], again.body["reason"]
+        );
     }
     if let Some((_, _, first)) = spent.iter().find(|(k, _, _)| *k == "furnishing") {
         let term = &terminals["furnishing"];
         let id = first["redemption_id"].as_str().unwrap_or_default();
         let body = json!({ "reversal_ref": "refund-1" });
-        let r = term.post(&format!("/v1/redemptions/{id}/reversals"), &body, None).await?;
+        let r = term
+            .post(&format!("/v1/redemptions/{id}/reversals"), &body, None)
+            .await?;
         println!("== A refund (退货) of a home-furnishing sale ==");
         println!("  {} {}", r.status, r.body);
     }

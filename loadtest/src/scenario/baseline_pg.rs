@@ -15,7 +15,9 @@
 //! (two phones of one person cannot both see zero). Checking the count first would be faster
 //! and wrong. That hot row is the price of doing the claim in the database.
 
-use super::{check_common, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT, SOLD_OUT};
+use super::{
+    check_common, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT, SOLD_OUT,
+};
 use crate::driver::drive;
 use crate::invariants::Invariants;
 use crate::residents::bench_person_id;
@@ -42,9 +44,13 @@ pub struct PgTarget {
 
 /// `url` with its database replaced by `database`.
 pub fn with_database(url: &str, database: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let (head, query) = url
+        .split_once('?')
+        .map_or((url, None), |(h, q)| (h, Some(q)));
     let authority = head.find("://").map_or(0, |i| i + 3);
-    let base = head[authority..].find('/').map_or(head, |i| &head[..authority + i]);
+    let base = head[authority..]
+        .find('/')
+        .map_or(head, |i| &head[..authority + i]);
     match query {
         Some(q) => format!("{base}/{database}?{q}"),
         None => format!("{base}/{database}"),
@@ -68,13 +74,22 @@ const SCHEMA: [&str; 3] = [
 /// # Errors
 /// The cluster is unreachable or refused.
 pub async fn prepare(target: &PgTarget, stock: u32) -> Result<PgPool> {
-    let mut admin = PgConnection::connect(&target.admin_url).await.context("connecting to the cluster")?;
+    let mut admin = PgConnection::connect(&target.admin_url)
+        .await
+        .context("connecting to the cluster")?;
     let db = &target.database;
-    if !db.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if !db
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         anyhow::bail!("baseline database name {db:?}: lowercase letters, digits and _ only");
     }
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await?;
     admin.close().await?;
     let pool = PgPoolOptions::new()
         .max_connections(target.pool.max(1))
@@ -86,7 +101,11 @@ pub async fn prepare(target: &PgTarget, stock: u32) -> Result<PgPool> {
     for ddl in SCHEMA {
         sqlx::query(ddl).execute(&pool).await?;
     }
-    sqlx::query("INSERT INTO stock VALUES ($1, $2)").bind(CAMPAIGN).bind(i64::from(stock)).execute(&pool).await?;
+    sqlx::query("INSERT INTO stock VALUES ($1, $2)")
+        .bind(CAMPAIGN)
+        .bind(i64::from(stock))
+        .execute(&pool)
+        .await?;
     Ok(pool)
 }
 
@@ -96,8 +115,15 @@ pub async fn prepare(target: &PgTarget, stock: u32) -> Result<PgPool> {
 /// # Errors
 /// The cluster is unreachable or refused.
 pub async fn drop_database(target: &PgTarget) -> Result<()> {
-    let mut admin = PgConnection::connect(&target.admin_url).await.context("connecting to the cluster")?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", target.database)).execute(&mut admin).await?;
+    let mut admin = PgConnection::connect(&target.admin_url)
+        .await
+        .context("connecting to the cluster")?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        target.database
+    ))
+    .execute(&mut admin)
+    .await?;
     admin.close().await?;
     Ok(())
 }
@@ -105,19 +131,23 @@ pub async fn drop_database(target: &PgTarget) -> Result<()> {
 /// One claim, one transaction.
 async fn claim(pool: &PgPool, person: &str, limit: i64) -> Result<Outcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let taken = sqlx::query("UPDATE stock SET remaining = remaining - 1 WHERE campaign_id = $1 AND remaining > 0")
-        .bind(CAMPAIGN)
-        .execute(&mut *tx)
-        .await?;
+    let taken = sqlx::query(
+        "UPDATE stock SET remaining = remaining - 1 WHERE campaign_id = $1 AND remaining > 0",
+    )
+    .bind(CAMPAIGN)
+    .execute(&mut *tx)
+    .await?;
     if taken.rows_affected() == 0 {
         tx.rollback().await?;
         return Ok(Outcome::Refused(SOLD_OUT.to_owned()));
     }
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM vouchers WHERE campaign_id = $1 AND person_id = $2")
-        .bind(CAMPAIGN)
-        .bind(person)
-        .fetch_one(&mut *tx)
-        .await?;
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM vouchers WHERE campaign_id = $1 AND person_id = $2",
+    )
+    .bind(CAMPAIGN)
+    .bind(person)
+    .fetch_one(&mut *tx)
+    .await?;
     if held >= limit {
         tx.rollback().await?;
         return Ok(Outcome::Refused(PER_PERSON_LIMIT.to_owned()));
@@ -141,12 +171,19 @@ async fn claim(pool: &PgPool, person: &str, limit: i64) -> Result<Outcome, sqlx:
 ///
 /// # Errors
 /// The queries failed.
-pub async fn voucher_counts(pool: &PgPool, table: &str, campaign: i64, limit: u32) -> Result<(u64, u64)> {
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE campaign_id = $1"))
-        .bind(campaign)
-        .fetch_one(pool)
-        .await
-        .context("counting vouchers")?;
+pub async fn voucher_counts(
+    pool: &PgPool,
+    table: &str,
+    campaign: i64,
+    limit: u32,
+) -> Result<(u64, u64)> {
+    let count: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {table} WHERE campaign_id = $1"
+    ))
+    .bind(campaign)
+    .fetch_one(pool)
+    .await
+    .context("counting vouchers")?;
     let over: i64 = sqlx::query_scalar(&format!(
         "SELECT count(*) FROM (SELECT person_id FROM {table} WHERE campaign_id = $1
          GROUP BY person_id HAVING count(*) > $2) AS over_limit"
@@ -156,7 +193,10 @@ pub async fn voucher_counts(pool: &PgPool, table: &str, campaign: i64, limit: u3
     .fetch_one(pool)
     .await
     .context("looking for persons over the limit")?;
-    Ok((u64::try_from(count).unwrap_or(0), u64::try_from(over).unwrap_or(0)))
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        u64::try_from(over).unwrap_or(0),
+    ))
 }
 
 /// Runs the baseline and checks its invariants.
@@ -173,12 +213,12 @@ pub async fn run(target: &PgTarget, w: &Workload) -> Result<ScenarioReport> {
     let summary = drive(attempts, w.pace, w.deadline(), move |person: &Arc<str>| {
         let (pool, person) = (p.clone(), person.clone());
         async move {
-            claim(&pool, &person, limit)
-                .await
-                .unwrap_or_else(|e| match e.as_database_error().and_then(|d| d.code()) {
+            claim(&pool, &person, limit).await.unwrap_or_else(|e| {
+                match e.as_database_error().and_then(|d| d.code()) {
                     Some(code) => Outcome::Error(format!("PG_ERROR_{code}")),
                     None => Outcome::Error("PG_ERROR".to_owned()),
-                })
+                }
+            })
         }
     })
     .await;
@@ -187,13 +227,18 @@ pub async fn run(target: &PgTarget, w: &Workload) -> Result<ScenarioReport> {
         .bind(CAMPAIGN)
         .fetch_one(&pool)
         .await?;
-    let (vouchers, over_limit) = voucher_counts(&pool, "vouchers", CAMPAIGN, w.per_person_limit).await?;
+    let (vouchers, over_limit) =
+        voucher_counts(&pool, "vouchers", CAMPAIGN, w.per_person_limit).await?;
     pool.close().await;
 
     let mut inv = Invariants::default();
     let sold = u64::from(w.stock).saturating_sub(u64::try_from(remaining).unwrap_or(0));
     if completed {
-        inv.equal("vouchers = min(stock, demand)", w.expected_claims(), vouchers);
+        inv.equal(
+            "vouchers = min(stock, demand)",
+            w.expected_claims(),
+            vouchers,
+        );
     }
     inv.equal("vouchers = stock − remaining", sold, vouchers);
     inv.equal("persons over the per-person limit", 0, over_limit);

@@ -9,7 +9,10 @@
 //! trimmed after the run, as the persister would have, before memory is read: the figure is
 //! Redis bytes per *live* voucher (claim record plus per-person count), as in production.
 
-use super::{check_common, RedisMemory, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT, SOLD_OUT};
+use super::{
+    check_common, RedisMemory, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT,
+    SOLD_OUT,
+};
 use crate::driver::drive;
 use crate::invariants::Invariants;
 use crate::probe;
@@ -67,7 +70,11 @@ fn campaign_pattern(prefix: &str, id: i64) -> String {
 pub async fn run(target: &RedisTarget, w: &Workload, id: i64) -> Result<ScenarioReport> {
     let mut stores = Vec::with_capacity(target.connections.max(1));
     for _ in 0..target.connections.max(1) {
-        stores.push(HotStore::connect(&target.url, &target.prefix).await.context("connecting to redis")?);
+        stores.push(
+            HotStore::connect(&target.url, &target.prefix)
+                .await
+                .context("connecting to redis")?,
+        );
     }
     delete_campaign(&target.url, &target.prefix, id).await?;
     let campaign = campaign(id, w)?;
@@ -85,52 +92,76 @@ pub async fn run(target: &RedisTarget, w: &Workload, id: i64) -> Result<Scenario
     let stores = Arc::new(stores);
     let next = Arc::new(AtomicUsize::new(0));
     let s = stores.clone();
-    let summary = drive(attempts, w.pace, w.deadline(), move |person: &Arc<PersonId>| {
-        let store = s[next.fetch_add(1, Ordering::Relaxed) % s.len()].clone();
-        let req = ClaimRequest {
-            campaign_id: CampaignId(id),
-            person_id: PersonId::clone(person),
-            claim_id: ClaimId(Uuid::new_v4()),
-            voucher_id: VoucherId(Uuid::now_v7()),
-            round_no: 1,
-            now: Utc::now(),
-            valid_from,
-            valid_until,
-            mode: ClaimMode::Rush,
-        };
-        async move {
-            match store.claim(&req).await {
-                Ok(ClaimOutcome::Claimed(_)) => Outcome::Success(CLAIMED),
-                Ok(ClaimOutcome::SoldOut) => Outcome::Refused(SOLD_OUT.to_owned()),
-                Ok(ClaimOutcome::LimitReached) => Outcome::Refused(PER_PERSON_LIMIT.to_owned()),
-                Ok(other) => Outcome::Error(format!("{other:?}")),
-                Err(_) => Outcome::Error("REDIS_ERROR".to_owned()),
+    let summary = drive(
+        attempts,
+        w.pace,
+        w.deadline(),
+        move |person: &Arc<PersonId>| {
+            let store = s[next.fetch_add(1, Ordering::Relaxed) % s.len()].clone();
+            let req = ClaimRequest {
+                campaign_id: CampaignId(id),
+                person_id: PersonId::clone(person),
+                claim_id: ClaimId(Uuid::new_v4()),
+                voucher_id: VoucherId(Uuid::now_v7()),
+                round_no: 1,
+                now: Utc::now(),
+                valid_from,
+                valid_until,
+                mode: ClaimMode::Rush,
+            };
+            async move {
+                match store.claim(&req).await {
+                    Ok(ClaimOutcome::Claimed(_)) => Outcome::Success(CLAIMED),
+                    Ok(ClaimOutcome::SoldOut) => Outcome::Refused(SOLD_OUT.to_owned()),
+                    Ok(ClaimOutcome::LimitReached) => Outcome::Refused(PER_PERSON_LIMIT.to_owned()),
+                    Ok(other) => Outcome::Error(format!("{other:?}")),
+                    Err(_) => Outcome::Error("REDIS_ERROR".to_owned()),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     let completed = summary.requests == u64::try_from(w.attempts()).unwrap_or(u64::MAX);
     let hot = &stores[0];
     let cid = CampaignId(id);
-    let counters = hot.counters(cid).await?.context("redis forgot the baseline campaign")?;
+    let counters = hot
+        .counters(cid)
+        .await?
+        .context("redis forgot the baseline campaign")?;
     let claimed = u64::try_from(counters.claimed).unwrap_or(0);
     let holdings = person_holdings(hot, cid).await?;
-    let over_limit = holdings.iter().filter(|&&n| n > u64::from(w.per_person_limit)).count();
+    let over_limit = holdings
+        .iter()
+        .filter(|&&n| n > u64::from(w.per_person_limit))
+        .count();
     let held: u64 = holdings.iter().sum();
 
     // What the persister does in the service: the outbox entries go once persisted.
     let mut con = redis_connection(&target.url).await?;
-    let _: i64 = redis::cmd("XTRIM").arg(hot.outbox_key(cid)).arg("MAXLEN").arg(0).query_async(&mut con).await?;
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(hot.outbox_key(cid))
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut con)
+        .await?;
     let memory_after = probe::redis_used_memory(&target.url).await?;
     delete_campaign(&target.url, &target.prefix, id).await?;
 
     let mut inv = Invariants::default();
     if completed {
-        inv.equal("redis claimed = min(stock, demand)", w.expected_claims(), claimed);
+        inv.equal(
+            "redis claimed = min(stock, demand)",
+            w.expected_claims(),
+            claimed,
+        );
     }
     inv.equal("outbox entries = claimed", claimed, counters.outbox_len);
     inv.equal("per-person counts add up to claimed", claimed, held);
-    inv.equal("persons over the per-person limit", 0, u64::try_from(over_limit).unwrap_or(u64::MAX));
+    inv.equal(
+        "persons over the per-person limit",
+        0,
+        u64::try_from(over_limit).unwrap_or(u64::MAX),
+    );
     check_common(&mut inv, &summary, claimed);
     Ok(ScenarioReport {
         scenario: Scenario::BaselineRedis,
@@ -145,22 +176,39 @@ pub async fn run(target: &RedisTarget, w: &Workload, id: i64) -> Result<Scenario
 
 async fn redis_connection(url: &str) -> Result<redis::aio::MultiplexedConnection> {
     let client = redis::Client::open(url).context("redis url")?;
-    client.get_multiplexed_async_connection().await.context("connecting to redis")
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .context("connecting to redis")
 }
 
 /// Every person's count in the campaign (the buckets `:p:<b>`, read by the store's audit).
 async fn person_holdings(hot: &HotStore, id: CampaignId) -> Result<Vec<u64>> {
-    let snapshot = hot.campaign_snapshot(id).await?.context("redis forgot the baseline campaign")?;
-    Ok(snapshot.persons.values().map(|&n| u64::try_from(n).unwrap_or(u64::MAX)).collect())
+    let snapshot = hot
+        .campaign_snapshot(id)
+        .await?
+        .context("redis forgot the baseline campaign")?;
+    Ok(snapshot
+        .persons
+        .values()
+        .map(|&n| u64::try_from(n).unwrap_or(u64::MAX))
+        .collect())
 }
 
 /// Deletes every key of campaign `id` under `prefix` (and its entry in the campaign set).
 async fn delete_campaign(url: &str, prefix: &str, id: i64) -> Result<()> {
     let mut con = redis_connection(url).await?;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(campaign_pattern(prefix, id)).query_async(&mut con).await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(campaign_pattern(prefix, id))
+        .query_async(&mut con)
+        .await?;
     for key in keys {
         let _: i64 = redis::cmd("UNLINK").arg(key).query_async(&mut con).await?;
     }
-    let _: i64 = redis::cmd("SREM").arg(format!("{prefix}:campaigns")).arg(id).query_async(&mut con).await?;
+    let _: i64 = redis::cmd("SREM")
+        .arg(format!("{prefix}:campaigns"))
+        .arg(id)
+        .query_async(&mut con)
+        .await?;
     Ok(())
 }

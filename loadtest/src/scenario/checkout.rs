@@ -176,8 +176,11 @@ impl Setup {
 /// The file is missing or not a valid secret.
 pub fn load_dynamic_codes(secrets_dir: &std::path::Path, step_secs: u32) -> Result<DynamicCodes> {
     let path = secrets_dir.join("dynamic-code.secret");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let secret = base64::engine::general_purpose::STANDARD.decode(text.trim()).context("decoding the dynamic-code secret")?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("decoding the dynamic-code secret")?;
     DynamicCodes::new(&secret, step_secs).context("dynamic-code settings")
 }
 
@@ -189,12 +192,24 @@ async fn create_program(api: &IssuanceClient, t: &RushTarget, pool: i64) -> Resu
         }))
         .await?;
     if !r.status.is_success() {
-        bail!("creating the checkout program failed: {} {}", r.status, r.body);
+        bail!(
+            "creating the checkout program failed: {} {}",
+            r.status,
+            r.body
+        );
     }
-    r.body.get("id").and_then(Value::as_i64).context("program without id")
+    r.body
+        .get("id")
+        .and_then(Value::as_i64)
+        .context("program without id")
 }
 
-async fn create_campaigns(api: &IssuanceClient, t: &RushTarget, threshold: usize, entitlements: usize) -> Result<(i64, i64, i64)> {
+async fn create_campaigns(
+    api: &IssuanceClient,
+    t: &RushTarget,
+    threshold: usize,
+    entitlements: usize,
+) -> Result<(i64, i64, i64)> {
     let stock = |n: usize| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
     let program = create_program(api, t, 1_000_000_000_000).await?;
     let common = |name: &str, category: &str, rule: Value, n: usize, budget: i64| {
@@ -226,17 +241,32 @@ async fn create_campaigns(api: &IssuanceClient, t: &RushTarget, threshold: usize
         ),
     ];
     for spec in specs {
-        let r = api.post_json("/v1/admin/campaigns", Auth::ApiKey(&t.city_key), &spec).await?;
+        let r = api
+            .post_json("/v1/admin/campaigns", Auth::ApiKey(&t.city_key), &spec)
+            .await?;
         if !r.status.is_success() {
-            bail!("creating a checkout campaign failed: {} {}", r.status, r.body);
+            bail!(
+                "creating a checkout campaign failed: {} {}",
+                r.status,
+                r.body
+            );
         }
-        ids.push(r.body.get("id").and_then(Value::as_i64).context("campaign without id")?);
+        ids.push(
+            r.body
+                .get("id")
+                .and_then(Value::as_i64)
+                .context("campaign without id")?,
+        );
     }
     Ok((program, ids[0], ids[1]))
 }
 
 /// Residents `1..=count` claim one voucher of `campaign` each; returns the vouchers in order.
-async fn claim_all(api: &IssuanceClient, tokens: &[residents::Resident], campaign: i64) -> Result<Vec<Claimed>> {
+async fn claim_all(
+    api: &IssuanceClient,
+    tokens: &[residents::Resident],
+    campaign: i64,
+) -> Result<Vec<Claimed>> {
     let answers: Vec<Result<Reply>> = stream::iter(tokens)
         .map(|r| api.claim(&r.token, campaign, uuid::Uuid::new_v4()))
         .buffered(256)
@@ -249,8 +279,16 @@ async fn claim_all(api: &IssuanceClient, tokens: &[residents::Resident], campaig
             if r.status.as_u16() != 201 {
                 bail!("a checkout claim was refused: {} {}", r.status, r.body);
             }
-            let token = r.body.get("token").and_then(Value::as_str).context("claim without token")?;
-            let id = r.body.get("voucher_id").and_then(Value::as_str).context("claim without voucher id")?;
+            let token = r
+                .body
+                .get("token")
+                .and_then(Value::as_str)
+                .context("claim without token")?;
+            let id = r
+                .body
+                .get("voucher_id")
+                .and_then(Value::as_str)
+                .context("claim without voucher id")?;
             Ok(Claimed {
                 token: VoucherToken::from_text(token.to_owned()),
                 id: VoucherId(uuid::Uuid::parse_str(id).context("voucher id")?),
@@ -270,7 +308,12 @@ fn credit_code(n: u64) -> Result<String> {
 ///
 /// # Errors
 /// A service refused or failed, or the outbox did not drain.
-pub async fn prepare(t: &CheckoutTarget, threshold: usize, entitlements: usize, w: &CheckoutWorkload) -> Result<Setup> {
+pub async fn prepare(
+    t: &CheckoutTarget,
+    threshold: usize,
+    entitlements: usize,
+    w: &CheckoutWorkload,
+) -> Result<Setup> {
     let it = &t.issuance;
     let api = IssuanceClient::new(&it.base_url, 256)?;
     api.wait_ready(Duration::from_secs(60)).await?;
@@ -278,15 +321,22 @@ pub async fn prepare(t: &CheckoutTarget, threshold: usize, entitlements: usize, 
         .wait_ready(Duration::from_secs(60))
         .await
         .context("the redemption service is not ready")?;
-    let (program, catering, furnishing) = create_campaigns(&api, it, threshold, entitlements).await?;
+    let (program, catering, furnishing) =
+        create_campaigns(&api, it, threshold, entitlements).await?;
     let home = PlaceCode::try_from(CITY).context("place")?;
     let people = residents::mint_bench(&it.idp_key, threshold.max(entitlements), home, it.now)?;
     let (threshold_vouchers, entitlement_vouchers) = tokio::try_join!(
         claim_all(&api, people.get(..threshold).unwrap_or(&people), catering),
-        claim_all(&api, people.get(..entitlements).unwrap_or(&people), furnishing),
+        claim_all(
+            &api,
+            people.get(..entitlements).unwrap_or(&people),
+            furnishing
+        ),
     )?;
     drop(people);
-    let hot = voucher_store::HotStore::connect(&it.redis_url, &it.redis_prefix).await.context("connecting to redis")?;
+    let hot = voucher_store::HotStore::connect(&it.redis_url, &it.redis_prefix)
+        .await
+        .context("connecting to redis")?;
     wait_drained(&hot, CampaignId(catering), it.drain_timeout).await?;
     wait_drained(&hot, CampaignId(furnishing), it.drain_timeout).await?;
 
@@ -298,12 +348,18 @@ pub async fn prepare(t: &CheckoutTarget, threshold: usize, entitlements: usize, 
     for k in 0..merchants {
         let home_furnishing = k < furnishing_merchants;
         let id = format!("bench-{catering}-{k:03}");
-        let code = credit_code(u64::try_from(catering).unwrap_or(0) * 1000 + u64::try_from(k).unwrap_or(0))?;
+        let code = credit_code(
+            u64::try_from(catering).unwrap_or(0) * 1000 + u64::try_from(k).unwrap_or(0),
+        )?;
         let spec = MerchantSpec {
             id: &id,
             name: &id,
             credit_code: &code,
-            category: if home_furnishing { "home_furnishing" } else { "catering" },
+            category: if home_furnishing {
+                "home_furnishing"
+            } else {
+                "catering"
+            },
             city: CITY,
             county: None,
         };
@@ -313,7 +369,11 @@ pub async fn prepare(t: &CheckoutTarget, threshold: usize, entitlements: usize, 
             mine.push(first.another(&it.city_key).await?);
         }
         for term in mine {
-            let list = if home_furnishing { &mut furnishing_terminals } else { &mut catering_terminals };
+            let list = if home_furnishing {
+                &mut furnishing_terminals
+            } else {
+                &mut catering_terminals
+            };
             list.push(terminals.len());
             terminals.push(term);
         }
@@ -367,20 +427,42 @@ fn plan(setup: &mut Setup, w: &CheckoutWorkload, prefix: &str) -> Result<Vec<Att
         if w.duplicate_every > 0 && i % w.duplicate_every == 0 {
             // Another merchant's terminal, at the same moment.
             let there = (i + setup.per_merchant) % cat.len();
-            attempts.push(Attempt { voucher: v.clone(), terminal: cat[there], amount, order_ref: order_ref() });
+            attempts.push(Attempt {
+                voucher: v.clone(),
+                terminal: cat[there],
+                amount,
+                order_ref: order_ref(),
+            });
         }
-        attempts.push(Attempt { voucher: v, terminal: cat[here], amount, order_ref: order_ref() });
-        while let Some((j, e)) = next_entitlement.next_if(|(j, _)| j * w.vouchers.max(1) <= i * w.entitlements) {
+        attempts.push(Attempt {
+            voucher: v,
+            terminal: cat[here],
+            amount,
+            order_ref: order_ref(),
+        });
+        while let Some((j, e)) =
+            next_entitlement.next_if(|(j, _)| j * w.vouchers.max(1) <= i * w.entitlements)
+        {
             for k in 0..2 {
                 let t = furn[(2 * j + k) % furn.len()];
-                attempts.push(Attempt { voucher: e.clone(), terminal: t, amount: FURNISHING_ORDER_FEN, order_ref: order_ref() });
+                attempts.push(Attempt {
+                    voucher: e.clone(),
+                    terminal: t,
+                    amount: FURNISHING_ORDER_FEN,
+                    order_ref: order_ref(),
+                });
             }
         }
     }
     for (j, e) in next_entitlement {
         for k in 0..2 {
             let t = furn[(2 * j + k) % furn.len()];
-            attempts.push(Attempt { voucher: e.clone(), terminal: t, amount: FURNISHING_ORDER_FEN, order_ref: order_ref() });
+            attempts.push(Attempt {
+                voucher: e.clone(),
+                terminal: t,
+                amount: FURNISHING_ORDER_FEN,
+                order_ref: order_ref(),
+            });
         }
     }
     Ok(attempts)
@@ -388,9 +470,14 @@ fn plan(setup: &mut Setup, w: &CheckoutWorkload, prefix: &str) -> Result<Vec<Att
 
 /// A terminal's answer turned into an outcome.
 fn outcome(reply: Result<Reply>) -> Outcome {
-    let Ok(r) = reply else { return Outcome::Error("TRANSPORT_ERROR".to_owned()) };
+    let Ok(r) = reply else {
+        return Outcome::Error("TRANSPORT_ERROR".to_owned());
+    };
     if r.status.as_u16() != 200 {
-        return Outcome::Error(r.code().map_or_else(|| format!("HTTP_{}", r.status.as_u16()), str::to_owned));
+        return Outcome::Error(
+            r.code()
+                .map_or_else(|| format!("HTTP_{}", r.status.as_u16()), str::to_owned),
+        );
     }
     match r.body.get("outcome").and_then(Value::as_str) {
         Some("approved") => match r.body.get("notice").and_then(Value::as_str) {
@@ -411,9 +498,18 @@ fn outcome(reply: Result<Reply>) -> Outcome {
 ///
 /// # Errors
 /// The setup has too few vouchers or terminals for `w`.
-pub async fn drive_checkout(t: &CheckoutTarget, setup: &mut Setup, w: &CheckoutWorkload, prefix: &str) -> Result<Summary> {
+pub async fn drive_checkout(
+    t: &CheckoutTarget,
+    setup: &mut Setup,
+    w: &CheckoutWorkload,
+    prefix: &str,
+) -> Result<Summary> {
     let attempts = plan(setup, w, prefix)?;
-    let (terminals, codes, clock) = (setup.terminals.clone(), setup.codes.clone(), t.clock.clone());
+    let (terminals, codes, clock) = (
+        setup.terminals.clone(),
+        setup.codes.clone(),
+        t.clock.clone(),
+    );
     Ok(drive(attempts, w.pace, w.deadline(), move |a: &Attempt| {
         let terminal = terminals.get(a.terminal).cloned();
         // Computed at the moment of sending, as the phone shows it: always current.
@@ -433,7 +529,13 @@ pub async fn drive_checkout(t: &CheckoutTarget, setup: &mut Setup, w: &CheckoutW
 ///
 /// # Errors
 /// The database could not be read.
-pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, prefix: &str, summary: &Summary) -> Result<Invariants> {
+pub async fn verify(
+    t: &CheckoutTarget,
+    setup: &Setup,
+    w: &CheckoutWorkload,
+    prefix: &str,
+    summary: &Summary,
+) -> Result<Invariants> {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&t.issuance.pg_url)
@@ -452,7 +554,11 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
     .fetch_one(&pool)
     .await
     .context("counting redemptions")?;
-    inv.equal("approved answers = redemption rows (postgres)", summary.successes, u64::try_from(rows).unwrap_or(0));
+    inv.equal(
+        "approved answers = redemption rows (postgres)",
+        summary.successes,
+        u64::try_from(rows).unwrap_or(0),
+    );
 
     let doubles: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT voucher_id FROM redemptions
@@ -478,7 +584,11 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
     .fetch_one(&pool)
     .await
     .context("checking the entitlements")?;
-    inv.equal("persons whose discounts exceed the 2,000-yuan cap", 0, over_cap);
+    inv.equal(
+        "persons whose discounts exceed the 2,000-yuan cap",
+        0,
+        over_cap,
+    );
     inv.equal("entitlements whose use ≠ their discounts", 0, mismatched);
 
     let budgets: Vec<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
@@ -500,7 +610,11 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
             granted.to_string(),
         );
         if let Some(remaining) = remaining {
-            inv.equal(&format!("campaign {id}: budget buckets + discounts = budget"), budget, remaining + granted);
+            inv.equal(
+                &format!("campaign {id}: budget buckets + discounts = budget"),
+                budget,
+                remaining + granted,
+            );
         }
     }
     pool.close().await;
@@ -509,14 +623,20 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
     let unexpected: Vec<String> = summary
         .outcomes
         .iter()
-        .filter(|(k, _)| ![REDEEMED, REDEEMED_CAPPED, REDEEMED_BUDGET, ALREADY_REDEEMED].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            ![REDEEMED, REDEEMED_CAPPED, REDEEMED_BUDGET, ALREADY_REDEEMED].contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k}×{v}"))
         .collect();
     inv.holds(
         "no outcome other than approvals and VOUCHER_ALREADY_REDEEMED",
         unexpected.is_empty(),
         "none",
-        if unexpected.is_empty() { "none".to_owned() } else { unexpected.join(", ") },
+        if unexpected.is_empty() {
+            "none".to_owned()
+        } else {
+            unexpected.join(", ")
+        },
     );
     let refused = count(ALREADY_REDEEMED);
     let duplicates = u64::try_from(w.duplicates()).unwrap_or(u64::MAX);
@@ -527,8 +647,16 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
         refused.to_string(),
     );
     if summary.requests == u64::try_from(w.attempts()).unwrap_or(u64::MAX) {
-        inv.equal("threshold vouchers redeemed = vouchers presented", u64::try_from(w.vouchers).unwrap_or(0), u64::try_from(threshold_rows).unwrap_or(0));
-        inv.equal("double-spend refusals = duplicate presentations", duplicates, refused);
+        inv.equal(
+            "threshold vouchers redeemed = vouchers presented",
+            u64::try_from(w.vouchers).unwrap_or(0),
+            u64::try_from(threshold_rows).unwrap_or(0),
+        );
+        inv.equal(
+            "double-spend refusals = duplicate presentations",
+            duplicates,
+            refused,
+        );
     }
     Ok(inv)
 }
@@ -537,7 +665,13 @@ pub async fn verify(t: &CheckoutTarget, setup: &Setup, w: &CheckoutWorkload, pre
 ///
 /// # Errors
 /// See [`drive_checkout`] and [`verify`].
-pub async fn run_prepared(t: &CheckoutTarget, setup: &mut Setup, w: &CheckoutWorkload, prefix: &str, scenario: Scenario) -> Result<CheckoutReport> {
+pub async fn run_prepared(
+    t: &CheckoutTarget,
+    setup: &mut Setup,
+    w: &CheckoutWorkload,
+    prefix: &str,
+    scenario: Scenario,
+) -> Result<CheckoutReport> {
     let sampler = t.redemption_pid.map(RssSampler::start);
     let summary = drive_checkout(t, setup, w, prefix).await?;
     let rss = match sampler {
@@ -546,7 +680,14 @@ pub async fn run_prepared(t: &CheckoutTarget, setup: &mut Setup, w: &CheckoutWor
     };
     let invariants = verify(t, setup, w, prefix, &summary).await?;
     let completed = summary.requests == u64::try_from(w.attempts()).unwrap_or(u64::MAX);
-    Ok(CheckoutReport { scenario, workload: *w, completed, summary, invariants, rss })
+    Ok(CheckoutReport {
+        scenario,
+        workload: *w,
+        completed,
+        summary,
+        invariants,
+        rss,
+    })
 }
 
 /// Sets up and runs a checkout on its own.

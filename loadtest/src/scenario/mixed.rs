@@ -34,14 +34,21 @@ pub async fn run_prepared(
     );
     let mut rush = rush?;
     rush.scenario = Scenario::MixedRush;
-    Ok(MixedReport { rush, checkout: checkout? })
+    Ok(MixedReport {
+        rush,
+        checkout: checkout?,
+    })
 }
 
 /// Sets up the checkout half, then runs both at once.
 ///
 /// # Errors
 /// Setting up or either half failed.
-pub async fn run(t: &CheckoutTarget, claims: &Workload, redeem: &CheckoutWorkload) -> Result<MixedReport> {
+pub async fn run(
+    t: &CheckoutTarget,
+    claims: &Workload,
+    redeem: &CheckoutWorkload,
+) -> Result<MixedReport> {
     let mut setup = checkout::prepare(t, redeem.vouchers, redeem.entitlements, redeem).await?;
     run_prepared(t, &mut setup, claims, redeem).await
 }

@@ -116,7 +116,12 @@ pub struct RedisMemory {
 impl RedisMemory {
     /// The reading for `vouchers` created between `before` and `after`.
     pub fn new(before: u64, after: u64, vouchers: u64) -> RedisMemory {
-        RedisMemory { before, after, vouchers, bytes_per_voucher: after.saturating_sub(before) / vouchers.max(1) }
+        RedisMemory {
+            before,
+            after,
+            vouchers,
+            bytes_per_voucher: after.saturating_sub(before) / vouchers.max(1),
+        }
     }
 }
 
@@ -167,14 +172,24 @@ pub fn check_common(inv: &mut Invariants, summary: &Summary, vouchers_found: u64
     let errors: Vec<String> = summary
         .outcomes
         .iter()
-        .filter(|(k, _)| k.as_str() != CLAIMED && k.as_str() != SOLD_OUT && k.as_str() != PER_PERSON_LIMIT)
+        .filter(|(k, _)| {
+            k.as_str() != CLAIMED && k.as_str() != SOLD_OUT && k.as_str() != PER_PERSON_LIMIT
+        })
         .map(|(k, v)| format!("{k}×{v}"))
         .collect();
     inv.holds(
         "no outcome other than claimed / SOLD_OUT / PER_PERSON_LIMIT",
         errors.is_empty(),
         "none",
-        if errors.is_empty() { "none".to_owned() } else { errors.join(", ") },
+        if errors.is_empty() {
+            "none".to_owned()
+        } else {
+            errors.join(", ")
+        },
     );
-    inv.equal("successful answers = vouchers recorded", summary.successes, vouchers_found);
+    inv.equal(
+        "successful answers = vouchers recorded",
+        summary.successes,
+        vouchers_found,
+    );
 }

@@ -65,7 +65,11 @@ fn expect_created(reply: Reply, what: &str) -> Result<i64> {
     if !reply.status.is_success() {
         bail!("{what} failed: {} {}", reply.status, reply.body);
     }
-    reply.body.get("id").and_then(Value::as_i64).with_context(|| format!("{what}: no id"))
+    reply
+        .body
+        .get("id")
+        .and_then(Value::as_i64)
+        .with_context(|| format!("{what}: no id"))
 }
 
 /// Creates the benchmark's program and claim campaign (one round opening at `opens`) and
@@ -82,10 +86,14 @@ pub async fn create_campaign(
     let off: i64 = 2_000;
     let budget = i64::from(w.stock) * off;
     let program = api
-        .post_json("/v1/admin/programs", Auth::ApiKey(&target.province_key), &json!({
-            "name": "benchmark program", "funder_place": PROVINCE, "province_ratio_bp": 5000,
-            "pool": budget * 2, "refund_policy": "restore"
-        }))
+        .post_json(
+            "/v1/admin/programs",
+            Auth::ApiKey(&target.province_key),
+            &json!({
+                "name": "benchmark program", "funder_place": PROVINCE, "province_ratio_bp": 5000,
+                "pool": budget * 2, "refund_policy": "restore"
+            }),
+        )
         .await?;
     let program = expect_created(program, "creating the benchmark program")?;
     let campaign = api
@@ -108,12 +116,17 @@ pub async fn create_campaign(
 pub async fn wait_drained(hot: &HotStore, campaign: CampaignId, timeout: Duration) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let counters = hot.counters(campaign).await.context("reading the counters")?;
+        let counters = hot
+            .counters(campaign)
+            .await
+            .context("reading the counters")?;
         if counters.is_some_and(|c| c.outbox_len == 0) {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("the outbox of campaign {campaign} did not drain within {timeout:?}: {counters:?}");
+            bail!(
+                "the outbox of campaign {campaign} did not drain within {timeout:?}: {counters:?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -130,10 +143,14 @@ pub async fn run(target: &RushTarget, w: &Workload) -> Result<ScenarioReport> {
     let campaign = create_campaign(&api, target, w, target.now).await?;
     let home = PlaceCode::try_from(CITY).context("place")?;
     let people = residents::mint_bench(&target.idp_key, w.residents, home, target.now)?;
-    let attempts: Vec<Resident> =
-        people.iter().flat_map(|r| std::iter::repeat_n(r.clone(), w.devices)).collect();
+    let attempts: Vec<Resident> = people
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r.clone(), w.devices))
+        .collect();
     drop(people);
-    let hot = HotStore::connect(&target.redis_url, &target.redis_prefix).await.context("connecting to redis")?;
+    let hot = HotStore::connect(&target.redis_url, &target.redis_prefix)
+        .await
+        .context("connecting to redis")?;
     let memory_before = probe::redis_used_memory(&target.redis_url).await?;
     let sampler = target.pid.map(RssSampler::start);
 
@@ -153,7 +170,10 @@ pub async fn run(target: &RushTarget, w: &Workload) -> Result<ScenarioReport> {
     wait_drained(&hot, id, target.drain_timeout).await?;
     let memory_after = probe::redis_used_memory(&target.redis_url).await?;
     let completed = summary.requests == u64::try_from(w.attempts()).unwrap_or(u64::MAX);
-    let counters = hot.counters(id).await?.context("redis forgot the campaign")?;
+    let counters = hot
+        .counters(id)
+        .await?
+        .context("redis forgot the campaign")?;
     let claimed = u64::try_from(counters.claimed).unwrap_or(0);
 
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -161,17 +181,36 @@ pub async fn run(target: &RushTarget, w: &Workload) -> Result<ScenarioReport> {
         .connect(&target.pg_url)
         .await
         .context("connecting to the service's database")?;
-    let (in_pg, over_limit) = crate::scenario::baseline_pg::voucher_counts(&pool, "vouchers", campaign, w.per_person_limit).await?;
+    let (in_pg, over_limit) = crate::scenario::baseline_pg::voucher_counts(
+        &pool,
+        "vouchers",
+        campaign,
+        w.per_person_limit,
+    )
+    .await?;
     pool.close().await;
 
     let mut inv = Invariants::default();
     if completed {
-        inv.equal("redis claimed = min(stock, demand)", w.expected_claims(), claimed);
+        inv.equal(
+            "redis claimed = min(stock, demand)",
+            w.expected_claims(),
+            claimed,
+        );
     } else {
-        inv.holds("redis claimed ≤ stock", claimed <= u64::from(w.stock), "≤ stock", claimed.to_string());
+        inv.holds(
+            "redis claimed ≤ stock",
+            claimed <= u64::from(w.stock),
+            "≤ stock",
+            claimed.to_string(),
+        );
     }
     inv.equal("postgres vouchers = redis claimed", claimed, in_pg);
-    inv.equal("persons over the per-person limit (postgres)", 0, over_limit);
+    inv.equal(
+        "persons over the per-person limit (postgres)",
+        0,
+        over_limit,
+    );
     check_common(&mut inv, &summary, claimed);
     Ok(ScenarioReport {
         scenario: Scenario::Rush,

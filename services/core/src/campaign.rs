@@ -43,7 +43,9 @@ impl Validity {
     /// The window `(valid_from, valid_until)` of a voucher claimed at `claimed_at`.
     pub fn window(&self, claimed_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
         let from = claimed_at.with_nanosecond(0).unwrap_or(claimed_at);
-        let by_days = self.days_after_claim.map(|d| from + chrono::Duration::days(i64::from(d)));
+        let by_days = self
+            .days_after_claim
+            .map(|d| from + chrono::Duration::days(i64::from(d)));
         let until = match (by_days, self.ends_at) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) => a,
@@ -206,8 +208,15 @@ impl NewCampaign {
             Rule::Threshold { .. } => self.category != Category::HomeFurnishing,
         };
         if !fits {
-            let rule = if self.rule.is_single_use() { "threshold" } else { "percent" };
-            return Err(InvalidCampaign::RuleCategory { rule, category: self.category });
+            let rule = if self.rule.is_single_use() {
+                "threshold"
+            } else {
+                "percent"
+            };
+            return Err(InvalidCampaign::RuleCategory {
+                rule,
+                category: self.category,
+            });
         }
         if self.stock == 0 {
             return Err(InvalidCampaign::ZeroStock);
@@ -236,7 +245,12 @@ impl NewCampaign {
         if self.budget == Fen::ZERO {
             return Err(InvalidCampaign::ZeroBudget);
         }
-        if let Some(p) = self.eligibility.places.iter().find(|p| p.province() != self.owner_place.province()) {
+        if let Some(p) = self
+            .eligibility
+            .places
+            .iter()
+            .find(|p| p.province() != self.owner_place.province())
+        {
             return Err(InvalidCampaign::EligiblePlace(*p));
         }
         if self.eligibility.min_real_name_level > 3 {
@@ -253,8 +267,13 @@ impl NewCampaign {
         if self.distribution == Distribution::List {
             return Err(InvalidCampaign::RoundsForDistribution);
         }
-        let expected = u32::try_from(self.rounds.len()).ok().and_then(|n| n.checked_add(1));
-        let later = self.rounds.last().is_none_or(|last| last.starts_at < round.starts_at);
+        let expected = u32::try_from(self.rounds.len())
+            .ok()
+            .and_then(|n| n.checked_add(1));
+        let later = self
+            .rounds
+            .last()
+            .is_none_or(|last| last.starts_at < round.starts_at);
         if Some(round.round_no) != expected || !later || round.quantity == 0 {
             return Err(InvalidCampaign::Rounds);
         }
@@ -285,11 +304,19 @@ impl Campaign {
 
     /// The round open at `now` (the latest that has started), if any.
     pub fn current_round(&self, now: DateTime<Utc>) -> Option<&Round> {
-        self.spec.rounds.iter().filter(|r| r.starts_at <= now).max_by_key(|r| r.starts_at)
+        self.spec
+            .rounds
+            .iter()
+            .filter(|r| r.starts_at <= now)
+            .max_by_key(|r| r.starts_at)
     }
 
     /// The first round starting after `now`, if any.
     pub fn next_round(&self, now: DateTime<Utc>) -> Option<&Round> {
-        self.spec.rounds.iter().filter(|r| r.starts_at > now).min_by_key(|r| r.starts_at)
+        self.spec
+            .rounds
+            .iter()
+            .filter(|r| r.starts_at > now)
+            .min_by_key(|r| r.starts_at)
     }
 }

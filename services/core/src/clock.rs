@@ -30,7 +30,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `at`.
     pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock { millis: Arc::new(AtomicI64::new(at.timestamp_millis())) }
+        ManualClock {
+            millis: Arc::new(AtomicI64::new(at.timestamp_millis())),
+        }
     }
 
     /// Sets the time.
@@ -40,7 +42,8 @@ impl ManualClock {
 
     /// Moves the time forward (or back, for a negative duration).
     pub fn advance(&self, by: Duration) {
-        self.millis.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.millis
+            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 }
 

@@ -55,7 +55,12 @@ pub fn threshold(min_spend: Fen, off: Fen, order: Fen) -> Result<Fen, NotApplica
 /// 立减: `⌊price × rate⌋`, then limited by `cap_remaining`, then by `budget_remaining`.
 /// `price` is what the consumer pays after every other discount. Never fails: a purchase
 /// after the cap is reached gets a zero discount and is still a sale.
-pub fn percent(rate_bp: BasisPoints, price: Fen, cap_remaining: Fen, budget_remaining: Fen) -> Discount {
+pub fn percent(
+    rate_bp: BasisPoints,
+    price: Fen,
+    cap_remaining: Fen,
+    budget_remaining: Fen,
+) -> Discount {
     let uncapped = price.mul_bp_floor(rate_bp);
     let mut amount = uncapped;
     let mut limited_by = None;
@@ -69,7 +74,12 @@ pub fn percent(rate_bp: BasisPoints, price: Fen, cap_remaining: Fen, budget_rema
     }
     // amount ≤ uncapped ≤ price, so the subtraction cannot go below zero.
     let to_pay = price.saturating_sub(amount);
-    Discount { amount, to_pay, uncapped, limited_by }
+    Discount {
+        amount,
+        to_pay,
+        uncapped,
+        limited_by,
+    }
 }
 
 impl Rule {
@@ -79,16 +89,28 @@ impl Rule {
     ///
     /// # Errors
     /// [`NotApplicable`] when a threshold voucher cannot be applied.
-    pub fn discount(&self, order: Fen, cap_remaining: Fen, budget_remaining: Fen) -> Result<Discount, NotApplicable> {
+    pub fn discount(
+        &self,
+        order: Fen,
+        cap_remaining: Fen,
+        budget_remaining: Fen,
+    ) -> Result<Discount, NotApplicable> {
         match *self {
             Rule::Threshold { min_spend, off } => {
                 let amount = threshold(min_spend, off, order)?;
                 if amount > budget_remaining {
                     return Err(NotApplicable::BudgetExhausted);
                 }
-                Ok(Discount { amount, to_pay: order.saturating_sub(amount), uncapped: amount, limited_by: None })
+                Ok(Discount {
+                    amount,
+                    to_pay: order.saturating_sub(amount),
+                    uncapped: amount,
+                    limited_by: None,
+                })
             }
-            Rule::Percent { rate_bp, .. } => Ok(percent(rate_bp, order, cap_remaining, budget_remaining)),
+            Rule::Percent { rate_bp, .. } => {
+                Ok(percent(rate_bp, order, cap_remaining, budget_remaining))
+            }
         }
     }
 }

@@ -4,9 +4,9 @@
 //! secret: `k_v = HMAC-SHA256(secret, voucher_id)`, `mac = HMAC-SHA256(k_v, step)[..10]`,
 //! base64url. One step of clock skew either way is accepted.
 
+use crate::ids::VoucherId;
 use crate::keys::Verifier;
 use crate::token::{TokenError, VoucherClaims, VoucherToken};
-use crate::ids::VoucherId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -68,11 +68,19 @@ impl DynamicCodes {
         if !(30..=60).contains(&step_secs) {
             return Err(DynamicCodeConfigError::Step);
         }
-        Ok(DynamicCodes { key: hmac::Key::new(hmac::HMAC_SHA256, secret), step_secs })
+        Ok(DynamicCodes {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            step_secs,
+        })
     }
 
     /// The code for `token` (of voucher `voucher_id`) at `now`.
-    pub fn code(&self, token: &VoucherToken, voucher_id: VoucherId, now: DateTime<Utc>) -> DynamicCode {
+    pub fn code(
+        &self,
+        token: &VoucherToken,
+        voucher_id: VoucherId,
+        now: DateTime<Utc>,
+    ) -> DynamicCode {
         let step = self.step_of(now);
         let mac = self.mac(voucher_id, step);
         let next = (step + 1).saturating_mul(i64::from(self.step_secs));
@@ -86,7 +94,12 @@ impl DynamicCodes {
     ///
     /// # Errors
     /// [`CodeError`].
-    pub fn verify(&self, code: &str, verifier: &Verifier, now: DateTime<Utc>) -> Result<VoucherClaims, CodeError> {
+    pub fn verify(
+        &self,
+        code: &str,
+        verifier: &Verifier,
+        now: DateTime<Utc>,
+    ) -> Result<VoucherClaims, CodeError> {
         let (token, mac) = code.rsplit_once('.').ok_or(CodeError::Malformed)?;
         if token.is_empty() || mac.len() != MAC_TEXT_LEN {
             return Err(CodeError::Malformed);

@@ -47,7 +47,11 @@ pub enum IdentityError {
 
 /// Mints a token for `who`, issued at `issued_at`, signed by `key` (the dev identity provider).
 pub fn mint(key: &SigningKey, who: &Identity, issued_at: DateTime<Utc>) -> String {
-    let header = Header { alg: "EdDSA".to_owned(), kid: key.kid().to_string(), typ: Some("JWT".to_owned()) };
+    let header = Header {
+        alg: "EdDSA".to_owned(),
+        kid: key.kid().to_string(),
+        typ: Some("JWT".to_owned()),
+    };
     let payload = Payload {
         sub: who.person_id.as_str().to_owned(),
         home: who.home.get(),
@@ -89,12 +93,18 @@ const MAX_LEN: usize = 4096;
 ///
 /// # Errors
 /// [`IdentityError`].
-pub fn verify(verifier: &Verifier, token: &str, now: DateTime<Utc>) -> Result<Identity, IdentityError> {
+pub fn verify(
+    verifier: &Verifier,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Identity, IdentityError> {
     if token.len() > MAX_LEN {
         return Err(IdentityError::Malformed);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(IdentityError::Malformed);
     };
     let header: Header = URL_SAFE_NO_PAD
@@ -106,7 +116,9 @@ pub fn verify(verifier: &Verifier, token: &str, now: DateTime<Utc>) -> Result<Id
         return Err(IdentityError::Algorithm);
     }
     let kid = header.kid.parse().map_err(|_| IdentityError::Malformed)?;
-    let sig = URL_SAFE_NO_PAD.decode(s).map_err(|_| IdentityError::Malformed)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| IdentityError::Malformed)?;
     let signing_input_len = h.len() + 1 + p.len();
     verifier.verify(kid, &token.as_bytes()[..signing_input_len], &sig, now)?;
     let payload: Payload = URL_SAFE_NO_PAD
@@ -126,5 +138,10 @@ pub fn verify(verifier: &Verifier, token: &str, now: DateTime<Utc>) -> Result<Id
     if payload.iat > now.timestamp() + SKEW_SECS {
         return Err(IdentityError::NotYetValid);
     }
-    Ok(Identity { person_id, home, real_name_level: payload.rnl, expires_at })
+    Ok(Identity {
+        person_id,
+        home,
+        real_name_level: payload.rnl,
+        expires_at,
+    })
 }

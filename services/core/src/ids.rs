@@ -44,7 +44,8 @@ impl PersonId {
     pub fn parse(s: &str) -> Result<PersonId, InvalidPersonId> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(PersonId(s.to_owned()))
         } else {

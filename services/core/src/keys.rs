@@ -6,11 +6,11 @@
 //! `{"kid": 2, "pkcs8": "<base64>"}`, a published public key `{"kid": 2, "public_key":
 //! "<base64url>", "not_after": null}`.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A key id, carried inside every signed token.
@@ -94,16 +94,25 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::InvalidSigningKey`].
     pub fn from_file(file: &SigningKeyFile) -> Result<SigningKey, KeyError> {
-        let pkcs8 = STANDARD.decode(file.pkcs8.trim()).map_err(|_| KeyError::InvalidSigningKey)?;
+        let pkcs8 = STANDARD
+            .decode(file.pkcs8.trim())
+            .map_err(|_| KeyError::InvalidSigningKey)?;
         let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
             .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8))
             .map_err(|_| KeyError::InvalidSigningKey)?;
-        Ok(SigningKey { kid: file.kid, pair, pkcs8 })
+        Ok(SigningKey {
+            kid: file.kid,
+            pair,
+            pkcs8,
+        })
     }
 
     /// The file form (contains the secret: write it with care).
     pub fn to_file(&self) -> SigningKeyFile {
-        SigningKeyFile { kid: self.kid, pkcs8: STANDARD.encode(&self.pkcs8) }
+        SigningKeyFile {
+            kid: self.kid,
+            pkcs8: STANDARD.encode(&self.pkcs8),
+        }
     }
 
     /// Key id.
@@ -131,7 +140,9 @@ impl SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,7 +163,9 @@ impl Verifier {
             let raw = URL_SAFE_NO_PAD
                 .decode(key.public_key.trim_end_matches('='))
                 .map_err(|_| KeyError::InvalidPublicKey(key.kid))?;
-            let raw: [u8; 32] = raw.try_into().map_err(|_| KeyError::InvalidPublicKey(key.kid))?;
+            let raw: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| KeyError::InvalidPublicKey(key.kid))?;
             if map.contains_key(&key.kid) {
                 return Err(KeyError::DuplicateKid(key.kid));
             }
@@ -170,7 +183,13 @@ impl Verifier {
     ///
     /// # Errors
     /// [`VerifyError`].
-    pub fn verify(&self, kid: KeyId, msg: &[u8], sig: &[u8], now: DateTime<Utc>) -> Result<(), VerifyError> {
+    pub fn verify(
+        &self,
+        kid: KeyId,
+        msg: &[u8],
+        sig: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), VerifyError> {
         let (key, raw) = self.keys.get(&kid).ok_or(VerifyError::UnknownKey(kid))?;
         if key.not_after.is_some_and(|end| now > end) {
             return Err(VerifyError::RetiredKey(kid));

@@ -21,7 +21,9 @@ pub mod rule;
 pub mod settlement;
 pub mod token;
 
-pub use campaign::{Campaign, CampaignStatus, Distribution, Eligibility, NewCampaign, Round, Validity};
+pub use campaign::{
+    Campaign, CampaignStatus, Distribution, Eligibility, NewCampaign, Round, Validity,
+};
 pub use category::Category;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ids::{CampaignId, ClaimId, PersonId, ProgramId, VoucherId};

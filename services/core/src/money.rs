@@ -7,7 +7,9 @@ use std::fmt;
 
 /// A non-negative amount of money in fen. Construct with [`Fen::try_from`] or
 /// [`Fen::from_yuan`]; once it exists it is valid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Fen(i64);
 
@@ -34,7 +36,9 @@ impl Fen {
     /// # Errors
     /// Negative or overflowing input.
     pub fn from_yuan(yuan: i64) -> Result<Fen, MoneyError> {
-        yuan.checked_mul(100).ok_or(MoneyError::Overflow).and_then(Fen::try_from)
+        yuan.checked_mul(100)
+            .ok_or(MoneyError::Overflow)
+            .and_then(Fen::try_from)
     }
 
     /// The amount in fen.

@@ -85,7 +85,9 @@ impl NewProgram {
             if place.level() != PlaceLevel::City || !self.funder_place.covers(*place) {
                 return Err(InvalidProgram::AllocationPlace(*place));
             }
-            total = total.checked_add(*amount).ok_or(InvalidProgram::AllocationsExceedPool)?;
+            total = total
+                .checked_add(*amount)
+                .ok_or(InvalidProgram::AllocationsExceedPool)?;
         }
         if total > self.pool {
             return Err(InvalidProgram::AllocationsExceedPool);

@@ -60,7 +60,10 @@ impl Rule {
                     Ok(())
                 }
             }
-            Rule::Percent { rate_bp, per_person_cap } => {
+            Rule::Percent {
+                rate_bp,
+                per_person_cap,
+            } => {
                 if rate_bp.get() == 0 {
                     Err(InvalidRule::ZeroRate)
                 } else if per_person_cap == Fen::ZERO {

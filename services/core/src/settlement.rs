@@ -152,7 +152,10 @@ pub fn split_program_period(period: &ProgramPeriod) -> Result<ProgramSplit, Sett
     let mut available = i128::from(period.pool_remaining.as_i64());
     for c in &cities {
         if c.paid_to_date_fen < 0 {
-            return Err(SettlementError::NegativePaidToDate(c.city, c.paid_to_date_fen));
+            return Err(SettlementError::NegativePaidToDate(
+                c.city,
+                c.paid_to_date_fen,
+            ));
         }
         if c.spending_fen < 0 {
             let due = mul_bp_floor_signed(c.spending_fen, period.ratio)?;
@@ -359,7 +362,10 @@ mod tests {
         let out = split_program_period(&ProgramPeriod {
             ratio: bp(5000),
             pool_remaining: fen(0),
-            cities: vec![city(140_500, -301, None, 1_000), city(140_100, -5_001, None, 100)],
+            cities: vec![
+                city(140_500, -301, None, 1_000),
+                city(140_100, -5_001, None, 100),
+            ],
         })
         .unwrap_or_else(|e| panic!("{e}"));
         // ⌊0.5 × −301⌋ = −151 (toward −∞); Taiyuan would owe −2501 but was paid only 100.

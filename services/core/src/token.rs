@@ -8,9 +8,9 @@
 use crate::category::Category;
 use crate::ids::{CampaignId, PersonId, ProgramId, VoucherId};
 use crate::keys::{KeyId, SigningKey, Verifier, VerifyError};
+use crate::money::{BasisPoints, Fen};
 use crate::place::PlaceCode;
 use crate::rule::Rule;
-use crate::money::{BasisPoints, Fen};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -85,11 +85,16 @@ impl VoucherToken {
 /// Signs `claims` with `key`. Deterministic: the same claims and key give the same token.
 pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
     let rule = match claims.rule {
-        Rule::Threshold { min_spend, off } => pb::voucher_payload::Rule::Threshold(pb::ThresholdRule {
-            min_spend: min_spend.as_i64(),
-            off: off.as_i64(),
-        }),
-        Rule::Percent { rate_bp, per_person_cap } => pb::voucher_payload::Rule::Percent(pb::PercentRule {
+        Rule::Threshold { min_spend, off } => {
+            pb::voucher_payload::Rule::Threshold(pb::ThresholdRule {
+                min_spend: min_spend.as_i64(),
+                off: off.as_i64(),
+            })
+        }
+        Rule::Percent {
+            rate_bp,
+            per_person_cap,
+        } => pb::voucher_payload::Rule::Percent(pb::PercentRule {
             rate_bp: u32::from(rate_bp),
             per_person_cap: per_person_cap.as_i64(),
         }),
@@ -118,7 +123,11 @@ pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
 ///
 /// # Errors
 /// [`TokenError`].
-pub fn verify(verifier: &Verifier, text: &str, now: DateTime<Utc>) -> Result<VoucherClaims, TokenError> {
+pub fn verify(
+    verifier: &Verifier,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<VoucherClaims, TokenError> {
     let (payload, signed) = decode_signed(text)?;
     if payload.version != TOKEN_VERSION {
         return Err(TokenError::Version(payload.version));
@@ -134,12 +143,15 @@ fn decode_signed(text: &str) -> Result<(pb::VoucherPayload, pb::SignedVoucher), 
     if text.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| TokenError::Malformed)?;
     let signed = pb::SignedVoucher::decode(bytes.as_slice()).map_err(|_| TokenError::Malformed)?;
     if signed.signature.len() != 64 {
         return Err(TokenError::Malformed);
     }
-    let payload = pb::VoucherPayload::decode(signed.payload.as_slice()).map_err(|_| TokenError::Malformed)?;
+    let payload =
+        pb::VoucherPayload::decode(signed.payload.as_slice()).map_err(|_| TokenError::Malformed)?;
     Ok((payload, signed))
 }
 

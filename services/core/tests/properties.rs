@@ -41,17 +41,31 @@ fn claims(person: &str, rule: Rule) -> VoucherClaims {
 }
 
 fn catering() -> Rule {
-    Rule::Threshold { min_spend: fen(10_000), off: fen(2_000) }
+    Rule::Threshold {
+        min_spend: fen(10_000),
+        off: fen(2_000),
+    }
 }
 
 // ---------------------------------------------------------------- discounts
 
 #[test]
 fn threshold_examples() {
-    assert_eq!(discount::threshold(fen(10_000), fen(2_000), fen(9_999)), Err(NotApplicable::BelowThreshold { min_spend: fen(10_000) }));
-    assert_eq!(discount::threshold(fen(10_000), fen(2_000), fen(10_000)), Ok(fen(2_000)));
+    assert_eq!(
+        discount::threshold(fen(10_000), fen(2_000), fen(9_999)),
+        Err(NotApplicable::BelowThreshold {
+            min_spend: fen(10_000)
+        })
+    );
+    assert_eq!(
+        discount::threshold(fen(10_000), fen(2_000), fen(10_000)),
+        Ok(fen(2_000))
+    );
     // 无门槛: never more than the order.
-    assert_eq!(discount::threshold(fen(0), fen(500), fen(300)), Ok(fen(300)));
+    assert_eq!(
+        discount::threshold(fen(0), fen(500), fen(300)),
+        Ok(fen(300))
+    );
 }
 
 #[test]
@@ -63,7 +77,10 @@ fn percent_examples() {
     assert_eq!(d.limited_by, None);
     // A 30,000-yuan sofa: 3,000 yuan uncapped, cut to the 2,000-yuan cap.
     let d = discount::percent(bp(1000), fen(3_000_000), fen(200_000), fen(i64::MAX));
-    assert_eq!((d.amount, d.uncapped, d.limited_by), (fen(200_000), fen(300_000), Some(Limit::PersonCap)));
+    assert_eq!(
+        (d.amount, d.uncapped, d.limited_by),
+        (fen(200_000), fen(300_000), Some(Limit::PersonCap))
+    );
     // Cap used up: zero discount, still a sale.
     let d = discount::percent(bp(1000), fen(50_000), Fen::ZERO, fen(i64::MAX));
     assert_eq!((d.amount, d.to_pay), (Fen::ZERO, fen(50_000)));
@@ -74,8 +91,13 @@ fn percent_examples() {
 
 #[test]
 fn threshold_rule_needs_budget_for_the_whole_discount() {
-    assert_eq!(catering().discount(fen(12_000), Fen::ZERO, fen(1_999)), Err(NotApplicable::BudgetExhausted));
-    let d = catering().discount(fen(12_000), Fen::ZERO, fen(2_000)).unwrap();
+    assert_eq!(
+        catering().discount(fen(12_000), Fen::ZERO, fen(1_999)),
+        Err(NotApplicable::BudgetExhausted)
+    );
+    let d = catering()
+        .discount(fen(12_000), Fen::ZERO, fen(2_000))
+        .unwrap();
     assert_eq!((d.amount, d.to_pay), (fen(2_000), fen(10_000)));
 }
 
@@ -130,11 +152,21 @@ fn verifier(keys: &[&SigningKey]) -> Verifier {
 fn token_is_compact_enough_for_a_qr_code() {
     let k = key(1);
     // The longest person id allowed and a percent rule: the worst case.
-    let c = claims(&"p".repeat(64), Rule::Percent { rate_bp: bp(1000), per_person_cap: fen(200_000) });
+    let c = claims(
+        &"p".repeat(64),
+        Rule::Percent {
+            rate_bp: bp(1000),
+            per_person_cap: fen(200_000),
+        },
+    );
     let t = token::sign(&k, &c);
     assert!(t.as_str().len() <= 256, "token length {}", t.as_str().len());
     let typical = token::sign(&k, &claims("p0000123456", catering()));
-    println!("token length: typical {}, worst {}", typical.as_str().len(), t.as_str().len());
+    println!(
+        "token length: typical {}, worst {}",
+        typical.as_str().len(),
+        t.as_str().len()
+    );
     assert_eq!(typical.key_id(), Some(1));
 }
 
@@ -151,19 +183,31 @@ fn wrong_key_unknown_key_and_rotation() {
     let c = claims("alice", catering());
     let old = token::sign(&k1, &c);
     // A verifier that knows only key 2 does not know kid 1.
-    assert_eq!(token::verify(&verifier(&[&k2]), old.as_str(), t0()), Err(TokenError::Signature(VerifyError::UnknownKey(1))));
+    assert_eq!(
+        token::verify(&verifier(&[&k2]), old.as_str(), t0()),
+        Err(TokenError::Signature(VerifyError::UnknownKey(1)))
+    );
     // A different key under the same id: bad signature.
     let impostor = key(1);
-    assert_eq!(token::verify(&verifier(&[&impostor]), old.as_str(), t0()), Err(TokenError::Signature(VerifyError::BadSignature)));
+    assert_eq!(
+        token::verify(&verifier(&[&impostor]), old.as_str(), t0()),
+        Err(TokenError::Signature(VerifyError::BadSignature))
+    );
     // After rotation both keys are published: old and new tokens verify.
     let both = verifier(&[&k1, &k2]);
     assert_eq!(token::verify(&both, old.as_str(), t0()).unwrap(), c);
-    assert_eq!(token::verify(&both, token::sign(&k2, &c).as_str(), t0()).unwrap(), c);
+    assert_eq!(
+        token::verify(&both, token::sign(&k2, &c).as_str(), t0()).unwrap(),
+        c
+    );
     // Retiring key 1 (not_after) refuses its tokens afterwards.
     let mut pk1 = k1.public_key();
     pk1.not_after = Some(t0());
     let retired = Verifier::new([pk1, k2.public_key()]).unwrap();
-    assert_eq!(token::verify(&retired, old.as_str(), t0() + Duration::seconds(1)), Err(TokenError::Signature(VerifyError::RetiredKey(1))));
+    assert_eq!(
+        token::verify(&retired, old.as_str(), t0() + Duration::seconds(1)),
+        Err(TokenError::Signature(VerifyError::RetiredKey(1)))
+    );
 }
 
 #[test]
@@ -172,30 +216,54 @@ fn forged_token_is_refused() {
     let forger = key(1);
     let forged = token::sign(&forger, &claims("mallory", catering()));
     assert!(token::verify(&verifier(&[&real]), forged.as_str(), t0()).is_err());
-    assert_eq!(token::verify(&verifier(&[&real]), "not a token", t0()), Err(TokenError::Malformed));
-    assert_eq!(token::verify(&verifier(&[&real]), "", t0()), Err(TokenError::Malformed));
+    assert_eq!(
+        token::verify(&verifier(&[&real]), "not a token", t0()),
+        Err(TokenError::Malformed)
+    );
+    assert_eq!(
+        token::verify(&verifier(&[&real]), "", t0()),
+        Err(TokenError::Malformed)
+    );
 }
 
 fn arb_rule() -> impl Strategy<Value = Rule> {
     prop_oneof![
-        (0i64..10_000_000, 1i64..10_000_000).prop_map(|(m, o)| Rule::Threshold { min_spend: fen(m), off: fen(o) }),
-        (1u32..=10_000, 1i64..10_000_000).prop_map(|(r, c)| Rule::Percent { rate_bp: bp(r), per_person_cap: fen(c) }),
+        (0i64..10_000_000, 1i64..10_000_000).prop_map(|(m, o)| Rule::Threshold {
+            min_spend: fen(m),
+            off: fen(o)
+        }),
+        (1u32..=10_000, 1i64..10_000_000).prop_map(|(r, c)| Rule::Percent {
+            rate_bp: bp(r),
+            per_person_cap: fen(c)
+        }),
     ]
 }
 
 fn arb_claims() -> impl Strategy<Value = VoucherClaims> {
-    (any::<u128>(), 1i64..1_000_000, 1i64..1_000, "[A-Za-z0-9_-]{1,64}", prop::sample::select(vec![140500u32, 140522, 140100]), prop::sample::select(Category::ALL.to_vec()), arb_rule(), 0i64..4_000_000_000, 0i64..10_000_000)
-        .prop_map(|(id, c, p, person, place, category, rule, from, len)| VoucherClaims {
-            voucher_id: VoucherId(Uuid::from_u128(id)),
-            campaign_id: CampaignId(c),
-            program_id: ProgramId(p),
-            person_id: PersonId::parse(&person).unwrap(),
-            place: PlaceCode::try_from(place).unwrap(),
-            category,
-            rule,
-            valid_from: DateTime::from_timestamp(from, 0).unwrap(),
-            valid_until: DateTime::from_timestamp(from + len, 0).unwrap(),
-        })
+    (
+        any::<u128>(),
+        1i64..1_000_000,
+        1i64..1_000,
+        "[A-Za-z0-9_-]{1,64}",
+        prop::sample::select(vec![140500u32, 140522, 140100]),
+        prop::sample::select(Category::ALL.to_vec()),
+        arb_rule(),
+        0i64..4_000_000_000,
+        0i64..10_000_000,
+    )
+        .prop_map(
+            |(id, c, p, person, place, category, rule, from, len)| VoucherClaims {
+                voucher_id: VoucherId(Uuid::from_u128(id)),
+                campaign_id: CampaignId(c),
+                program_id: ProgramId(p),
+                person_id: PersonId::parse(&person).unwrap(),
+                place: PlaceCode::try_from(place).unwrap(),
+                category,
+                rule,
+                valid_from: DateTime::from_timestamp(from, 0).unwrap(),
+                valid_until: DateTime::from_timestamp(from + len, 0).unwrap(),
+            },
+        )
 }
 
 proptest! {
@@ -249,10 +317,20 @@ fn dynamic_code_accepts_one_step_of_skew_and_no_more() {
     let shown = codes.code(&t, c.voucher_id, t0());
     assert!(shown.refresh_at > t0() && shown.refresh_at <= t0() + Duration::seconds(30));
     for offset in [-30i64, -1, 0, 29, 30, 59] {
-        assert_eq!(codes.verify(&shown.code, &v, t0() + Duration::seconds(offset)).unwrap(), c, "offset {offset}");
+        assert_eq!(
+            codes
+                .verify(&shown.code, &v, t0() + Duration::seconds(offset))
+                .unwrap(),
+            c,
+            "offset {offset}"
+        );
     }
     for offset in [-31i64, 60, 90, 3600] {
-        assert_eq!(codes.verify(&shown.code, &v, t0() + Duration::seconds(offset)), Err(CodeError::Stale), "offset {offset}");
+        assert_eq!(
+            codes.verify(&shown.code, &v, t0() + Duration::seconds(offset)),
+            Err(CodeError::Stale),
+            "offset {offset}"
+        );
     }
 }
 
@@ -265,11 +343,17 @@ fn dynamic_code_is_bound_to_secret_voucher_and_shape() {
     let c = claims("alice", catering());
     let t = token::sign(&k, &c);
     let shown = codes.code(&t, c.voucher_id, t0());
-    assert_eq!(other_server.verify(&shown.code, &v, t0()), Err(CodeError::Stale));
+    assert_eq!(
+        other_server.verify(&shown.code, &v, t0()),
+        Err(CodeError::Stale)
+    );
     // The MAC of another voucher does not fit this token.
     let other = codes.code(&t, VoucherId(Uuid::new_v4()), t0());
     assert_eq!(codes.verify(&other.code, &v, t0()), Err(CodeError::Stale));
-    assert_eq!(codes.verify(t.as_str(), &v, t0()), Err(CodeError::Malformed));
+    assert_eq!(
+        codes.verify(t.as_str(), &v, t0()),
+        Err(CodeError::Malformed)
+    );
     assert!(codes.verify("garbage.garbagegarbage", &v, t0()).is_err());
     assert!(DynamicCodes::new(b"short", 30).is_err());
     assert!(DynamicCodes::new(SECRET, 29).is_err());
@@ -312,18 +396,37 @@ fn identity_round_trip_and_refusals() {
     let who = resident();
     let tok = identity::mint(&idp, &who, t0());
     assert_eq!(identity::verify(&v, &tok, t0()).unwrap(), who);
-    assert_eq!(identity::verify(&v, &tok, t0() + Duration::hours(1)), Err(IdentityError::Expired));
-    assert_eq!(identity::verify(&v, &tok, t0() - Duration::minutes(5)), Err(IdentityError::NotYetValid));
+    assert_eq!(
+        identity::verify(&v, &tok, t0() + Duration::hours(1)),
+        Err(IdentityError::Expired)
+    );
+    assert_eq!(
+        identity::verify(&v, &tok, t0() - Duration::minutes(5)),
+        Err(IdentityError::NotYetValid)
+    );
     let forged = identity::mint(&key(9), &who, t0());
-    assert!(matches!(identity::verify(&v, &forged, t0()), Err(IdentityError::Signature(_))));
-    assert_eq!(identity::verify(&v, "a.b", t0()), Err(IdentityError::Malformed));
+    assert!(matches!(
+        identity::verify(&v, &forged, t0()),
+        Err(IdentityError::Signature(_))
+    ));
+    assert_eq!(
+        identity::verify(&v, "a.b", t0()),
+        Err(IdentityError::Malformed)
+    );
     // alg=none is refused whatever the signature.
     let parts: Vec<&str> = tok.split('.').collect();
     let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"9"}"#);
-    assert_eq!(identity::verify(&v, &format!("{none}.{}.{}", parts[1], parts[2]), t0()), Err(IdentityError::Algorithm));
+    assert_eq!(
+        identity::verify(&v, &format!("{none}.{}.{}", parts[1], parts[2]), t0()),
+        Err(IdentityError::Algorithm)
+    );
     // A changed payload (another person) breaks the signature.
-    let other = URL_SAFE_NO_PAD.encode(br#"{"sub":"p0000002","home":140522,"rnl":2,"iat":0,"exp":9999999999}"#);
-    assert!(matches!(identity::verify(&v, &format!("{}.{other}.{}", parts[0], parts[2]), t0()), Err(IdentityError::Signature(_))));
+    let other = URL_SAFE_NO_PAD
+        .encode(br#"{"sub":"p0000002","home":140522,"rnl":2,"iat":0,"exp":9999999999}"#);
+    assert!(matches!(
+        identity::verify(&v, &format!("{}.{other}.{}", parts[0], parts[2]), t0()),
+        Err(IdentityError::Signature(_))
+    ));
 }
 
 // ---------------------------------------------------------------- campaigns and programs
@@ -338,12 +441,26 @@ fn campaign_spec() -> NewCampaign {
         stock: 500,
         per_person_limit: 1,
         rounds: vec![
-            Round { round_no: 1, starts_at: t0(), quantity: 300 },
-            Round { round_no: 2, starts_at: t0() + Duration::days(7), quantity: 200 },
+            Round {
+                round_no: 1,
+                starts_at: t0(),
+                quantity: 300,
+            },
+            Round {
+                round_no: 2,
+                starts_at: t0() + Duration::days(7),
+                quantity: 200,
+            },
         ],
-        validity: Validity { days_after_claim: Some(7), ends_at: None },
+        validity: Validity {
+            days_after_claim: Some(7),
+            ends_at: None,
+        },
         budget: fen(1_000_000),
-        eligibility: Eligibility { places: vec![], min_real_name_level: 1 },
+        eligibility: Eligibility {
+            places: vec![],
+            min_real_name_level: 1,
+        },
         distribution: Distribution::Claim,
     }
 }
@@ -358,28 +475,66 @@ fn campaign_validation() {
         c.validate().unwrap_err()
     };
     assert_eq!(bad(&|c| c.name = " ".into()), E::Name);
-    assert_eq!(bad(&|c| c.owner_place = PlaceCode::parse("140000").unwrap()), E::OwnerLevel);
+    assert_eq!(
+        bad(&|c| c.owner_place = PlaceCode::parse("140000").unwrap()),
+        E::OwnerLevel
+    );
     assert_eq!(bad(&|c| c.stock = 0), E::ZeroStock);
     assert_eq!(bad(&|c| c.per_person_limit = 0), E::ZeroLimit);
     assert_eq!(bad(&|c| c.rounds[1].round_no = 3), E::Rounds);
     assert_eq!(bad(&|c| c.rounds[1].starts_at = t0()), E::Rounds);
     assert_eq!(bad(&|c| c.rounds.clear()), E::RoundsForDistribution);
-    assert_eq!(bad(&|c| c.distribution = Distribution::List), E::RoundsForDistribution);
-    assert_eq!(bad(&|c| c.validity = Validity { days_after_claim: None, ends_at: None }), E::Validity);
+    assert_eq!(
+        bad(&|c| c.distribution = Distribution::List),
+        E::RoundsForDistribution
+    );
+    assert_eq!(
+        bad(&|c| c.validity = Validity {
+            days_after_claim: None,
+            ends_at: None
+        }),
+        E::Validity
+    );
     assert_eq!(bad(&|c| c.budget = Fen::ZERO), E::ZeroBudget);
-    assert!(matches!(bad(&|c| c.category = Category::HomeFurnishing), E::RuleCategory { .. }));
-    assert_eq!(bad(&|c| c.eligibility.places = vec![PlaceCode::parse("150100").unwrap()]), E::EligiblePlace(PlaceCode::parse("150100").unwrap()));
+    assert!(matches!(
+        bad(&|c| c.category = Category::HomeFurnishing),
+        E::RuleCategory { .. }
+    ));
+    assert_eq!(
+        bad(&|c| c.eligibility.places = vec![PlaceCode::parse("150100").unwrap()]),
+        E::EligiblePlace(PlaceCode::parse("150100").unwrap())
+    );
     let spec = campaign_spec();
-    assert!(spec.validate_new_round(&Round { round_no: 3, starts_at: t0() + Duration::days(8), quantity: 1 }).is_ok());
-    assert!(spec.validate_new_round(&Round { round_no: 3, starts_at: t0() + Duration::days(6), quantity: 1 }).is_err());
+    assert!(spec
+        .validate_new_round(&Round {
+            round_no: 3,
+            starts_at: t0() + Duration::days(8),
+            quantity: 1
+        })
+        .is_ok());
+    assert!(spec
+        .validate_new_round(&Round {
+            round_no: 3,
+            starts_at: t0() + Duration::days(6),
+            quantity: 1
+        })
+        .is_err());
 }
 
 #[test]
 fn rounds_eligibility_and_validity() {
-    let c = Campaign { id: CampaignId(1), status: CampaignStatus::Active, spec: campaign_spec() };
+    let c = Campaign {
+        id: CampaignId(1),
+        status: CampaignStatus::Active,
+        spec: campaign_spec(),
+    };
     assert_eq!(c.current_round(t0() - Duration::seconds(1)), None);
     assert_eq!(c.current_round(t0()).map(|r| r.round_no), Some(1));
-    assert_eq!(c.current_round(t0() + Duration::days(8)).map(|r| r.round_no), Some(2));
+    assert_eq!(
+        c.current_round(t0() + Duration::days(8))
+            .map(|r| r.round_no),
+        Some(2)
+    );
     assert_eq!(c.next_round(t0()).map(|r| r.round_no), Some(2));
     // A Yangcheng resident is a Jincheng resident; a Taiyuan one is not.
     assert_eq!(c.check_eligibility(&resident()), Ok(()));
@@ -389,7 +544,10 @@ fn rounds_eligibility_and_validity() {
     let mut anonymous = resident();
     anonymous.real_name_level = 0;
     assert!(c.check_eligibility(&anonymous).is_err());
-    let v = Validity { days_after_claim: Some(7), ends_at: Some(t0() + Duration::days(3)) };
+    let v = Validity {
+        days_after_claim: Some(7),
+        ends_at: Some(t0() + Duration::days(3)),
+    };
     assert_eq!(v.window(t0()), (t0(), t0() + Duration::days(3)));
 }
 
@@ -406,10 +564,14 @@ fn program_validation() {
         refund_policy: RefundPolicy::Restore,
     };
     assert!(p.validate().is_ok());
-    p.city_allocations.insert(PlaceCode::parse("140500").unwrap(), Fen::from_yuan(300_000_000).unwrap());
+    p.city_allocations.insert(
+        PlaceCode::parse("140500").unwrap(),
+        Fen::from_yuan(300_000_000).unwrap(),
+    );
     assert!(p.validate().is_err());
     p.city_allocations.clear();
-    p.city_allocations.insert(PlaceCode::parse("150100").unwrap(), fen(1));
+    p.city_allocations
+        .insert(PlaceCode::parse("150100").unwrap(), fen(1));
     assert!(p.validate().is_err());
     p.city_allocations.clear();
     p.funder_place = PlaceCode::parse("140500").unwrap();

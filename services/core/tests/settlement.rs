@@ -37,16 +37,22 @@ fn redemption() -> impl Strategy<Value = Redemption> {
         0u32..=100,
         0..PERIODS,
     )
-        .prop_map(|(city, county, merchant, discount, period, pct, later)| Redemption {
-            city,
-            county,
-            merchant,
-            discount,
-            period,
-            // Odd fen on purpose: a percentage of an odd amount, rounded down.
-            reversed: if pct > 60 { discount * i64::from(pct - 60) / 40 } else { 0 },
-            reversal_period: period.max(later),
-        })
+        .prop_map(
+            |(city, county, merchant, discount, period, pct, later)| Redemption {
+                city,
+                county,
+                merchant,
+                discount,
+                period,
+                // Odd fen on purpose: a percentage of an odd amount, rounded down.
+                reversed: if pct > 60 {
+                    discount * i64::from(pct - 60) / 40
+                } else {
+                    0
+                },
+                reversal_period: period.max(later),
+            },
+        )
 }
 
 #[derive(Debug, Clone)]

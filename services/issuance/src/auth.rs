@@ -65,14 +65,21 @@ impl IdentityCache {
 
     /// A cache of `entries` tokens (0: no cache, every token is verified).
     pub fn new(entries: usize) -> IdentityCache {
-        IdentityCache { cache: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)) }
+        IdentityCache {
+            cache: (entries > 0).then(|| quick_cache::sync::Cache::new(entries)),
+        }
     }
 
     /// [`identity::verify`], remembering successes.
     ///
     /// # Errors
     /// [`IdentityError`].
-    pub fn verify(&self, verifier: &Verifier, token: &str, now: DateTime<Utc>) -> Result<Identity, IdentityError> {
+    pub fn verify(
+        &self,
+        verifier: &Verifier,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Identity, IdentityError> {
         let Some(cache) = &self.cache else {
             return identity::verify(verifier, token, now);
         };
@@ -246,7 +253,11 @@ mod tests {
         ])
     }
 
-    fn resident_token(idp: &voucher_core::keys::SigningKey, now: DateTime<Utc>, ttl: Duration) -> String {
+    fn resident_token(
+        idp: &voucher_core::keys::SigningKey,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> String {
         let who = Identity {
             person_id: voucher_core::PersonId::parse("p1").unwrap(),
             home: place(140_500),
@@ -264,19 +275,44 @@ mod tests {
         let token = resident_token(&idp, t0, Duration::minutes(10));
         for cache in [IdentityCache::new(10), IdentityCache::new(0)] {
             let who = cache.verify(&verifier, &token, t0).unwrap();
-            assert_eq!(cache.verify(&verifier, &token, t0 + Duration::seconds(1)).unwrap(), who);
+            assert_eq!(
+                cache
+                    .verify(&verifier, &token, t0 + Duration::seconds(1))
+                    .unwrap(),
+                who
+            );
             // Past its expiry the token is refused, remembered or not.
-            assert_eq!(cache.verify(&verifier, &token, t0 + Duration::minutes(10)), Err(IdentityError::Expired));
+            assert_eq!(
+                cache.verify(&verifier, &token, t0 + Duration::minutes(10)),
+                Err(IdentityError::Expired)
+            );
         }
         // A remembered token is verified again after REMEMBER: a verifier that no longer
         // knows the key then refuses it.
         let cache = IdentityCache::new(10);
         cache.verify(&verifier, &token, t0).unwrap();
-        let rotated = Verifier::new([voucher_core::keys::SigningKey::generate(2).unwrap().public_key()]).unwrap();
-        assert!(cache.verify(&rotated, &token, t0 + Duration::seconds(30)).is_ok(), "remembered");
-        assert!(cache.verify(&rotated, &token, t0 + IdentityCache::REMEMBER).is_err(), "verified again");
+        let rotated = Verifier::new([voucher_core::keys::SigningKey::generate(2)
+            .unwrap()
+            .public_key()])
+        .unwrap();
+        assert!(
+            cache
+                .verify(&rotated, &token, t0 + Duration::seconds(30))
+                .is_ok(),
+            "remembered"
+        );
+        assert!(
+            cache
+                .verify(&rotated, &token, t0 + IdentityCache::REMEMBER)
+                .is_err(),
+            "verified again"
+        );
         // A forged token is never remembered as valid.
-        let forged = resident_token(&voucher_core::keys::SigningKey::generate(1).unwrap(), t0, Duration::minutes(10));
+        let forged = resident_token(
+            &voucher_core::keys::SigningKey::generate(1).unwrap(),
+            t0,
+            Duration::minutes(10),
+        );
         assert!(cache.verify(&verifier, &forged, t0).is_err());
         assert!(cache.verify(&verifier, &forged, t0).is_err());
     }

@@ -28,7 +28,9 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn new(per_second: u32, burst: u32) -> Limiter<K> {
         let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        Limiter(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+        Limiter(RateLimiter::keyed(
+            Quota::per_second(rate).allow_burst(burst),
+        ))
     }
 
     /// One request for `key`.

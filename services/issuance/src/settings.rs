@@ -253,9 +253,7 @@ impl Default for DynamicCodeSettings {
 
 impl Default for BulkSettings {
     fn default() -> Self {
-        BulkSettings {
-            max_rows: 100_000,
-        }
+        BulkSettings { max_rows: 100_000 }
     }
 }
 

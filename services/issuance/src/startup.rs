@@ -171,7 +171,9 @@ pub async fn build_state(
     let metrics = Metrics::new().context("registering metrics")?;
     Ok(AppState {
         limiters: Arc::new(RateLimiters::new(&settings.rate_limits)),
-        identities: Arc::new(crate::auth::IdentityCache::new(settings.identity_cache_entries)),
+        identities: Arc::new(crate::auth::IdentityCache::new(
+            settings.identity_cache_entries,
+        )),
         settings: Arc::new(settings),
         pg,
         hot,

@@ -65,7 +65,10 @@ pub fn admin_from_files(admin_keys: &Path, key_file: &Path) -> Result<Admin, Rec
     let key = read(key_file)?;
     let entries = read(admin_keys)?;
     let entries: Vec<Entry> = serde_json::from_str(&entries).map_err(|e| {
-        ReconError::Usage(format!("{}: not an admin key file: {e}", admin_keys.display()))
+        ReconError::Usage(format!(
+            "{}: not an admin key file: {e}",
+            admin_keys.display()
+        ))
     })?;
     find(&entries, key.trim())
 }
@@ -118,7 +121,10 @@ mod tests {
             role: Role::City,
             place: PlaceCode::try_from(140_500).unwrap_or_else(|e| panic!("{e}")),
         }];
-        assert_eq!(find(&entries, "city-key").map(|a| a.name).ok(), Some("jincheng".into()));
+        assert_eq!(
+            find(&entries, "city-key").map(|a| a.name).ok(),
+            Some("jincheng".into())
+        );
         assert!(find(&entries, "other").is_err());
         assert!(find(&entries, "").is_err());
     }

@@ -37,7 +37,9 @@ pub async fn generate(pool: &PgPool, spec: &BenchSpec) -> Result<i64, ReconError
     let day = Period::day(spec.day);
     let start = day.starts_at();
     let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
     // Average discount ≈ 2003 fen: a pool of a third of the day's discounts.
     let program: i64 = sqlx::query_scalar(
         "INSERT INTO programs (name, funder_place, province_ratio_bp, pool_fen, county_cofund_bp, refund_policy)

@@ -137,11 +137,19 @@ pub async fn check(
             CampaignStatus::Paused => "paused",
         };
         if snap.fields.get("status").map(String::as_str) != Some(status) {
-            diff("status".into(), show(snap.fields.get("status")), status.into());
+            diff(
+                "status".into(),
+                show(snap.fields.get("status")),
+                status.into(),
+            );
         }
         let limit = i64::from(campaign.spec.per_person_limit);
         if snap.counter("limit") != Some(limit) {
-            diff("limit".into(), show(snap.counter("limit")), limit.to_string());
+            diff(
+                "limit".into(),
+                show(snap.counter("limit")),
+                limit.to_string(),
+            );
         }
         for (item, redis, postgres) in [
             ("total", snap.counter("total"), pg.stock),
@@ -157,7 +165,11 @@ pub async fn check(
             _ => None,
         };
         if unclaimed != Some(pg.available()) {
-            diff("live+pool".into(), show(unclaimed), pg.available().to_string());
+            diff(
+                "live+pool".into(),
+                show(unclaimed),
+                pg.available().to_string(),
+            );
         }
         let persons: BTreeSet<&String> = snap.persons.keys().chain(pg.persons.keys()).collect();
         let mut listed = 0usize;
@@ -204,7 +216,9 @@ pub async fn check(
         }
     }
     report.differences.extend(budget_differences(pool).await?);
-    report.differences.extend(entitlement_differences(pool).await?);
+    report
+        .differences
+        .extend(entitlement_differences(pool).await?);
     Ok(report)
 }
 
@@ -265,7 +279,10 @@ async fn entitlement_differences(pool: &PgPool) -> Result<Vec<Difference>, Recon
         .map(|r| {
             Ok(Difference {
                 campaign_id: Some(r.try_get("campaign_id")?),
-                item: format!("entitlement of {} used_fen", r.try_get::<String, _>("person_id")?),
+                item: format!(
+                    "entitlement of {} used_fen",
+                    r.try_get::<String, _>("person_id")?
+                ),
                 redis: "-".into(),
                 postgres: format!(
                     "{} ≠ redemptions {}",

@@ -27,11 +27,20 @@ use voucher_store::HotStore;
 #[command(name = "reconciliation", version, about)]
 pub struct Cli {
     /// PostgreSQL URL.
-    #[arg(long, env = "APP__POSTGRES__URL", global = true,
-          default_value = "postgres://postgres@127.0.0.1:55432/postgres")]
+    #[arg(
+        long,
+        env = "APP__POSTGRES__URL",
+        global = true,
+        default_value = "postgres://postgres@127.0.0.1:55432/postgres"
+    )]
     pub database_url: String,
     /// Redis URL (check, rebuild).
-    #[arg(long, env = "APP__REDIS__URL", global = true, default_value = "redis://127.0.0.1:56379")]
+    #[arg(
+        long,
+        env = "APP__REDIS__URL",
+        global = true,
+        default_value = "redis://127.0.0.1:56379"
+    )]
     pub redis_url: String,
     /// Redis key prefix.
     #[arg(long, env = "APP__REDIS__PREFIX", global = true, default_value = "vp")]
@@ -197,7 +206,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             let period = period.period()?;
             let outcome = settle(
                 &pool,
-                &SettleRequest { period, actor: actor.clone(), now: Utc::now() },
+                &SettleRequest {
+                    period,
+                    actor: actor.clone(),
+                    now: Utc::now(),
+                },
             )
             .await?;
             for (program, run) in &outcome.created {
@@ -214,7 +227,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 }
             }
         }
-        Command::Report { period, out, api_key_file, secrets_dir } => {
+        Command::Report {
+            period,
+            out,
+            api_key_file,
+            secrets_dir,
+        } => {
             let pool = pg(&cli.database_url).await?;
             let reader = api_key_file
                 .as_ref()
@@ -229,13 +247,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             }
         }
         Command::Confirm { batch, to, admin } => {
-            let who = admin_from_files(&admin.secrets_dir.join("admin-keys.json"), &admin.api_key_file)?;
+            let who = admin_from_files(
+                &admin.secrets_dir.join("admin-keys.json"),
+                &admin.api_key_file,
+            )?;
             let pool = pg(&cli.database_url).await?;
             advance(&pool, *batch, *to, &who, Utc::now()).await?;
             println!("batch {batch} is now {} (by {})", to.as_str(), who.name);
         }
         Command::Show { batch, admin } => {
-            let who = admin_from_files(&admin.secrets_dir.join("admin-keys.json"), &admin.api_key_file)?;
+            let who = admin_from_files(
+                &admin.secrets_dir.join("admin-keys.json"),
+                &admin.api_key_file,
+            )?;
             let pool = pg(&cli.database_url).await?;
             let v = view(&pool, *batch, &who).await?;
             println!(
@@ -243,14 +267,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 serde_json::to_string_pretty(&v).map_err(|e| ReconError::Encode(e.to_string()))?
             );
         }
-        Command::Check { max_outbox_lag, json } => {
+        Command::Check {
+            max_outbox_lag,
+            json,
+        } => {
             let pool = pg(&cli.database_url).await?;
             let hot = redis(&cli).await?;
-            let r = check(&pool, &hot, CheckOptions { max_outbox_lag: *max_outbox_lag }).await?;
+            let r = check(
+                &pool,
+                &hot,
+                CheckOptions {
+                    max_outbox_lag: *max_outbox_lag,
+                },
+            )
+            .await?;
             if *json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&r).map_err(|e| ReconError::Encode(e.to_string()))?
+                    serde_json::to_string_pretty(&r)
+                        .map_err(|e| ReconError::Encode(e.to_string()))?
                 );
             } else {
                 print!("{}", r.render());
@@ -290,12 +325,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 write_file(dir.join("review.txt"), &text)?;
             }
         }
-        Command::GenBench { redemptions, merchants, day } => {
+        Command::GenBench {
+            redemptions,
+            merchants,
+            day,
+        } => {
             let pool = pg(&cli.database_url).await?;
             let started = std::time::Instant::now();
             let program = bench::generate(
                 &pool,
-                &bench::BenchSpec { redemptions: *redemptions, merchants: *merchants, day: *day },
+                &bench::BenchSpec {
+                    redemptions: *redemptions,
+                    merchants: *merchants,
+                    day: *day,
+                },
             )
             .await?;
             println!(

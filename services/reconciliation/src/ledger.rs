@@ -146,20 +146,48 @@ pub fn postings(b: &BatchFigures<'_>) -> Vec<Posting> {
     let mut out = Vec::new();
     let mut push = |account: Account, amount_fen: i64, memo: String| {
         if amount_fen != 0 {
-            out.push(Posting { account, amount_fen, memo });
+            out.push(Posting {
+                account,
+                amount_fen,
+                memo,
+            });
         }
     };
     let funded: i64 = b.province_fen + b.city_fen + b.counties.iter().map(|c| c.1).sum::<i64>();
-    push(Account::pool(b.program_id), b.province_fen, format!("province share of {:06}", b.city));
-    push(Account::city(b.program_id, b.city), b.city_fen, "city share".to_owned());
+    push(
+        Account::pool(b.program_id),
+        b.province_fen,
+        format!("province share of {:06}", b.city),
+    );
+    push(
+        Account::city(b.program_id, b.city),
+        b.city_fen,
+        "city share".to_owned(),
+    );
     for &(county, amount) in b.counties {
-        push(Account::county(b.program_id, county), amount, "county co-funding".to_owned());
+        push(
+            Account::county(b.program_id, county),
+            amount,
+            "county co-funding".to_owned(),
+        );
     }
-    push(Account::clearing(b.program_id), -funded, "funding of the period".to_owned());
+    push(
+        Account::clearing(b.program_id),
+        -funded,
+        "funding of the period".to_owned(),
+    );
     let paid: i64 = b.payables.iter().map(|p| p.1).sum();
-    push(Account::clearing(b.program_id), paid, "payout of the period".to_owned());
+    push(
+        Account::clearing(b.program_id),
+        paid,
+        "payout of the period".to_owned(),
+    );
     for &(merchant, amount) in b.payables {
-        push(Account::merchant(merchant), -amount, "discounts granted − reversed".to_owned());
+        push(
+            Account::merchant(merchant),
+            -amount,
+            "discounts granted − reversed".to_owned(),
+        );
     }
     out
 }

@@ -25,14 +25,19 @@ impl Period {
     /// `end` is before `start`.
     pub fn new(start: NaiveDate, end: NaiveDate) -> Result<Period, String> {
         if end < start {
-            return Err(format!("the period ends ({end}) before it starts ({start})"));
+            return Err(format!(
+                "the period ends ({end}) before it starts ({start})"
+            ));
         }
         Ok(Period { start, end })
     }
 
     /// One day.
     pub fn day(day: NaiveDate) -> Period {
-        Period { start: day, end: day }
+        Period {
+            start: day,
+            end: day,
+        }
     }
 
     /// Yesterday in Beijing, as seen at `now` (the cron job's default).
@@ -104,7 +109,10 @@ mod tests {
     #[test]
     fn yesterday_is_taken_in_beijing() {
         // 2026-05-02 17:00 UTC is already 2026-05-03 01:00 in Beijing.
-        let now = d("2026-05-02").and_hms_opt(17, 0, 0).unwrap_or_default().and_utc();
+        let now = d("2026-05-02")
+            .and_hms_opt(17, 0, 0)
+            .unwrap_or_default()
+            .and_utc();
         assert_eq!(Period::yesterday(now), Period::day(d("2026-05-02")));
     }
 

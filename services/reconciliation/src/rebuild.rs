@@ -120,7 +120,11 @@ pub fn restore_of(campaign: &Campaign, state: &PgCampaignState, now: DateTime<Ut
             ("released_round", released_round),
         ],
         persons: state.persons.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-        claims: state.claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        claims: state
+            .claims
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 

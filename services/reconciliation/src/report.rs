@@ -299,11 +299,15 @@ pub const BOM: &str = "\u{feff}";
 
 fn csv_text(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, ReconError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).map_err(|e| ReconError::Encode(e.to_string()))?;
+    w.write_record(header)
+        .map_err(|e| ReconError::Encode(e.to_string()))?;
     for row in rows {
-        w.write_record(&row).map_err(|e| ReconError::Encode(e.to_string()))?;
+        w.write_record(&row)
+            .map_err(|e| ReconError::Encode(e.to_string()))?;
     }
-    let bytes = w.into_inner().map_err(|e| ReconError::Encode(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ReconError::Encode(e.to_string()))?;
     let body = String::from_utf8(bytes).map_err(|e| ReconError::Encode(e.to_string()))?;
     Ok(format!("{BOM}{body}"))
 }
@@ -468,7 +472,8 @@ pub fn summary(r: &PeriodReport) -> String {
             p.program_name,
             p.run_id,
             p.ratio_bp,
-            p.county_cofund_bp.map_or(String::new(), |c| format!(", county co-funding {c} bp")),
+            p.county_cofund_bp
+                .map_or(String::new(), |c| format!(", county co-funding {c} bp")),
             p.created_by,
             p.created_at
         );

@@ -111,7 +111,10 @@ pub async fn review(
             pattern: "same_person_same_merchant",
             merchant_id: r.try_get("merchant_id")?,
             person_id: Some(r.try_get("person_id")?),
-            evidence: format!("{n} redemptions, {} fen of discounts", r.try_get::<i64, _>("d")?),
+            evidence: format!(
+                "{n} redemptions, {} fen of discounts",
+                r.try_get::<i64, _>("d")?
+            ),
             sample: r.try_get("sample")?,
         });
     }
@@ -147,7 +150,9 @@ pub async fn review(
                 "{near} of {n} threshold orders within {} bp above the threshold",
                 o.threshold_margin_bp
             ),
-            sample: r.try_get::<Option<Vec<String>>, _>("sample")?.unwrap_or_default(),
+            sample: r
+                .try_get::<Option<Vec<String>>, _>("sample")?
+                .unwrap_or_default(),
         });
     }
 
@@ -180,7 +185,8 @@ pub async fn review(
             person_id: None,
             evidence: format!(
                 "{n} redemptions in the hour from {} (normal ≈ {normal} per hour)",
-                hr.with_timezone(&crate::period::beijing()).format("%Y-%m-%d %H:%M %:z")
+                hr.with_timezone(&crate::period::beijing())
+                    .format("%Y-%m-%d %H:%M %:z")
             ),
             sample: Vec::new(),
         });
@@ -230,9 +236,16 @@ pub async fn review(
 /// A human rendering of the ranked list.
 pub fn render(period: &Period, findings: &[Finding]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Review {period}: {} findings (ranked; evidence, not a verdict)", findings.len());
+    let _ = writeln!(
+        s,
+        "Review {period}: {} findings (ranked; evidence, not a verdict)",
+        findings.len()
+    );
     for (i, f) in findings.iter().enumerate() {
-        let who = f.person_id.as_ref().map_or(String::new(), |p| format!(" person {p}"));
+        let who = f
+            .person_id
+            .as_ref()
+            .map_or(String::new(), |p| format!(" person {p}"));
         let _ = writeln!(
             s,
             "{:>3}. [{}] {} merchant {}{}: {}",

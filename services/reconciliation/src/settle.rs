@@ -24,8 +24,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::BTreeMap;
 use voucher_core::settlement::{
-    merchant_payable, split_local_share, split_program_period, CityPeriod, CitySplit,
-    ProgramPeriod,
+    merchant_payable, split_local_share, split_program_period, CityPeriod, CitySplit, ProgramPeriod,
 };
 use voucher_core::{BasisPoints, Fen, PlaceCode};
 
@@ -166,11 +165,12 @@ async fn settle_program(
     for r in &paid_rows {
         paid.insert(r.try_get("city")?, r.try_get("paid")?);
     }
-    let alloc_rows =
-        sqlx::query("SELECT city, allocation_fen FROM program_city_allocations WHERE program_id = $1")
-            .bind(program.id)
-            .fetch_all(&mut *con)
-            .await?;
+    let alloc_rows = sqlx::query(
+        "SELECT city, allocation_fen FROM program_city_allocations WHERE program_id = $1",
+    )
+    .bind(program.id)
+    .fetch_all(&mut *con)
+    .await?;
     let mut allocations: BTreeMap<i32, Fen> = BTreeMap::new();
     for r in &alloc_rows {
         let a = Fen::try_from(r.try_get::<i64, _>("allocation_fen")?)
@@ -318,7 +318,11 @@ async fn write_batch(
 
     let county_figures: Vec<(u32, i64)> =
         local.counties.iter().map(|(k, v)| (k.get(), *v)).collect();
-    let payables: Vec<(&str, i64)> = ids.iter().map(String::as_str).zip(payable.iter().copied()).collect();
+    let payables: Vec<(&str, i64)> = ids
+        .iter()
+        .map(String::as_str)
+        .zip(payable.iter().copied())
+        .collect();
     let postings = ledger::postings(&BatchFigures {
         program_id: program.id,
         city: c.city.get(),
@@ -358,9 +362,15 @@ async fn write_postings(
         codes.push(p.account.code.clone());
         kinds.push(p.account.kind.as_str());
         programs.push(p.account.program_id);
-        places.push(p.account.place.map(|v| i32::try_from(v).unwrap_or(i32::MAX)));
+        places.push(
+            p.account
+                .place
+                .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+        );
         merchants.push(p.account.merchant_id.clone());
-        line_nos.push(i32::try_from(i + 1).map_err(|_| ReconError::Corrupt("too many postings".into()))?);
+        line_nos.push(
+            i32::try_from(i + 1).map_err(|_| ReconError::Corrupt("too many postings".into()))?,
+        );
         amounts.push(p.amount_fen);
         memos.push(p.memo.clone());
     }
@@ -395,7 +405,10 @@ async fn write_postings(
     .fetch_one(&mut *con)
     .await?;
     if sum != 0 {
-        return Err(ReconError::Unbalanced { batch: batch_id, sum });
+        return Err(ReconError::Unbalanced {
+            batch: batch_id,
+            sum,
+        });
     }
     Ok(())
 }

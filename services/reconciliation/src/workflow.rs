@@ -157,12 +157,13 @@ pub async fn advance(
         });
     }
     let mut tx = pool.begin().await?;
-    let moved = sqlx::query("UPDATE settlement_batches SET status = $3 WHERE id = $1 AND status = $2")
-        .bind(batch)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .execute(&mut *tx)
-        .await?;
+    let moved =
+        sqlx::query("UPDATE settlement_batches SET status = $3 WHERE id = $1 AND status = $2")
+            .bind(batch)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .execute(&mut *tx)
+            .await?;
     if moved.rows_affected() != 1 {
         return Err(ReconError::InvalidTransition {
             batch,
@@ -227,7 +228,9 @@ pub async fn view(pool: &PgPool, batch: i64, admin: &Admin) -> Result<BatchView,
         run_id: b.try_get("run_id")?,
         program_id: b.try_get("program_id")?,
         city: city.get(),
-        period_start: b.try_get::<chrono::NaiveDate, _>("period_start")?.to_string(),
+        period_start: b
+            .try_get::<chrono::NaiveDate, _>("period_start")?
+            .to_string(),
         period_end: b.try_get::<chrono::NaiveDate, _>("period_end")?.to_string(),
         status: b.try_get("status")?,
         spending_fen: b.try_get("spending_fen")?,

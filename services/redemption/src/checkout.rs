@@ -98,9 +98,15 @@ impl Decline {
             Decline::VoucherAlreadyRedeemed => "the voucher has already been redeemed",
             Decline::VoucherExpired => "the voucher has expired",
             Decline::VoucherNotYetValid => "the voucher is not valid yet",
-            Decline::MerchantCategoryMismatch => "the voucher is not accepted by merchants of this category",
-            Decline::OutsideIssuingPlace => "the voucher is only valid in its issuing city or county",
-            Decline::MerchantNotApproved => "this merchant is not approved for the voucher's program",
+            Decline::MerchantCategoryMismatch => {
+                "the voucher is not accepted by merchants of this category"
+            }
+            Decline::OutsideIssuingPlace => {
+                "the voucher is only valid in its issuing city or county"
+            }
+            Decline::MerchantNotApproved => {
+                "this merchant is not approved for the voucher's program"
+            }
             Decline::BelowThreshold => "the order amount is below the voucher's threshold",
             Decline::BudgetExhausted => "the campaign's budget is exhausted",
             Decline::CodeStale => "the code is out of date: ask the customer to refresh it",
@@ -248,12 +254,23 @@ pub async fn checkout(
     let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let stale = state.settings.idempotency.stale_in_flight_secs;
-    let claim = db::idempotency_claim(&mut tx, &terminal.merchant_id, idem_key, hash, program_asked, stale).await?;
+    let claim = db::idempotency_claim(
+        &mut tx,
+        &terminal.merchant_id,
+        idem_key,
+        hash,
+        program_asked,
+        stale,
+    )
+    .await?;
     match claim.begin {
         IdempotencyBegin::Started => {}
         IdempotencyBegin::Done(status, body) => {
             state.metrics.decision(mode.kind(), "replayed", "", started);
-            return Ok(Answer { status: u16::try_from(status).unwrap_or(200), body });
+            return Ok(Answer {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            });
         }
         IdempotencyBegin::Mismatch => {
             return Err(ApiError::new(
@@ -262,15 +279,24 @@ pub async fn checkout(
             ))
         }
         IdempotencyBegin::InFlight => {
-            return Err(ApiError::new(Code::InFlight, "a request with this Idempotency-Key is still being processed"))
+            return Err(ApiError::new(
+                Code::InFlight,
+                "a request with this Idempotency-Key is still being processed",
+            ))
         }
     }
     let decided = match (checked, campaign) {
         (Err(d), _) | (_, Some(Err(d))) => Ok(Err(d)),
-        (Ok(_), None) => Err(ApiError::internal(anyhow::anyhow!("campaign facts missing after a passed precheck"))),
+        (Ok(_), None) => Err(ApiError::internal(anyhow::anyhow!(
+            "campaign facts missing after a passed precheck"
+        ))),
         (Ok(claims), Some(Ok(program_id))) => {
             if claim.approved {
-                decide(state, &mut tx, terminal, idem_key, hash, &req, order, mode, &claims, program_id).await
+                decide(
+                    state, &mut tx, terminal, idem_key, hash, &req, order, mode, &claims,
+                    program_id,
+                )
+                .await
             } else {
                 Ok(Err(Decline::MerchantNotApproved))
             }
@@ -280,23 +306,35 @@ pub async fn checkout(
         Ok(Ok(view)) => {
             tx.commit().await.map_err(StoreError::from)?;
             let reason = view.notice.clone().unwrap_or_default();
-            state.metrics.decision(mode.kind(), "approved", &reason, started);
-            Ok(Answer { status: 200, body: serde_json::to_value(&view).map_err(ApiError::internal)? })
+            state
+                .metrics
+                .decision(mode.kind(), "approved", &reason, started);
+            Ok(Answer {
+                status: 200,
+                body: serde_json::to_value(&view).map_err(ApiError::internal)?,
+            })
         }
         Ok(Err(decline)) => {
             // Dropping the transaction rolls it back: nothing written, the key is free again.
             drop(tx);
-            state.metrics.decision(mode.kind(), "declined", decline.as_str(), started);
+            state
+                .metrics
+                .decision(mode.kind(), "declined", decline.as_str(), started);
             let view = DeclineView {
                 outcome: "declined".to_owned(),
                 reason: decline.as_str().to_owned(),
                 message: decline.message().to_owned(),
             };
-            Ok(Answer { status: 200, body: serde_json::to_value(&view).map_err(ApiError::internal)? })
+            Ok(Answer {
+                status: 200,
+                body: serde_json::to_value(&view).map_err(ApiError::internal)?,
+            })
         }
         Err(e) => {
             drop(tx);
-            state.metrics.decision(mode.kind(), "error", e.code.as_str(), started);
+            state
+                .metrics
+                .decision(mode.kind(), "error", e.code.as_str(), started);
             Err(e)
         }
     }
@@ -307,7 +345,10 @@ pub async fn checkout(
 ///
 /// # Errors
 /// Store failures.
-async fn campaign_facts(state: &AppState, claims: &VoucherClaims) -> Result<Result<i64, Decline>, ApiError> {
+async fn campaign_facts(
+    state: &AppState,
+    claims: &VoucherClaims,
+) -> Result<Result<i64, Decline>, ApiError> {
     let campaign_id = claims.campaign_id.0;
     let program_id = match policy_of(state, campaign_id).await {
         Ok((program, _)) => program,
@@ -323,25 +364,42 @@ async fn campaign_facts(state: &AppState, claims: &VoucherClaims) -> Result<Resu
 
 fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
     if req.order_amount_fen <= 0 || req.order_amount_fen > MAX_ORDER_FEN {
-        return Err(ApiError::invalid_field("order_amount_fen", format!("must be 1..={MAX_ORDER_FEN} fen")));
+        return Err(ApiError::invalid_field(
+            "order_amount_fen",
+            format!("must be 1..={MAX_ORDER_FEN} fen"),
+        ));
     }
     let len = req.order_ref.chars().count();
     if len == 0 || len > 64 || req.order_ref.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("order_ref", "must be 1-64 characters without control characters"));
+        return Err(ApiError::invalid_field(
+            "order_ref",
+            "must be 1-64 characters without control characters",
+        ));
     }
     if req.code.is_empty() || req.code.len() > 2048 {
-        return Err(ApiError::invalid_field("code", "must be a scanned dynamic code"));
+        return Err(ApiError::invalid_field(
+            "code",
+            "must be a scanned dynamic code",
+        ));
     }
     Fen::try_from(req.order_amount_fen).map_err(|e| ApiError::invalid_field("order_amount_fen", e))
 }
 
 /// The checks that need no database: code, token, validity, category, place, threshold.
-fn precheck(state: &AppState, terminal: &Terminal, req: &CheckoutRequest, order: Fen) -> Result<VoucherClaims, Decline> {
+fn precheck(
+    state: &AppState,
+    terminal: &Terminal,
+    req: &CheckoutRequest,
+    order: Fen,
+) -> Result<VoucherClaims, Decline> {
     let now = state.clock.now();
-    let claims = state.dynamic_codes.verify(&req.code, &state.verifier, now).map_err(|e| match e {
-        CodeError::Stale => Decline::CodeStale,
-        CodeError::Malformed | CodeError::Token(_) => Decline::TokenInvalid,
-    })?;
+    let claims = state
+        .dynamic_codes
+        .verify(&req.code, &state.verifier, now)
+        .map_err(|e| match e {
+            CodeError::Stale => Decline::CodeStale,
+            CodeError::Malformed | CodeError::Token(_) => Decline::TokenInvalid,
+        })?;
     if now < claims.valid_from {
         return Err(Decline::VoucherNotYetValid);
     }
@@ -366,8 +424,16 @@ fn precheck(state: &AppState, terminal: &Terminal, req: &CheckoutRequest, order:
 ///
 /// # Errors
 /// [`StoreError::NotFound`] for an unknown campaign.
-pub async fn policy_of(state: &AppState, campaign_id: i64) -> Result<(i64, RefundPolicy), StoreError> {
-    if let Some(found) = state.policies.read().ok().and_then(|m| m.get(&campaign_id).copied()) {
+pub async fn policy_of(
+    state: &AppState,
+    campaign_id: i64,
+) -> Result<(i64, RefundPolicy), StoreError> {
+    if let Some(found) = state
+        .policies
+        .read()
+        .ok()
+        .and_then(|m| m.get(&campaign_id).copied())
+    {
         return Ok(found);
     }
     let found = db::campaign_policy(&state.pg, campaign_id).await?;
@@ -378,7 +444,11 @@ pub async fn policy_of(state: &AppState, campaign_id: i64) -> Result<(i64, Refun
 }
 
 async fn ensure_budget(state: &AppState, campaign_id: i64) -> Result<(), StoreError> {
-    if state.budgets_ready.read().is_ok_and(|s| s.contains(&campaign_id)) {
+    if state
+        .budgets_ready
+        .read()
+        .is_ok_and(|s| s.contains(&campaign_id))
+    {
         return Ok(());
     }
     db::ensure_budget(&state.pg, campaign_id, state.settings.budget.buckets).await?;
@@ -434,7 +504,10 @@ async fn decide(
 
     let (status, hold_expires_at) = match mode {
         Mode::Sale => ("approved", None),
-        Mode::Hold => ("held", Some(now + chrono::Duration::seconds(state.settings.holds.timeout_secs))),
+        Mode::Hold => (
+            "held",
+            Some(now + chrono::Duration::seconds(state.settings.holds.timeout_secs)),
+        ),
     };
     let record_of = |discount: i64, notice: Option<&str>| RedemptionRecord {
         id,
@@ -468,7 +541,18 @@ async fn decide(
             let view = RedemptionView::of(&record, false);
             let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
             let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
-            match db::redeem_single_use(tx, claims, &record, event.as_ref(), idem_key, hash, &body, bucket).await {
+            match db::redeem_single_use(
+                tx,
+                claims,
+                &record,
+                event.as_ref(),
+                idem_key,
+                hash,
+                &body,
+                bucket,
+            )
+            .await
+            {
                 Ok(SingleUse::Recorded) => return Ok(Ok(view)),
                 Ok(SingleUse::NotIssued) => {
                     let status = db::voucher_status(tx, voucher_id).await?;
@@ -481,7 +565,10 @@ async fn decide(
                 Ok(SingleUse::BudgetBusy) => {}
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
                 Err(StoreError::Conflict(_)) => {
-                    return Err(ApiError::new(Code::OrderRefUsed, "this order_ref was already used by this merchant"))
+                    return Err(ApiError::new(
+                        Code::OrderRefUsed,
+                        "this order_ref was already used by this merchant",
+                    ))
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -491,7 +578,10 @@ async fn decide(
             }
             (amount, None, false)
         }
-        Rule::Percent { rate_bp, per_person_cap } => {
+        Rule::Percent {
+            rate_bp,
+            per_person_cap,
+        } => {
             match db::insert_voucher_from_token(tx, claims).await {
                 Ok(()) => {}
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
@@ -500,13 +590,21 @@ async fn decide(
             if db::voucher_status(tx, voucher_id).await?.as_deref() == Some("expired") {
                 return Ok(Err(Decline::VoucherExpired));
             }
-            let (used, cap) = db::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64()).await?;
+            let (used, cap) =
+                db::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64()).await?;
             let cap_remaining = Fen::try_from(cap - used).unwrap_or(Fen::ZERO);
             // The budget limit is applied by taking from the buckets below.
-            let d = discount::percent(rate_bp, order, cap_remaining, Fen::try_from(MAX_ORDER_FEN).unwrap_or_default());
+            let d = discount::percent(
+                rate_bp,
+                order,
+                cap_remaining,
+                Fen::try_from(MAX_ORDER_FEN).unwrap_or_default(),
+            );
             let taken = db::take_budget(tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
             if taken > 0 && !db::use_entitlement(tx, campaign_id, person, taken).await? {
-                return Err(ApiError::internal(anyhow::anyhow!("entitlement changed under its row lock")));
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "entitlement changed under its row lock"
+                )));
             }
             let notice = if taken < d.amount.as_i64() {
                 Some("BUDGET_EXHAUSTED")
@@ -524,9 +622,10 @@ async fn decide(
     let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
     match db::record_decision(tx, &record, event.as_ref(), idem_key, hash, &body).await {
         Ok(()) => Ok(Ok(view)),
-        Err(StoreError::Conflict(_)) => {
-            Err(ApiError::new(Code::OrderRefUsed, "this order_ref was already used by this merchant"))
-        }
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            Code::OrderRefUsed,
+            "this order_ref was already used by this merchant",
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -47,8 +47,10 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::VerifyOffline { keys, code } => {
-                let text = std::fs::read_to_string(&keys).with_context(|| format!("reading {}", keys.display()))?;
-                let keys = offline::parse_keys(&text).context("the keys file is not a keys document")?;
+                let text = std::fs::read_to_string(&keys)
+                    .with_context(|| format!("reading {}", keys.display()))?;
+                let keys =
+                    offline::parse_keys(&text).context("the keys file is not a keys document")?;
                 let claims = offline::offline_check(&code, &keys, chrono::Utc::now())?;
                 println!("{}", serde_json::to_string_pretty(&claims)?);
                 Ok(())
@@ -69,8 +71,12 @@ impl Cli {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = voucher_store::pg::connect(settings.postgres_url(), 2).await.context("connecting to PostgreSQL")?;
-    voucher_store::pg::migrate(&pool).await.context("migrating")?;
+    let pool = voucher_store::pg::connect(settings.postgres_url(), 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    voucher_store::pg::migrate(&pool)
+        .await
+        .context("migrating")?;
     pool.close().await;
     Ok(())
 }

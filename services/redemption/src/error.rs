@@ -125,7 +125,11 @@ impl Code {
             Code::MalformedJson => ("MALFORMED_JSON", S::BAD_REQUEST, InvalidRequest),
             Code::InvalidField => ("INVALID_FIELD", S::BAD_REQUEST, InvalidRequest),
             Code::PayloadTooLarge => ("PAYLOAD_TOO_LARGE", S::PAYLOAD_TOO_LARGE, InvalidRequest),
-            Code::UnsupportedMediaType => ("UNSUPPORTED_MEDIA_TYPE", S::UNSUPPORTED_MEDIA_TYPE, InvalidRequest),
+            Code::UnsupportedMediaType => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                S::UNSUPPORTED_MEDIA_TYPE,
+                InvalidRequest,
+            ),
             Code::MissingSignature => ("MISSING_SIGNATURE", S::UNAUTHORIZED, Auth),
             Code::StaleTimestamp => ("STALE_TIMESTAMP", S::UNAUTHORIZED, Auth),
             Code::NonceReused => ("NONCE_REUSED", S::UNAUTHORIZED, Auth),
@@ -135,8 +139,14 @@ impl Code {
             Code::MissingApiKey => ("MISSING_API_KEY", S::UNAUTHORIZED, Auth),
             Code::ApiKeyInvalid => ("API_KEY_INVALID", S::UNAUTHORIZED, Auth),
             Code::ForbiddenPlace => ("FORBIDDEN_PLACE", S::FORBIDDEN, Auth),
-            Code::MissingIdempotencyKey => ("MISSING_IDEMPOTENCY_KEY", S::BAD_REQUEST, InvalidRequest),
-            Code::IdempotencyKeyReused => ("IDEMPOTENCY_KEY_REUSED", S::UNPROCESSABLE_ENTITY, InvalidRequest),
+            Code::MissingIdempotencyKey => {
+                ("MISSING_IDEMPOTENCY_KEY", S::BAD_REQUEST, InvalidRequest)
+            }
+            Code::IdempotencyKeyReused => (
+                "IDEMPOTENCY_KEY_REUSED",
+                S::UNPROCESSABLE_ENTITY,
+                InvalidRequest,
+            ),
             Code::InFlight => ("IN_FLIGHT", S::CONFLICT, Conflict),
             Code::MerchantNotFound => ("MERCHANT_NOT_FOUND", S::NOT_FOUND, NotFound),
             Code::MerchantExists => ("MERCHANT_EXISTS", S::CONFLICT, Conflict),
@@ -181,7 +191,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), details: None, cause: None }
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+            cause: None,
+        }
     }
 
     /// Adds details.
@@ -193,27 +208,42 @@ impl ApiError {
 
     /// A bad field or header.
     pub fn invalid_field(field: &str, reason: impl std::fmt::Display) -> ApiError {
-        ApiError::new(Code::InvalidField, format!("invalid field `{field}`: {reason}"))
-            .with_details(json!({ "field": field, "reason": reason.to_string() }))
+        ApiError::new(
+            Code::InvalidField,
+            format!("invalid field `{field}`: {reason}"),
+        )
+        .with_details(json!({ "field": field, "reason": reason.to_string() }))
     }
 
     /// A bug, with its cause (logged, not sent).
     pub fn internal(cause: impl Into<anyhow::Error>) -> ApiError {
-        ApiError { cause: Some(cause.into()), ..ApiError::new(Code::Internal, "an internal error occurred; it has been logged") }
+        ApiError {
+            cause: Some(cause.into()),
+            ..ApiError::new(
+                Code::Internal,
+                "an internal error occurred; it has been logged",
+            )
+        }
     }
 
     /// A store that does not answer.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> ApiError {
         ApiError {
             cause: Some(cause.into()),
-            ..ApiError::new(Code::ServiceUnavailable, "the service is temporarily unavailable; retry shortly")
+            ..ApiError::new(
+                Code::ServiceUnavailable,
+                "the service is temporarily unavailable; retry shortly",
+            )
         }
     }
 
     /// Over a rate limit.
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
-        ApiError::new(Code::RateLimited, format!("too many requests: retry after {retry_after_secs} s"))
-            .with_details(json!({ "retry_after_secs": retry_after_secs }))
+        ApiError::new(
+            Code::RateLimited,
+            format!("too many requests: retry after {retry_after_secs} s"),
+        )
+        .with_details(json!({ "retry_after_secs": retry_after_secs }))
     }
 
     /// The body sent to the client.
@@ -245,7 +275,12 @@ impl ResponseError for ApiError {
             }
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let Some(secs) = self.details.as_ref().and_then(|d| d.get("retry_after_secs")).and_then(|v| v.as_u64()) {
+        if let Some(secs) = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retry_after_secs"))
+            .and_then(|v| v.as_u64())
+        {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         } else if self.code == Code::ServiceUnavailable {
             response.insert_header((header::RETRY_AFTER, "1"));
@@ -260,7 +295,10 @@ impl From<StoreError> for ApiError {
         let unavailable = match &e {
             StoreError::Redis(_) => true,
             StoreError::Pg(inner) => {
-                matches!(inner, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+                matches!(
+                    inner,
+                    sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+                )
             }
             _ => false,
         };
@@ -276,8 +314,16 @@ impl From<issuance::ApiError> for ApiError {
     /// Body-parsing errors of the shared extractors keep their code and message.
     fn from(e: issuance::ApiError) -> ApiError {
         let body = e.body();
-        let code = Code::ALL.into_iter().find(|c| c.as_str() == body.code).unwrap_or(Code::InvalidField);
-        ApiError { code, message: body.message, details: body.details, cause: None }
+        let code = Code::ALL
+            .into_iter()
+            .find(|c| c.as_str() == body.code)
+            .unwrap_or(Code::InvalidField);
+        ApiError {
+            code,
+            message: body.message,
+            details: body.details,
+            cause: None,
+        }
     }
 }
 

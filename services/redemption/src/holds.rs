@@ -30,15 +30,26 @@ async fn release(
     }
     if r.single_use {
         db::unspend_voucher(&mut *con, r.voucher_id).await?;
-    } else if r.discount_fen > 0 && !db::use_entitlement(&mut *con, r.campaign_id, &r.person_id, -r.discount_fen).await? {
+    } else if r.discount_fen > 0
+        && !db::use_entitlement(&mut *con, r.campaign_id, &r.person_id, -r.discount_fen).await?
+    {
         return Err(StoreError::Conflict("entitlement release"));
     }
-    db::return_budget(&mut *con, r.campaign_id, r.discount_fen, bucket_for(state, r.id)).await?;
+    db::return_budget(
+        &mut *con,
+        r.campaign_id,
+        r.discount_fen,
+        bucket_for(state, r.id),
+    )
+    .await?;
     Ok(true)
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(Code::RedemptionNotFound, "no such redemption of this merchant")
+    ApiError::new(
+        Code::RedemptionNotFound,
+        "no such redemption of this merchant",
+    )
 }
 
 fn resolved(status: &str) -> ApiError {
@@ -51,27 +62,45 @@ fn resolved(status: &str) -> ApiError {
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`, `HOLD_RESOLVED` (voided, or not a hold), `HOLD_EXPIRED`.
 #[tracing::instrument(name = "redemption.holds.capture", skip_all, err)]
-pub async fn capture(state: &AppState, terminal: &Terminal, id: Uuid) -> Result<RedemptionView, ApiError> {
+pub async fn capture(
+    state: &AppState,
+    terminal: &Terminal,
+    id: Uuid,
+) -> Result<RedemptionView, ApiError> {
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true).await?.ok_or_else(not_found)?;
+    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
+        .await?
+        .ok_or_else(not_found)?;
     match r.status.as_str() {
         "captured" => return Ok(RedemptionView::of(&r, false)),
-        "expired" => return Err(ApiError::new(Code::HoldExpired, "the hold timed out and was released")),
+        "expired" => {
+            return Err(ApiError::new(
+                Code::HoldExpired,
+                "the hold timed out and was released",
+            ))
+        }
         "held" => {}
         other => return Err(resolved(other)),
     }
     if r.hold_expires_at.is_some_and(|at| at <= now) {
         release(state, &mut tx, &r, "expired", now).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        return Err(ApiError::new(Code::HoldExpired, "the hold timed out and was released"));
+        return Err(ApiError::new(
+            Code::HoldExpired,
+            "the hold timed out and was released",
+        ));
     }
     if !db::resolve(&mut tx, r.id, "held", "captured", now).await? {
         return Err(resolved("resolved"));
     }
     db::append_event(&mut tx, &redeemed_event(&r, now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    let captured = RedemptionRecord { status: "captured".to_owned(), resolved_at: Some(now), ..r };
+    let captured = RedemptionRecord {
+        status: "captured".to_owned(),
+        resolved_at: Some(now),
+        ..r
+    };
     Ok(RedemptionView::of(&captured, false))
 }
 
@@ -81,21 +110,35 @@ pub async fn capture(state: &AppState, terminal: &Terminal, id: Uuid) -> Result<
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`, `HOLD_RESOLVED` (captured, or not a hold).
 #[tracing::instrument(name = "redemption.holds.void", skip_all, err)]
-pub async fn void(state: &AppState, terminal: &Terminal, id: Uuid) -> Result<RedemptionView, ApiError> {
+pub async fn void(
+    state: &AppState,
+    terminal: &Terminal,
+    id: Uuid,
+) -> Result<RedemptionView, ApiError> {
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true).await?.ok_or_else(not_found)?;
+    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
+        .await?
+        .ok_or_else(not_found)?;
     match r.status.as_str() {
         "voided" | "expired" => return Ok(RedemptionView::of(&r, false)),
         "held" => {}
         other => return Err(resolved(other)),
     }
-    let to = if r.hold_expires_at.is_some_and(|at| at <= now) { "expired" } else { "voided" };
+    let to = if r.hold_expires_at.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "voided"
+    };
     if !release(state, &mut tx, &r, to, now).await? {
         return Err(resolved("resolved"));
     }
     tx.commit().await.map_err(StoreError::from)?;
-    let done = RedemptionRecord { status: to.to_owned(), resolved_at: Some(now), ..r };
+    let done = RedemptionRecord {
+        status: to.to_owned(),
+        resolved_at: Some(now),
+        ..r
+    };
     Ok(RedemptionView::of(&done, false))
 }
 

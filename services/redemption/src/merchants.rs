@@ -35,7 +35,12 @@ impl FromRequest for AdminCaller {
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
-                .ok_or_else(|| ApiError::new(Code::MissingApiKey, "an administrator API key is required: send X-Api-Key"))?;
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::MissingApiKey,
+                        "an administrator API key is required: send X-Api-Key",
+                    )
+                })?;
             state
                 .admins
                 .find(key)
@@ -53,7 +58,9 @@ impl FromRequest for AdminCaller {
 pub struct CreditCode(String);
 
 const CREDIT_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const CREDIT_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 impl CreditCode {
     /// The check character for the first 17 characters, if they are all allowed.
@@ -67,7 +74,9 @@ impl CreditCode {
             sum += u32::try_from(value).ok()? * w;
         }
         let check = (31 - sum % 31) % 31;
-        CREDIT_CHARS.get(usize::try_from(check).ok()?).map(|b| char::from(*b))
+        CREDIT_CHARS
+            .get(usize::try_from(check).ok()?)
+            .map(|b| char::from(*b))
     }
 
     /// Parses a code (upper-cased first).
@@ -137,8 +146,11 @@ fn merchant_place(m: &MerchantRecord) -> Result<PlaceCode, ApiError> {
 }
 
 fn forbidden(place: PlaceCode) -> ApiError {
-    ApiError::new(Code::ForbiddenPlace, format!("you do not manage place {place}"))
-        .with_details(serde_json::json!({ "place": place }))
+    ApiError::new(
+        Code::ForbiddenPlace,
+        format!("you do not manage place {place}"),
+    )
+    .with_details(serde_json::json!({ "place": place }))
 }
 
 /// The merchant, if it exists and lies in the caller's place (else `MERCHANT_NOT_FOUND`,
@@ -147,7 +159,10 @@ async fn visible(state: &AppState, who: &Admin, id: &str) -> Result<MerchantReco
     let m = db::get_merchant(&state.pg, id).await?;
     match m {
         Some(m) if who.can_manage(merchant_place(&m)?) => Ok(m),
-        _ => Err(ApiError::new(Code::MerchantNotFound, format!("merchant {id} does not exist"))),
+        _ => Err(ApiError::new(
+            Code::MerchantNotFound,
+            format!("merchant {id} does not exist"),
+        )),
     }
 }
 
@@ -155,27 +170,48 @@ async fn visible(state: &AppState, who: &Admin, id: &str) -> Result<MerchantReco
 ///
 /// # Errors
 /// `INVALID_FIELD`, `FORBIDDEN_PLACE`, `MERCHANT_EXISTS`.
-pub async fn create(state: &AppState, who: &Admin, m: NewMerchant) -> Result<MerchantRecord, ApiError> {
-    let id_ok = !m.id.is_empty() && m.id.len() <= 64 && m.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+pub async fn create(
+    state: &AppState,
+    who: &Admin,
+    m: NewMerchant,
+) -> Result<MerchantRecord, ApiError> {
+    let id_ok = !m.id.is_empty()
+        && m.id.len() <= 64
+        && m.id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
-        return Err(ApiError::invalid_field("id", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
+        return Err(ApiError::invalid_field(
+            "id",
+            "must be 1-64 characters of A-Z a-z 0-9 _ -",
+        ));
     }
     let name_len = m.name.trim().chars().count();
     if name_len == 0 || name_len > 200 {
         return Err(ApiError::invalid_field("name", "must be 1-200 characters"));
     }
-    let credit = CreditCode::parse(&m.credit_code).map_err(|why| ApiError::invalid_field("credit_code", why))?;
+    let credit = CreditCode::parse(&m.credit_code)
+        .map_err(|why| ApiError::invalid_field("credit_code", why))?;
     if m.city.level() != PlaceLevel::City {
-        return Err(ApiError::invalid_field("city", "must be a city code such as 140500"));
+        return Err(ApiError::invalid_field(
+            "city",
+            "must be a city code such as 140500",
+        ));
     }
     if let Some(county) = m.county {
         if county.level() != PlaceLevel::County || !m.city.covers(county) {
-            return Err(ApiError::invalid_field("county", "must be a county of the city"));
+            return Err(ApiError::invalid_field(
+                "county",
+                "must be a county of the city",
+            ));
         }
     }
     let account_len = m.settlement_account.trim().chars().count();
     if account_len == 0 || account_len > 64 {
-        return Err(ApiError::invalid_field("settlement_account", "must be 1-64 characters"));
+        return Err(ApiError::invalid_field(
+            "settlement_account",
+            "must be 1-64 characters",
+        ));
     }
     let place = m.county.unwrap_or(m.city);
     if !who.can_manage(place) {
@@ -187,7 +223,11 @@ pub async fn create(state: &AppState, who: &Admin, m: NewMerchant) -> Result<Mer
         credit_code: credit.0,
         category: m.category.as_str().to_owned(),
         city: i32::try_from(m.city.get()).map_err(ApiError::internal)?,
-        county: m.county.map(|c| i32::try_from(c.get())).transpose().map_err(ApiError::internal)?,
+        county: m
+            .county
+            .map(|c| i32::try_from(c.get()))
+            .transpose()
+            .map_err(ApiError::internal)?,
         status: "active".to_owned(),
         settlement_account: m.settlement_account.trim().to_owned(),
         created_by: who.name.clone(),
@@ -195,9 +235,10 @@ pub async fn create(state: &AppState, who: &Admin, m: NewMerchant) -> Result<Mer
     };
     match db::create_merchant(&state.pg, &record).await {
         Ok(()) => Ok(record),
-        Err(StoreError::Conflict(_)) => {
-            Err(ApiError::new(Code::MerchantExists, "a merchant with this id or credit code exists"))
-        }
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            Code::MerchantExists,
+            "a merchant with this id or credit code exists",
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -214,12 +255,20 @@ pub async fn get(state: &AppState, who: &Admin, id: &str) -> Result<MerchantReco
 ///
 /// # Errors
 /// `MERCHANT_NOT_FOUND`, `PROGRAM_NOT_FOUND`.
-pub async fn approve(state: &AppState, who: &Admin, id: &str, program_id: i64) -> Result<MerchantRecord, ApiError> {
+pub async fn approve(
+    state: &AppState,
+    who: &Admin,
+    id: &str,
+    program_id: i64,
+) -> Result<MerchantRecord, ApiError> {
     visible(state, who, id).await?;
     match db::approve(&state.pg, id, program_id, &who.name, state.clock.now()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
-            return Err(ApiError::new(Code::ProgramNotFound, format!("program {program_id} does not exist")))
+            return Err(ApiError::new(
+                Code::ProgramNotFound,
+                format!("program {program_id} does not exist"),
+            ))
         }
         Err(e) => return Err(e.into()),
     }
@@ -231,17 +280,34 @@ fn new_key_id() -> String {
 }
 
 fn fresh_secret() -> Result<String, ApiError> {
-    signing::new_secret().map_err(|_| ApiError::internal(anyhow::anyhow!("the system random source failed")))
+    signing::new_secret()
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the system random source failed")))
 }
 
 /// Creates a terminal; the secret is in the answer and never again.
 ///
 /// # Errors
 /// `MERCHANT_NOT_FOUND`.
-pub async fn create_terminal(state: &AppState, who: &Admin, merchant: &str) -> Result<TerminalCredentials, ApiError> {
+pub async fn create_terminal(
+    state: &AppState,
+    who: &Admin,
+    merchant: &str,
+) -> Result<TerminalCredentials, ApiError> {
     visible(state, who, merchant).await?;
-    let creds = TerminalCredentials { terminal_id: Uuid::now_v7(), key_id: new_key_id(), secret: fresh_secret()? };
-    db::insert_terminal(&state.pg, creds.terminal_id, merchant, &creds.key_id, &creds.secret, state.clock.now()).await?;
+    let creds = TerminalCredentials {
+        terminal_id: Uuid::now_v7(),
+        key_id: new_key_id(),
+        secret: fresh_secret()?,
+    };
+    db::insert_terminal(
+        &state.pg,
+        creds.terminal_id,
+        merchant,
+        &creds.key_id,
+        &creds.secret,
+        state.clock.now(),
+    )
+    .await?;
     Ok(creds)
 }
 
@@ -256,10 +322,26 @@ pub async fn rotate_terminal(
     terminal_id: Uuid,
 ) -> Result<TerminalCredentials, ApiError> {
     visible(state, who, merchant).await?;
-    let creds = TerminalCredentials { terminal_id, key_id: new_key_id(), secret: fresh_secret()? };
-    match db::rotate_terminal(&state.pg, terminal_id, merchant, &creds.key_id, &creds.secret, state.clock.now()).await {
+    let creds = TerminalCredentials {
+        terminal_id,
+        key_id: new_key_id(),
+        secret: fresh_secret()?,
+    };
+    match db::rotate_terminal(
+        &state.pg,
+        terminal_id,
+        merchant,
+        &creds.key_id,
+        &creds.secret,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(()) => Ok(creds),
-        Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound, "no such active terminal")),
+        Err(StoreError::NotFound) => Err(ApiError::new(
+            Code::TerminalNotFound,
+            "no such active terminal",
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -268,7 +350,12 @@ pub async fn rotate_terminal(
 ///
 /// # Errors
 /// `MERCHANT_NOT_FOUND`, `TERMINAL_NOT_FOUND`.
-pub async fn revoke_terminal(state: &AppState, who: &Admin, merchant: &str, terminal_id: Uuid) -> Result<(), ApiError> {
+pub async fn revoke_terminal(
+    state: &AppState,
+    who: &Admin,
+    merchant: &str,
+    terminal_id: Uuid,
+) -> Result<(), ApiError> {
     visible(state, who, merchant).await?;
     match db::revoke_terminal(&state.pg, terminal_id, merchant, state.clock.now()).await {
         Ok(()) => Ok(()),
@@ -291,6 +378,9 @@ mod tests {
         let wrong = if check == '0' { '1' } else { '0' };
         assert!(CreditCode::parse(&format!("{head}{wrong}")).is_err());
         assert!(CreditCode::parse("short").is_err());
-        assert!(CreditCode::parse("91140500MA0K1234IX").is_err(), "I is not allowed");
+        assert!(
+            CreditCode::parse("91140500MA0K1234IX").is_err(),
+            "I is not allowed"
+        );
     }
 }

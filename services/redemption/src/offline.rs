@@ -44,15 +44,25 @@ pub enum OfflineError {
 ///
 /// # Errors
 /// [`OfflineError`].
-pub fn offline_check(code: &str, keys: &[PublicKey], now: DateTime<Utc>) -> Result<VoucherClaims, OfflineError> {
+pub fn offline_check(
+    code: &str,
+    keys: &[PublicKey],
+    now: DateTime<Utc>,
+) -> Result<VoucherClaims, OfflineError> {
     let verifier = Verifier::new(keys.iter().cloned())?;
-    let (token_text, mac) = code.trim().rsplit_once('.').ok_or(OfflineError::Malformed)?;
+    let (token_text, mac) = code
+        .trim()
+        .rsplit_once('.')
+        .ok_or(OfflineError::Malformed)?;
     if token_text.is_empty() || mac.is_empty() {
         return Err(OfflineError::Malformed);
     }
     let claims = token::verify(&verifier, token_text, now)?;
     if now < claims.valid_from || now > claims.valid_until {
-        return Err(OfflineError::NotValidNow { from: claims.valid_from, until: claims.valid_until });
+        return Err(OfflineError::NotValidNow {
+            from: claims.valid_from,
+            until: claims.valid_until,
+        });
     }
     Ok(claims)
 }

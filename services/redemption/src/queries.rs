@@ -42,8 +42,10 @@ pub struct DayQuery {
 /// # Errors
 /// `INVALID_FIELD` for a bad date.
 pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<DayReport, ApiError> {
-    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| ApiError::invalid_field("date", "must be YYYY-MM-DD"))?;
-    let cst = FixedOffset::east_opt(8 * 3600).ok_or_else(|| ApiError::internal(anyhow::anyhow!("offset")))?;
+    let day = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid_field("date", "must be YYYY-MM-DD"))?;
+    let cst = FixedOffset::east_opt(8 * 3600)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("offset")))?;
     let start = day
         .and_hms_opt(0, 0, 0)
         .and_then(|t| cst.from_local_datetime(&t).single())
@@ -74,16 +76,25 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(Code::RedemptionNotFound, "no such redemption of this merchant")
+    ApiError::new(
+        Code::RedemptionNotFound,
+        "no such redemption of this merchant",
+    )
 }
 
 /// One redemption by id.
 ///
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`.
-pub async fn by_id(state: &AppState, terminal: &Terminal, id: Uuid) -> Result<RedemptionView, ApiError> {
+pub async fn by_id(
+    state: &AppState,
+    terminal: &Terminal,
+    id: Uuid,
+) -> Result<RedemptionView, ApiError> {
     let mut con = state.pg.acquire().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut con, &terminal.merchant_id, id, false).await?.ok_or_else(not_found)?;
+    let r = db::redemption_by_id(&mut con, &terminal.merchant_id, id, false)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(RedemptionView::of(&r, false))
 }
 
@@ -91,7 +102,13 @@ pub async fn by_id(state: &AppState, terminal: &Terminal, id: Uuid) -> Result<Re
 ///
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`.
-pub async fn by_order_ref(state: &AppState, terminal: &Terminal, order_ref: &str) -> Result<RedemptionView, ApiError> {
-    let r = db::redemption_by_order_ref(&state.pg, &terminal.merchant_id, order_ref).await?.ok_or_else(not_found)?;
+pub async fn by_order_ref(
+    state: &AppState,
+    terminal: &Terminal,
+    order_ref: &str,
+) -> Result<RedemptionView, ApiError> {
+    let r = db::redemption_by_order_ref(&state.pg, &terminal.merchant_id, order_ref)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(RedemptionView::of(&r, false))
 }

@@ -33,7 +33,9 @@ impl RateLimiters {
     /// # Errors
     /// `RATE_LIMITED`.
     pub fn check_terminal(&self, key_id: &str) -> Result<(), ApiError> {
-        self.terminal.check(&key_id.to_owned()).map_err(ApiError::rate_limited)
+        self.terminal
+            .check(&key_id.to_owned())
+            .map_err(ApiError::rate_limited)
     }
 
     /// Forgets keys whose limits are back to full.
@@ -55,5 +57,7 @@ pub async fn per_ip(
             return Ok(req.into_response(e.error_response()).map_into_right_body());
         }
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }

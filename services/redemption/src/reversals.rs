@@ -97,24 +97,41 @@ pub async fn reverse(
 ) -> Result<ReversalView, ApiError> {
     let len = req.reversal_ref.chars().count();
     if len == 0 || len > 64 || req.reversal_ref.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("reversal_ref", "must be 1-64 characters without control characters"));
+        return Err(ApiError::invalid_field(
+            "reversal_ref",
+            "must be 1-64 characters without control characters",
+        ));
     }
     if req.refund_amount_fen.is_some_and(|a| a <= 0) {
-        return Err(ApiError::invalid_field("refund_amount_fen", "must be positive"));
+        return Err(ApiError::invalid_field(
+            "refund_amount_fen",
+            "must be positive",
+        ));
     }
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
         .await?
-        .ok_or_else(|| ApiError::new(Code::RedemptionNotFound, "no such redemption of this merchant"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::RedemptionNotFound,
+                "no such redemption of this merchant",
+            )
+        })?;
     if let Some(done) = db::reversal_by_ref(&mut tx, r.id, &req.reversal_ref).await? {
         return Ok(ReversalView::of(&done));
     }
     if r.status != "approved" && r.status != "captured" {
-        return Err(ApiError::new(Code::NotReversible, format!("a redemption that is {} cannot be reversed", r.status)));
+        return Err(ApiError::new(
+            Code::NotReversible,
+            format!("a redemption that is {} cannot be reversed", r.status),
+        ));
     }
     if now > r.created_at + chrono::Duration::days(state.settings.refunds.window_days) {
-        return Err(ApiError::new(Code::RefundWindowClosed, "the refund window of this redemption has closed"));
+        return Err(ApiError::new(
+            Code::RefundWindowClosed,
+            "the refund window of this redemption has closed",
+        ));
     }
     let left = r.order_amount_fen - r.refunded_amount_fen;
     let refund = req.refund_amount_fen.unwrap_or(left);
@@ -131,19 +148,34 @@ pub async fn reverse(
         });
     }
     if refund > left {
-        return Err(ApiError::new(Code::RefundNotAllowed, format!("only {left} fen of the order is left to refund")));
+        return Err(ApiError::new(
+            Code::RefundNotAllowed,
+            format!("only {left} fen of the order is left to refund"),
+        ));
     }
     if r.single_use && refund != r.order_amount_fen {
-        return Err(ApiError::new(Code::RefundNotAllowed, "a single-use voucher's redemption is reversed only in full"));
+        return Err(ApiError::new(
+            Code::RefundNotAllowed,
+            "a single-use voucher's redemption is reversed only in full",
+        ));
     }
-    let delta = proportional(r.discount_fen, r.order_amount_fen, r.refunded_amount_fen, refund);
+    let delta = proportional(
+        r.discount_fen,
+        r.order_amount_fen,
+        r.refunded_amount_fen,
+        refund,
+    );
     let (_, policy) = policy_of(state, r.campaign_id).await?;
     let restored = policy == RefundPolicy::Restore;
     if restored {
         if r.single_use {
             db::unspend_voucher(&mut tx, r.voucher_id).await?;
-        } else if delta > 0 && !db::use_entitlement(&mut tx, r.campaign_id, &r.person_id, -delta).await? {
-            return Err(ApiError::internal(anyhow::anyhow!("entitlement below zero on reversal")));
+        } else if delta > 0
+            && !db::use_entitlement(&mut tx, r.campaign_id, &r.person_id, -delta).await?
+        {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "entitlement below zero on reversal"
+            )));
         }
     }
     db::return_budget(&mut tx, r.campaign_id, delta, bucket_for(state, r.id)).await?;
@@ -159,7 +191,10 @@ pub async fn reverse(
     match db::insert_reversal(&mut tx, &record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(Code::InFlight, "a concurrent reversal changed this redemption; retry"))
+            return Err(ApiError::new(
+                Code::InFlight,
+                "a concurrent reversal changed this redemption; retry",
+            ))
         }
         Err(e) => return Err(e.into()),
     }

@@ -165,13 +165,19 @@ impl Default for RateLimitSettings {
 
 impl Default for SigningSettings {
     fn default() -> Self {
-        SigningSettings { max_skew_secs: 300, nonce_ttl_secs: 600 }
+        SigningSettings {
+            max_skew_secs: 300,
+            nonce_ttl_secs: 600,
+        }
     }
 }
 
 impl Default for HoldSettings {
     fn default() -> Self {
-        HoldSettings { timeout_secs: 15 * 60, sweep_interval_secs: 30 }
+        HoldSettings {
+            timeout_secs: 15 * 60,
+            sweep_interval_secs: 30,
+        }
     }
 }
 
@@ -189,7 +195,10 @@ impl Default for BudgetSettings {
 
 impl Default for IdempotencySettings {
     fn default() -> Self {
-        IdempotencySettings { retention_hours: 48, stale_in_flight_secs: 60 }
+        IdempotencySettings {
+            retention_hours: 48,
+            stale_in_flight_secs: 60,
+        }
     }
 }
 
@@ -214,11 +223,19 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let bad = |what: &str| Err(SettingsError::Invalid(what.to_owned()));
         let r = &self.rate_limits;
-        if [r.terminal_per_second, r.terminal_burst, r.ip_per_second, r.ip_burst].contains(&0) {
+        if [
+            r.terminal_per_second,
+            r.terminal_burst,
+            r.ip_per_second,
+            r.ip_burst,
+        ]
+        .contains(&0)
+        {
             return bad("rate_limits: every rate and burst must be at least 1");
         }
         if self.signing.max_skew_secs <= 0
-            || self.signing.nonce_ttl_secs < u64::try_from(self.signing.max_skew_secs).unwrap_or(u64::MAX)
+            || self.signing.nonce_ttl_secs
+                < u64::try_from(self.signing.max_skew_secs).unwrap_or(u64::MAX)
         {
             return bad("signing.max_skew_secs must be positive and signing.nonce_ttl_secs at least as long");
         }
@@ -237,7 +254,10 @@ impl Settings {
         if !(30..=60).contains(&self.dynamic_code_step_secs) {
             return bad("dynamic_code_step_secs must be 30-60");
         }
-        if self.server.workers == Some(0) || self.server.json_limit_bytes == 0 || self.postgres.max_connections == 0 {
+        if self.server.workers == Some(0)
+            || self.server.json_limit_bytes == 0
+            || self.postgres.max_connections == 0
+        {
             return bad("server.workers, server.json_limit_bytes and postgres.max_connections must be positive");
         }
         Ok(())
@@ -245,9 +265,11 @@ impl Settings {
 
     /// Worker threads to run: the setting, or one per core.
     pub fn workers(&self) -> usize {
-        self.server
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        self.server.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
     }
 
     /// The Redis URL (secret).

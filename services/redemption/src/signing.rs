@@ -22,9 +22,18 @@ pub const NONCE_HEADER: &str = "x-nonce";
 pub const SIGNATURE_HEADER: &str = "x-signature";
 
 /// The string that is signed.
-pub fn canonical_string(method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
+pub fn canonical_string(
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
     let body_hash = hex::encode(digest::digest(&digest::SHA256, body));
-    format!("{}\n{path_and_query}\n{timestamp}\n{nonce}\n{body_hash}", method.to_ascii_uppercase())
+    format!(
+        "{}\n{path_and_query}\n{timestamp}\n{nonce}\n{body_hash}",
+        method.to_ascii_uppercase()
+    )
 }
 
 /// A terminal secret that is not 64 hex digits.
@@ -52,7 +61,10 @@ pub fn sign(
     nonce: &str,
     body: &[u8],
 ) -> Result<String, BadSecret> {
-    let tag = hmac::sign(&key(secret_hex)?, canonical_string(method, path_and_query, timestamp, nonce, body).as_bytes());
+    let tag = hmac::sign(
+        &key(secret_hex)?,
+        canonical_string(method, path_and_query, timestamp, nonce, body).as_bytes(),
+    );
     Ok(hex::encode(tag.as_ref()))
 }
 
@@ -91,12 +103,20 @@ pub fn verify_signature(
     let (Ok(key), Ok(tag)) = (key(secret_hex), hex::decode(signature_hex.trim())) else {
         return false;
     };
-    hmac::verify(&key, canonical_string(method, path_and_query, timestamp, nonce, body).as_bytes(), &tag).is_ok()
+    hmac::verify(
+        &key,
+        canonical_string(method, path_and_query, timestamp, nonce, body).as_bytes(),
+        &tag,
+    )
+    .is_ok()
 }
 
 /// Whether a nonce has the allowed shape.
 pub fn valid_nonce(nonce: &str) -> bool {
-    (8..=64).contains(&nonce.len()) && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (8..=64).contains(&nonce.len())
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A fresh terminal secret: 32 random bytes, hex.
@@ -118,13 +138,69 @@ mod tests {
 
     #[test]
     fn a_signature_verifies_and_any_change_breaks_it() {
-        let sig = sign(SECRET, "post", "/v1/redemptions", 1_777_600_000, "nonce-123", b"{\"a\":1}").unwrap();
-        assert!(verify_signature(SECRET, "POST", "/v1/redemptions", 1_777_600_000, "nonce-123", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(SECRET, "POST", "/v1/redemptions", 1_777_600_000, "nonce-123", b"{\"a\":2}", &sig));
-        assert!(!verify_signature(SECRET, "POST", "/v1/redemptions", 1_777_600_001, "nonce-123", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(SECRET, "POST", "/v1/other", 1_777_600_000, "nonce-123", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(SECRET, "POST", "/v1/redemptions", 1_777_600_000, "nonce-124", b"{\"a\":1}", &sig));
-        assert!(!verify_signature(SECRET, "POST", "/v1/redemptions", 1_777_600_000, "nonce-123", b"{\"a\":1}", "zz"));
+        let sig = sign(
+            SECRET,
+            "post",
+            "/v1/redemptions",
+            1_777_600_000,
+            "nonce-123",
+            b"{\"a\":1}",
+        )
+        .unwrap();
+        assert!(verify_signature(
+            SECRET,
+            "POST",
+            "/v1/redemptions",
+            1_777_600_000,
+            "nonce-123",
+            b"{\"a\":1}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            SECRET,
+            "POST",
+            "/v1/redemptions",
+            1_777_600_000,
+            "nonce-123",
+            b"{\"a\":2}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            SECRET,
+            "POST",
+            "/v1/redemptions",
+            1_777_600_001,
+            "nonce-123",
+            b"{\"a\":1}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            SECRET,
+            "POST",
+            "/v1/other",
+            1_777_600_000,
+            "nonce-123",
+            b"{\"a\":1}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            SECRET,
+            "POST",
+            "/v1/redemptions",
+            1_777_600_000,
+            "nonce-124",
+            b"{\"a\":1}",
+            &sig
+        ));
+        assert!(!verify_signature(
+            SECRET,
+            "POST",
+            "/v1/redemptions",
+            1_777_600_000,
+            "nonce-123",
+            b"{\"a\":1}",
+            "zz"
+        ));
     }
 
     #[test]

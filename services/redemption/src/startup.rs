@@ -44,15 +44,20 @@ impl Application {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let secrets = issuance::secrets::load(&settings.secrets_dir)
             .with_context(|| format!("loading secrets from {}", settings.secrets_dir.display()))?;
-        let pg = voucher_store::pg::connect(settings.postgres_url(), settings.postgres.max_connections)
-            .await
-            .context("connecting to PostgreSQL")?;
-        let nonces = voucher_store::nonces::Nonces::connect(settings.redis_url(), &settings.redis.prefix)
-            .await
-            .context("connecting to Redis")?;
+        let pg =
+            voucher_store::pg::connect(settings.postgres_url(), settings.postgres.max_connections)
+                .await
+                .context("connecting to PostgreSQL")?;
+        let nonces =
+            voucher_store::nonces::Nonces::connect(settings.redis_url(), &settings.redis.prefix)
+                .await
+                .context("connecting to Redis")?;
         let verifier = Verifier::new(secrets.voucher_public).context("voucher public keys")?;
-        let dynamic_codes = DynamicCodes::new(secrets.dynamic_code_secret.expose_secret(), settings.dynamic_code_step_secs)
-            .context("dynamic code settings")?;
+        let dynamic_codes = DynamicCodes::new(
+            secrets.dynamic_code_secret.expose_secret(),
+            settings.dynamic_code_step_secs,
+        )
+        .context("dynamic code settings")?;
         let state = AppState {
             limiters: Arc::new(RateLimiters::new(&settings.rate_limits)),
             settings: Arc::new(settings),
@@ -72,7 +77,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server_state = state.clone();
         let server = HttpServer::new(move || {
-            let limits = BodyLimits { json: server_state.settings.server.json_limit_bytes, csv: 1 };
+            let limits = BodyLimits {
+                json: server_state.settings.server.json_limit_bytes,
+                csv: 1,
+            };
             App::new()
                 .app_data(limits)
                 .app_data(web::PathConfig::default().error_handler(extract::path_error_handler))
@@ -92,9 +100,18 @@ impl Application {
         .listen(listener)?
         .run();
         let shutdown = CancellationToken::new();
-        let tasks = vec![tokio::spawn(run_housekeeping(state.clone(), shutdown.clone()))];
+        let tasks = vec![tokio::spawn(run_housekeeping(
+            state.clone(),
+            shutdown.clone(),
+        ))];
         tracing::info!(port, "redemption listening");
-        Ok(Application { port, server, state, shutdown, tasks })
+        Ok(Application {
+            port,
+            server,
+            state,
+            shutdown,
+            tasks,
+        })
     }
 
     /// The bound port.
@@ -145,7 +162,12 @@ async fn run_housekeeping(state: AppState, shutdown: CancellationToken) {
         passes += 1;
         if passes % 100 == 0 {
             state.limiters.housekeeping();
-            if let Err(e) = voucher_store::pg::redemptions::idempotency_purge(&state.pg, state.settings.idempotency.retention_hours).await {
+            if let Err(e) = voucher_store::pg::redemptions::idempotency_purge(
+                &state.pg,
+                state.settings.idempotency.retention_hours,
+            )
+            .await
+            {
                 tracing::warn!("idempotency purge failed: {e}");
             }
         }

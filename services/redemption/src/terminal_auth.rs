@@ -59,12 +59,17 @@ impl SignedRequest {
     /// # Errors
     /// `MISSING_IDEMPOTENCY_KEY`, `INVALID_FIELD`.
     pub fn require_idempotency_key(&self) -> Result<&str, ApiError> {
-        let key = self
-            .idempotency_key
-            .as_deref()
-            .ok_or_else(|| ApiError::new(Code::MissingIdempotencyKey, "send an Idempotency-Key header"))?;
+        let key = self.idempotency_key.as_deref().ok_or_else(|| {
+            ApiError::new(
+                Code::MissingIdempotencyKey,
+                "send an Idempotency-Key header",
+            )
+        })?;
         if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid_field("Idempotency-Key", "must be 1-128 printable ASCII characters"));
+            return Err(ApiError::invalid_field(
+                "Idempotency-Key",
+                "must be 1-128 printable ASCII characters",
+            ));
         }
         Ok(key)
     }
@@ -77,7 +82,10 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiError
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            ApiError::new(Code::MissingSignature, format!("a signed terminal request needs the {name} header"))
+            ApiError::new(
+                Code::MissingSignature,
+                format!("a signed terminal request needs the {name} header"),
+            )
         })
 }
 
@@ -97,10 +105,14 @@ impl FromRequest for SignedRequest {
             let timestamp = header_text(&req, TIMESTAMP_HEADER)?;
             let nonce = header_text(&req, NONCE_HEADER)?.to_owned();
             let signature = header_text(&req, SIGNATURE_HEADER)?.to_owned();
-            let timestamp: i64 =
-                timestamp.parse().map_err(|_| ApiError::invalid_field("X-Timestamp", "must be Unix seconds"))?;
+            let timestamp: i64 = timestamp
+                .parse()
+                .map_err(|_| ApiError::invalid_field("X-Timestamp", "must be Unix seconds"))?;
             if !signing::valid_nonce(&nonce) {
-                return Err(ApiError::invalid_field("X-Nonce", "must be 8-64 characters of A-Z a-z 0-9 _ -"));
+                return Err(ApiError::invalid_field(
+                    "X-Nonce",
+                    "must be 8-64 characters of A-Z a-z 0-9 _ -",
+                ));
             }
             let now = state.clock.now().timestamp();
             let skew = state.settings.signing.max_skew_secs;
@@ -111,16 +123,39 @@ impl FromRequest for SignedRequest {
                 )
                 .with_details(serde_json::json!({ "server_time": now })));
             }
-            let body = read_body(&req, &mut payload, state.settings.server.json_limit_bytes).await?;
+            let body =
+                read_body(&req, &mut payload, state.settings.server.json_limit_bytes).await?;
             let key = voucher_store::pg::redemptions::terminal_by_key(&state.pg, &key_id).await?;
-            let invalid = || ApiError::new(Code::TerminalKeyInvalid, "the terminal key is unknown or revoked");
+            let invalid = || {
+                ApiError::new(
+                    Code::TerminalKeyInvalid,
+                    "the terminal key is unknown or revoked",
+                )
+            };
             let key = key.filter(|k| k.status == "active").ok_or_else(invalid)?;
-            let path = req.uri().path_and_query().map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
-            if !signing::verify_signature(&key.secret, req.method().as_str(), &path, timestamp, &nonce, &body, &signature) {
-                return Err(ApiError::new(Code::BadSignature, "the request signature does not match"));
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+            if !signing::verify_signature(
+                &key.secret,
+                req.method().as_str(),
+                &path,
+                timestamp,
+                &nonce,
+                &body,
+                &signature,
+            ) {
+                return Err(ApiError::new(
+                    Code::BadSignature,
+                    "the request signature does not match",
+                ));
             }
             if key.merchant_status != "active" {
-                return Err(ApiError::new(Code::MerchantNotActive, "the merchant is not active"));
+                return Err(ApiError::new(
+                    Code::MerchantNotActive,
+                    "the merchant is not active",
+                ));
             }
             state.limiters.check_terminal(&key_id)?;
             let fresh = state
@@ -129,19 +164,34 @@ impl FromRequest for SignedRequest {
                 .await
                 .map_err(ApiError::unavailable)?;
             if !fresh {
-                return Err(ApiError::new(Code::NonceReused, "this nonce was already used: a replayed request"));
+                return Err(ApiError::new(
+                    Code::NonceReused,
+                    "this nonce was already used: a replayed request",
+                ));
             }
-            let category = key.category.parse::<Category>().map_err(ApiError::internal)?;
-            let place = PlaceCode::try_from(u32::try_from(key.county.unwrap_or(key.city)).unwrap_or(0))
+            let category = key
+                .category
+                .parse::<Category>()
                 .map_err(ApiError::internal)?;
+            let place =
+                PlaceCode::try_from(u32::try_from(key.county.unwrap_or(key.city)).unwrap_or(0))
+                    .map_err(ApiError::internal)?;
             let idempotency_key = req
                 .headers()
                 .get("idempotency-key")
                 .map(|v| v.to_str().map(str::to_owned))
                 .transpose()
-                .map_err(|_| ApiError::invalid_field("Idempotency-Key", "must be printable ASCII"))?;
+                .map_err(|_| {
+                    ApiError::invalid_field("Idempotency-Key", "must be printable ASCII")
+                })?;
             Ok(SignedRequest {
-                terminal: Terminal { terminal_id: key.terminal_id, key_id, merchant_id: key.merchant_id, category, place },
+                terminal: Terminal {
+                    terminal_id: key.terminal_id,
+                    key_id,
+                    merchant_id: key.merchant_id,
+                    category,
+                    place,
+                },
                 body,
                 idempotency_key,
             })
@@ -150,9 +200,17 @@ impl FromRequest for SignedRequest {
 }
 
 /// Reads the whole body, at most `limit` bytes (after decompression).
-async fn read_body(req: &HttpRequest, payload: &mut Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large =
-        || ApiError::new(Code::PayloadTooLarge, format!("the request body is larger than the limit of {limit} bytes"));
+async fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -163,7 +221,12 @@ async fn read_body(req: &HttpRequest, payload: &mut Payload, limit: usize) -> Re
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(Code::MalformedJson, format!("the body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                Code::MalformedJson,
+                format!("the body could not be read: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

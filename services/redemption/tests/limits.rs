@@ -15,8 +15,17 @@ async fn a_terminal_over_its_rate_gets_429_and_nothing_is_written() {
         s.rate_limits.terminal_burst = 3;
     })
     .await;
-    let campaign = app.catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap()).await;
-    let term = app.merchant("m-rate", Category::Catering, None, &[campaign.spec.program_id]).await;
+    let campaign = app
+        .catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap())
+        .await;
+    let term = app
+        .merchant(
+            "m-rate",
+            Category::Catering,
+            None,
+            &[campaign.spec.program_id],
+        )
+        .await;
     let other = app.terminal("m-rate").await;
     let mut statuses = Vec::new();
     let mut codes = Vec::new();
@@ -29,7 +38,12 @@ async fn a_terminal_over_its_rate_gets_429_and_nothing_is_written() {
     // The burst of 3 passes, the rest is refused with RATE_LIMITED.
     assert_eq!(statuses[..3], [200, 200, 200], "{codes:?}");
     assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
-    assert!(codes[3..].iter().all(|c| c.as_deref() == Some("RATE_LIMITED")), "{codes:?}");
+    assert!(
+        codes[3..]
+            .iter()
+            .all(|c| c.as_deref() == Some("RATE_LIMITED")),
+        "{codes:?}"
+    );
     assert_eq!(app.count("redemptions").await, 3);
     // Another terminal of the same merchant has its own budget of requests.
     let code = app.code(&app.voucher(&campaign, "p-other"));
@@ -45,7 +59,12 @@ async fn one_address_over_its_rate_gets_429() {
     .await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let resp = app.http.get(app.url("/.well-known/voucher-keys")).send().await.unwrap();
+        let resp = app
+            .http
+            .get(app.url("/.well-known/voucher-keys"))
+            .send()
+            .await
+            .unwrap();
         statuses.push(resp.status().as_u16());
     }
     assert_eq!(statuses[..2], [200, 200]);
@@ -55,11 +74,28 @@ async fn one_address_over_its_rate_gets_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversize_body_is_413_and_writes_nothing() {
     let app = spawn_with(|s| s.server.json_limit_bytes = 2048).await;
-    let campaign = app.catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap()).await;
-    let term = app.merchant("m-big", Category::Catering, None, &[campaign.spec.program_id]).await;
+    let campaign = app
+        .catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap())
+        .await;
+    let term = app
+        .merchant(
+            "m-big",
+            Category::Catering,
+            None,
+            &[campaign.spec.program_id],
+        )
+        .await;
     let before = app.written().await;
     let body = json!({"code": "x".repeat(4096), "order_amount_fen": 12_000, "order_ref": "big-1"});
-    let (status, body) = app.call(&term, "POST", "/v1/redemptions", Some(body), Some("idem-big")).await;
+    let (status, body) = app
+        .call(
+            &term,
+            "POST",
+            "/v1/redemptions",
+            Some(body),
+            Some("idem-big"),
+        )
+        .await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
     assert_eq!(app.written().await, before);

@@ -18,7 +18,10 @@ impl Nonces {
     /// A bad URL or Redis unreachable.
     pub async fn connect(url: &str, prefix: &str) -> Result<Nonces, StoreError> {
         let conn = ConnectionManager::new(redis::Client::open(url)?).await?;
-        Ok(Nonces { conn, prefix: format!("{prefix}:rdm:nonce:") })
+        Ok(Nonces {
+            conn,
+            prefix: format!("{prefix}:rdm:nonce:"),
+        })
     }
 
     /// `PING` (for readiness probes).
@@ -26,7 +29,9 @@ impl Nonces {
     /// # Errors
     /// Redis failed.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn.clone()).await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
         Ok(())
     }
 
@@ -35,7 +40,12 @@ impl Nonces {
     ///
     /// # Errors
     /// Redis failed.
-    pub async fn first_use(&self, key_id: &str, nonce: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+    pub async fn first_use(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        ttl_secs: u64,
+    ) -> Result<bool, StoreError> {
         let fresh: Option<String> = redis::cmd("SET")
             .arg(format!("{}{key_id}:{nonce}", self.prefix))
             .arg(1)

@@ -12,10 +12,22 @@ use uuid::Uuid;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/admin/merchants", web::post().to(create))
         .route("/v1/admin/merchants/{id}", web::get().to(get))
-        .route("/v1/admin/merchants/{id}/approvals", web::post().to(approve))
-        .route("/v1/admin/merchants/{id}/terminals", web::post().to(create_terminal))
-        .route("/v1/admin/merchants/{id}/terminals/{terminal}/rotate", web::post().to(rotate))
-        .route("/v1/admin/merchants/{id}/terminals/{terminal}/revoke", web::post().to(revoke));
+        .route(
+            "/v1/admin/merchants/{id}/approvals",
+            web::post().to(approve),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/terminals",
+            web::post().to(create_terminal),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/terminals/{terminal}/rotate",
+            web::post().to(rotate),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/terminals/{terminal}/revoke",
+            web::post().to(revoke),
+        );
 }
 
 /// Creates a merchant in a place the caller manages.
@@ -23,7 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 201, description = "the merchant"), (status = 400, description = "MALFORMED_JSON, INVALID_FIELD", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, description = "FORBIDDEN_PLACE", body = ErrorBody),
         (status = 409, description = "MERCHANT_EXISTS", body = ErrorBody)))]
-pub async fn create(state: web::Data<AppState>, who: AdminCaller, body: ApiJson<NewMerchant>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    who: AdminCaller,
+    body: ApiJson<NewMerchant>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(merchants::create(&state, &who.0, body.0).await?))
 }
 
@@ -31,7 +47,11 @@ pub async fn create(state: web::Data<AppState>, who: AdminCaller, body: ApiJson<
 #[utoipa::path(get, path = "/v1/admin/merchants/{id}", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "Merchant id")),
     responses((status = 200, description = "the merchant"), (status = 404, description = "MERCHANT_NOT_FOUND", body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, who: AdminCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    who: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(merchants::get(&state, &who.0, &id).await?))
 }
 
@@ -52,7 +72,11 @@ pub async fn approve(
 #[utoipa::path(post, path = "/v1/admin/merchants/{id}/terminals", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "Merchant id")),
     responses((status = 201, body = TerminalCredentials), (status = 404, body = ErrorBody)))]
-pub async fn create_terminal(state: web::Data<AppState>, who: AdminCaller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn create_terminal(
+    state: web::Data<AppState>,
+    who: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Created().json(merchants::create_terminal(&state, &who.0, &id).await?))
 }
 
@@ -60,7 +84,11 @@ pub async fn create_terminal(state: web::Data<AppState>, who: AdminCaller, id: w
 #[utoipa::path(post, path = "/v1/admin/merchants/{id}/terminals/{terminal}/rotate", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "Merchant id"), ("terminal" = Uuid, Path, description = "Terminal id")),
     responses((status = 200, body = TerminalCredentials), (status = 404, description = "TERMINAL_NOT_FOUND", body = ErrorBody)))]
-pub async fn rotate(state: web::Data<AppState>, who: AdminCaller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+pub async fn rotate(
+    state: web::Data<AppState>,
+    who: AdminCaller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let (id, terminal) = path.into_inner();
     Ok(HttpResponse::Ok().json(merchants::rotate_terminal(&state, &who.0, &id, terminal).await?))
 }
@@ -69,7 +97,11 @@ pub async fn rotate(state: web::Data<AppState>, who: AdminCaller, path: web::Pat
 #[utoipa::path(post, path = "/v1/admin/merchants/{id}/terminals/{terminal}/revoke", tag = "admin", security(("api_key" = [])),
     params(("id" = String, Path, description = "Merchant id"), ("terminal" = Uuid, Path, description = "Terminal id")),
     responses((status = 204), (status = 404, description = "TERMINAL_NOT_FOUND", body = ErrorBody)))]
-pub async fn revoke(state: web::Data<AppState>, who: AdminCaller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    who: AdminCaller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let (id, terminal) = path.into_inner();
     merchants::revoke_terminal(&state, &who.0, &id, terminal).await?;
     Ok(HttpResponse::NoContent().finish())

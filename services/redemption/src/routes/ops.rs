@@ -26,7 +26,10 @@ pub async fn healthz() -> HttpResponse {
 /// PostgreSQL answers `SELECT 1` and Redis `PING` (503 otherwise).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let pg = matches!(tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pg)).await, Ok(Ok(_)));
+    let pg = matches!(
+        tokio::time::timeout(READY_TIMEOUT, sqlx::query("SELECT 1").execute(&state.pg)).await,
+        Ok(Ok(_))
+    );
     let ping = state.nonces.ping();
     let redis = matches!(tokio::time::timeout(READY_TIMEOUT, ping).await, Ok(Ok(_)));
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
@@ -50,7 +53,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Ok(n) => state.metrics.holds_outstanding.set(n),
         Err(e) => tracing::warn!("holds gauge not refreshed: {e}"),
     }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
 }
 
 /// This API's OpenAPI document.

@@ -16,7 +16,10 @@ use uuid::Uuid;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/redemptions", web::post().to(redeem))
         .route("/v1/redemptions", web::get().to(day))
-        .route("/v1/redemptions/by-order-ref/{order_ref}", web::get().to(by_order_ref))
+        .route(
+            "/v1/redemptions/by-order-ref/{order_ref}",
+            web::get().to(by_order_ref),
+        )
         .route("/v1/redemptions/{id}", web::get().to(by_id))
         .route("/v1/redemptions/{id}/reversals", web::post().to(reverse))
         .route("/v1/authorizations", web::post().to(authorize))
@@ -26,14 +29,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn respond(answer: Answer) -> HttpResponse {
-    HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK)).json(answer.body)
+    HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK))
+        .json(answer.body)
 }
 
-async fn run_checkout(state: &AppState, req: &HttpRequest, signed: SignedRequest, mode: Mode) -> Result<HttpResponse, ApiError> {
+async fn run_checkout(
+    state: &AppState,
+    req: &HttpRequest,
+    signed: SignedRequest,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
     let key = signed.require_idempotency_key()?.to_owned();
     let body: CheckoutRequest = signed.json()?;
     let hash = checkout::request_hash(req.method().as_str(), req.path(), &signed.body);
-    Ok(respond(checkout::checkout(state, &signed.terminal, &key, &hash, body, mode).await?))
+    Ok(respond(
+        checkout::checkout(state, &signed.terminal, &key, &hash, body, mode).await?,
+    ))
 }
 
 /// Redeems a voucher in one step.
@@ -47,7 +58,11 @@ async fn run_checkout(state: &AppState, req: &HttpRequest, signed: SignedRequest
         (status = 409, description = "IN_FLIGHT, ORDER_REF_USED", body = ErrorBody),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
     ))]
-pub async fn redeem(state: web::Data<AppState>, req: HttpRequest, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn redeem(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     run_checkout(&state, &req, signed, Mode::Sale).await
 }
 
@@ -56,7 +71,11 @@ pub async fn redeem(state: web::Data<AppState>, req: HttpRequest, signed: Signed
     params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
     responses((status = 200, description = "held (RedemptionView) or declined (DeclineView)", body = DeclineView),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     run_checkout(&state, &req, signed, Mode::Hold).await
 }
 
@@ -66,7 +85,11 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, signed: Sig
     responses((status = 200, body = RedemptionView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "HOLD_RESOLVED, HOLD_EXPIRED", body = ErrorBody)))]
-pub async fn capture(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn capture(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(holds::capture(&state, &signed.terminal, id.into_inner()).await?))
 }
 
@@ -76,7 +99,11 @@ pub async fn capture(state: web::Data<AppState>, id: web::Path<Uuid>, signed: Si
     responses((status = 200, body = RedemptionView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "HOLD_RESOLVED", body = ErrorBody)))]
-pub async fn void(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn void(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(holds::void(&state, &signed.terminal, id.into_inner()).await?))
 }
 
@@ -86,22 +113,35 @@ pub async fn void(state: web::Data<AppState>, id: web::Path<Uuid>, signed: Signe
     responses((status = 200, body = ReversalView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "NOT_REVERSIBLE, REFUND_WINDOW_CLOSED, REFUND_NOT_ALLOWED", body = ErrorBody)))]
-pub async fn reverse(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn reverse(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     let body: ReversalRequest = signed.json()?;
-    Ok(HttpResponse::Ok().json(reversals::reverse(&state, &signed.terminal, id.into_inner(), body).await?))
+    Ok(HttpResponse::Ok()
+        .json(reversals::reverse(&state, &signed.terminal, id.into_inner(), body).await?))
 }
 
 /// The merchant's redemptions of a day with totals.
 #[utoipa::path(get, path = "/v1/redemptions", tag = "queries", params(DayQuery),
     responses((status = 200, body = DayReport), (status = 400, body = ErrorBody)))]
-pub async fn day(state: web::Data<AppState>, query: web::Query<DayQuery>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn day(
+    state: web::Data<AppState>,
+    query: web::Query<DayQuery>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::day(&state, &signed.terminal, &query.date).await?))
 }
 
 /// One redemption of the merchant by id.
 #[utoipa::path(get, path = "/v1/redemptions/{id}", tag = "queries", params(("id" = Uuid, Path, description = "Redemption id")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
-pub async fn by_id(state: web::Data<AppState>, id: web::Path<Uuid>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn by_id(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::by_id(&state, &signed.terminal, id.into_inner()).await?))
 }
 
@@ -109,12 +149,18 @@ pub async fn by_id(state: web::Data<AppState>, id: web::Path<Uuid>, signed: Sign
 #[utoipa::path(get, path = "/v1/redemptions/by-order-ref/{order_ref}", tag = "queries",
     params(("order_ref" = String, Path, description = "The merchant's order reference")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
-pub async fn by_order_ref(state: web::Data<AppState>, order_ref: web::Path<String>, signed: SignedRequest) -> Result<HttpResponse, ApiError> {
+pub async fn by_order_ref(
+    state: web::Data<AppState>,
+    order_ref: web::Path<String>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::by_order_ref(&state, &signed.terminal, &order_ref).await?))
 }
 
 /// The voucher public keys, for offline pre-checks (no authentication).
 #[utoipa::path(get, path = "/.well-known/voucher-keys", tag = "offline", responses((status = 200, body = KeysDocument)))]
 pub async fn keys(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(KeysDocument { keys: state.verifier.public_keys() })
+    HttpResponse::Ok().json(KeysDocument {
+        keys: state.verifier.public_keys(),
+    })
 }

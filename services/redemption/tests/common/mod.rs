@@ -15,8 +15,9 @@ use uuid::Uuid;
 use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::token::{self, VoucherClaims};
 use voucher_core::{
-    BasisPoints, Campaign, CampaignId, Category, Clock, Distribution, Eligibility, Fen, ManualClock, NewCampaign,
-    NewProgram, PersonId, PlaceCode, ProgramId, RefundPolicy, Round, Rule, Validity, VoucherId,
+    BasisPoints, Campaign, CampaignId, Category, Clock, Distribution, Eligibility, Fen,
+    ManualClock, NewCampaign, NewProgram, PersonId, PlaceCode, ProgramId, RefundPolicy, Round,
+    Rule, Validity, VoucherId,
 };
 
 /// 2026-05-01 02:00 UTC.
@@ -87,12 +88,25 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     tune(&mut s);
     let clock = ManualClock::new(t0());
     let codes = DynamicCodes::new(&secrets.dynamic_code_secret, s.dynamic_code_step_secs).unwrap();
-    let app = Application::build(s, Arc::new(clock.clone())).await.unwrap();
+    let app = Application::build(s, Arc::new(clock.clone()))
+        .await
+        .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.shutdown_handle();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    TestApp { base, http: reqwest::Client::new(), clock, secrets, db, state, codes, handle, _redis: redis, _dir: dir }
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        secrets,
+        db,
+        state,
+        codes,
+        handle,
+        _redis: redis,
+        _dir: dir,
+    }
 }
 
 /// Starts the app with the test defaults.
@@ -131,11 +145,20 @@ impl TestApp {
             county_cofund_bp: None,
             refund_policy: policy,
         };
-        voucher_store::pg::programs::create(&self.db.pool, &spec).await.unwrap().id
+        voucher_store::pg::programs::create(&self.db.pool, &spec)
+            .await
+            .unwrap()
+            .id
     }
 
     /// A campaign of Jincheng (140500).
-    pub async fn campaign(&self, program: ProgramId, category: Category, rule: Rule, budget: Fen) -> Campaign {
+    pub async fn campaign(
+        &self,
+        program: ProgramId,
+        category: Category,
+        rule: Rule,
+        budget: Fen,
+    ) -> Campaign {
         let spec = NewCampaign {
             program_id: program,
             name: "test campaign".into(),
@@ -144,28 +167,47 @@ impl TestApp {
             rule,
             stock: 100_000,
             per_person_limit: 5,
-            rounds: vec![Round { round_no: 1, starts_at: t0() - Duration::days(1), quantity: 100_000 }],
-            validity: Validity { days_after_claim: Some(7), ends_at: None },
+            rounds: vec![Round {
+                round_no: 1,
+                starts_at: t0() - Duration::days(1),
+                quantity: 100_000,
+            }],
+            validity: Validity {
+                days_after_claim: Some(7),
+                ends_at: None,
+            },
             budget,
-            eligibility: Eligibility { places: vec![], min_real_name_level: 0 },
+            eligibility: Eligibility {
+                places: vec![],
+                min_real_name_level: 0,
+            },
             distribution: Distribution::Claim,
         };
-        voucher_store::pg::campaigns::create(&self.db.pool, &spec).await.unwrap()
+        voucher_store::pg::campaigns::create(&self.db.pool, &spec)
+            .await
+            .unwrap()
     }
 
     /// A catering 满100减20 campaign with a big budget, program policy `policy`.
     pub async fn catering(&self, policy: RefundPolicy, budget: Fen) -> Campaign {
         let program = self.program(policy).await;
-        let rule = Rule::Threshold { min_spend: Fen::from_yuan(100).unwrap(), off: Fen::from_yuan(20).unwrap() };
-        self.campaign(program, Category::Catering, rule, budget).await
+        let rule = Rule::Threshold {
+            min_spend: Fen::from_yuan(100).unwrap(),
+            off: Fen::from_yuan(20).unwrap(),
+        };
+        self.campaign(program, Category::Catering, rule, budget)
+            .await
     }
 
     /// A home-furnishing 10% campaign capped at 2,000 yuan per person.
     pub async fn furnishing(&self, policy: RefundPolicy, budget: Fen) -> Campaign {
         let program = self.program(policy).await;
-        let rule =
-            Rule::Percent { rate_bp: BasisPoints::try_from(1000).unwrap(), per_person_cap: Fen::from_yuan(2000).unwrap() };
-        self.campaign(program, Category::HomeFurnishing, rule, budget).await
+        let rule = Rule::Percent {
+            rate_bp: BasisPoints::try_from(1000).unwrap(),
+            per_person_cap: Fen::from_yuan(2000).unwrap(),
+        };
+        self.campaign(program, Category::HomeFurnishing, rule, budget)
+            .await
     }
 
     /// Signed claims of a fresh voucher of `campaign` for `person`, valid 7 days from t0.
@@ -186,18 +228,33 @@ impl TestApp {
     /// The dynamic code of `claims` at the service clock's now.
     pub fn code(&self, claims: &VoucherClaims) -> String {
         let token = token::sign(&self.secrets.voucher_signing, claims);
-        self.codes.code(&token, claims.voucher_id, self.clock.now()).code
+        self.codes
+            .code(&token, claims.voucher_id, self.clock.now())
+            .code
     }
 
     /// POST as the Jincheng administrator (or `key`).
     pub async fn admin_post(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
-        let resp = self.http.post(self.url(path)).header("x-api-key", key).json(&body).send().await.unwrap();
+        let resp = self
+            .http
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         json_of(resp).await
     }
 
     /// A merchant of `category` in Jincheng (county optional), approved for `programs`,
     /// with one terminal.
-    pub async fn merchant(&self, id: &str, category: Category, county: Option<u32>, programs: &[ProgramId]) -> Term {
+    pub async fn merchant(
+        &self,
+        id: &str,
+        category: Category,
+        county: Option<u32>,
+        programs: &[ProgramId],
+    ) -> Term {
         let key = self.secrets.jincheng_admin.key.clone();
         let n = CREDIT_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let body = json!({
@@ -207,8 +264,13 @@ impl TestApp {
         let (status, created) = self.admin_post(&key, "/v1/admin/merchants", body).await;
         assert_eq!(status, 201, "{created}");
         for p in programs {
-            let (status, body) =
-                self.admin_post(&key, &format!("/v1/admin/merchants/{id}/approvals"), json!({"program_id": p.0})).await;
+            let (status, body) = self
+                .admin_post(
+                    &key,
+                    &format!("/v1/admin/merchants/{id}/approvals"),
+                    json!({"program_id": p.0}),
+                )
+                .await;
             assert_eq!(status, 200, "{body}");
         }
         self.terminal(id).await
@@ -217,7 +279,13 @@ impl TestApp {
     /// A new terminal of `merchant`.
     pub async fn terminal(&self, merchant: &str) -> Term {
         let key = self.secrets.jincheng_admin.key.clone();
-        let (status, t) = self.admin_post(&key, &format!("/v1/admin/merchants/{merchant}/terminals"), json!({})).await;
+        let (status, t) = self
+            .admin_post(
+                &key,
+                &format!("/v1/admin/merchants/{merchant}/terminals"),
+                json!({}),
+            )
+            .await;
         assert_eq!(status, 201, "{t}");
         Term {
             merchant: merchant.to_owned(),
@@ -228,22 +296,46 @@ impl TestApp {
     }
 
     /// A signed request builder at the service clock's now.
-    pub fn signed(&self, term: &Term, method: &str, path: &str, body: &[u8]) -> reqwest::RequestBuilder {
-        let headers = redemption::sign_request(&term.key_id, &term.secret, method, path, self.clock.now().timestamp(), body)
-            .unwrap();
+    pub fn signed(
+        &self,
+        term: &Term,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        let headers = redemption::sign_request(
+            &term.key_id,
+            &term.secret,
+            method,
+            path,
+            self.clock.now().timestamp(),
+            body,
+        )
+        .unwrap();
         let mut req = self.http.request(method.parse().unwrap(), self.url(path));
         for (name, value) in headers {
             req = req.header(name, value);
         }
         if !body.is_empty() {
-            req = req.header("content-type", "application/json").body(body.to_vec());
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_vec());
         }
         req
     }
 
     /// A signed terminal request; `idem` adds an `Idempotency-Key`.
-    pub async fn call(&self, term: &Term, method: &str, path: &str, body: Option<Value>, idem: Option<&str>) -> (u16, Value) {
-        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+    pub async fn call(
+        &self,
+        term: &Term,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value) {
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
         let mut req = self.signed(term, method, path, &bytes);
         if let Some(key) = idem {
             req = req.header("idempotency-key", key);
@@ -253,19 +345,36 @@ impl TestApp {
 
     /// Redeems `code` for an order (a fresh idempotency key and order ref).
     pub async fn redeem(&self, term: &Term, code: &str, amount_fen: i64) -> (u16, Value) {
-        self.checkout(term, "/v1/redemptions", code, amount_fen).await
+        self.checkout(term, "/v1/redemptions", code, amount_fen)
+            .await
     }
 
     /// A checkout on `path` with a fresh idempotency key and order ref.
-    pub async fn checkout(&self, term: &Term, path: &str, code: &str, amount_fen: i64) -> (u16, Value) {
+    pub async fn checkout(
+        &self,
+        term: &Term,
+        path: &str,
+        code: &str,
+        amount_fen: i64,
+    ) -> (u16, Value) {
         let order_ref = format!("o-{}", Uuid::new_v4().simple());
         let body = json!({"code": code, "order_amount_fen": amount_fen, "order_ref": order_ref});
-        self.call(term, "POST", path, Some(body), Some(&Uuid::new_v4().to_string())).await
+        self.call(
+            term,
+            "POST",
+            path,
+            Some(body),
+            Some(&Uuid::new_v4().to_string()),
+        )
+        .await
     }
 
     /// `SELECT count(*) FROM <table> [WHERE …]`.
     pub async fn count(&self, sql_from_where: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {sql_from_where}")).fetch_one(&self.db.pool).await.unwrap()
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {sql_from_where}"))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
     }
 
     /// Counts of every table a checkout writes: redemptions, reversals, events, vouchers,
@@ -283,7 +392,10 @@ impl TestApp {
 
     /// Σ remaining budget of a campaign.
     pub async fn budget_left(&self, campaign: CampaignId) -> i64 {
-        voucher_store::pg::redemptions::budget_remaining(&self.db.pool, campaign.0).await.unwrap().unwrap_or(-1)
+        voucher_store::pg::redemptions::budget_remaining(&self.db.pool, campaign.0)
+            .await
+            .unwrap()
+            .unwrap_or(-1)
     }
 }
 

@@ -132,7 +132,13 @@ pub async fn approve(
     .bind(at)
     .execute(pool)
     .await
-    .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
+    .map_err(|e| {
+        if is_violation(&e, "23503") {
+            StoreError::NotFound
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 
@@ -190,7 +196,13 @@ pub async fn insert_terminal(
     .bind(at)
     .execute(pool)
     .await
-    .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
+    .map_err(|e| {
+        if is_violation(&e, "23503") {
+            StoreError::NotFound
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 
@@ -254,7 +266,10 @@ pub async fn revoke_terminal(
 ///
 /// # Errors
 /// Database failure.
-pub async fn terminal_by_key(pool: &PgPool, key_id: &str) -> Result<Option<TerminalKey>, StoreError> {
+pub async fn terminal_by_key(
+    pool: &PgPool,
+    key_id: &str,
+) -> Result<Option<TerminalKey>, StoreError> {
     let row = sqlx::query(
         "SELECT t.terminal_id, t.merchant_id, t.secret, t.status, m.status AS merchant_status, m.category,
                 m.city, m.county
@@ -282,7 +297,10 @@ pub async fn terminal_by_key(pool: &PgPool, key_id: &str) -> Result<Option<Termi
 ///
 /// # Errors
 /// [`StoreError::NotFound`]; database failure.
-pub async fn campaign_policy(pool: &PgPool, campaign_id: i64) -> Result<(i64, RefundPolicy), StoreError> {
+pub async fn campaign_policy(
+    pool: &PgPool,
+    campaign_id: i64,
+) -> Result<(i64, RefundPolicy), StoreError> {
     let row = sqlx::query(
         "SELECT p.id, p.refund_policy FROM campaigns c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
     )
@@ -312,7 +330,10 @@ const TOKEN_NAMESPACE: Uuid = Uuid::from_u128(0x6a0e_52f4_9d1b_4c6e_8f3a_1b2c_3d
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
-pub async fn insert_voucher_from_token(con: &mut PgConnection, claims: &VoucherClaims) -> Result<(), StoreError> {
+pub async fn insert_voucher_from_token(
+    con: &mut PgConnection,
+    claims: &VoucherClaims,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                claimed_at, valid_from, valid_until)
@@ -339,7 +360,10 @@ pub async fn insert_voucher_from_token(con: &mut PgConnection, claims: &VoucherC
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
-pub async fn spend_voucher_from_token(con: &mut PgConnection, claims: &VoucherClaims) -> Result<bool, StoreError> {
+pub async fn spend_voucher_from_token(
+    con: &mut PgConnection,
+    claims: &VoucherClaims,
+) -> Result<bool, StoreError> {
     let spent: Option<i32> = sqlx::query_scalar(
         "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                claimed_at, valid_from, valid_until)
@@ -364,10 +388,12 @@ pub async fn spend_voucher_from_token(con: &mut PgConnection, claims: &VoucherCl
 /// # Errors
 /// Database failure.
 pub async fn spend_voucher(con: &mut PgConnection, voucher_id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE vouchers SET status = 'redeemed' WHERE voucher_id = $1 AND status = 'issued'")
-        .bind(voucher_id)
-        .execute(&mut *con)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE vouchers SET status = 'redeemed' WHERE voucher_id = $1 AND status = 'issued'",
+    )
+    .bind(voucher_id)
+    .execute(&mut *con)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -376,10 +402,12 @@ pub async fn spend_voucher(con: &mut PgConnection, voucher_id: Uuid) -> Result<b
 /// # Errors
 /// Database failure.
 pub async fn unspend_voucher(con: &mut PgConnection, voucher_id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE vouchers SET status = 'issued' WHERE voucher_id = $1 AND status = 'redeemed'")
-        .bind(voucher_id)
-        .execute(&mut *con)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE vouchers SET status = 'issued' WHERE voucher_id = $1 AND status = 'redeemed'",
+    )
+    .bind(voucher_id)
+    .execute(&mut *con)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -387,11 +415,16 @@ pub async fn unspend_voucher(con: &mut PgConnection, voucher_id: Uuid) -> Result
 ///
 /// # Errors
 /// Database failure.
-pub async fn voucher_status(con: &mut PgConnection, voucher_id: Uuid) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar("SELECT status FROM vouchers WHERE voucher_id = $1")
-        .bind(voucher_id)
-        .fetch_optional(&mut *con)
-        .await?)
+pub async fn voucher_status(
+    con: &mut PgConnection,
+    voucher_id: Uuid,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT status FROM vouchers WHERE voucher_id = $1")
+            .bind(voucher_id)
+            .fetch_optional(&mut *con)
+            .await?,
+    )
 }
 
 /// Locks the person's entitlement row of a percentage campaign (created with `cap` on first
@@ -449,12 +482,17 @@ pub async fn use_entitlement(
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the campaign does not exist; database failure.
-pub async fn ensure_budget(pool: &PgPool, campaign_id: i64, buckets: i32) -> Result<(), StoreError> {
-    let exists: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM campaign_budget_buckets WHERE campaign_id = $1 AND bucket = 0")
-            .bind(campaign_id)
-            .fetch_optional(pool)
-            .await?;
+pub async fn ensure_budget(
+    pool: &PgPool,
+    campaign_id: i64,
+    buckets: i32,
+) -> Result<(), StoreError> {
+    let exists: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM campaign_budget_buckets WHERE campaign_id = $1 AND bucket = 0",
+    )
+    .bind(campaign_id)
+    .fetch_optional(pool)
+    .await?;
     if exists.is_some() {
         return Ok(());
     }
@@ -566,7 +604,12 @@ pub async fn take_budget(
 ///
 /// # Errors
 /// Database failure.
-pub async fn return_budget(con: &mut PgConnection, campaign_id: i64, amount: i64, hint: i32) -> Result<(), StoreError> {
+pub async fn return_budget(
+    con: &mut PgConnection,
+    campaign_id: i64,
+    amount: i64,
+    hint: i32,
+) -> Result<(), StoreError> {
     if amount <= 0 {
         return Ok(());
     }
@@ -667,7 +710,9 @@ trait BindRedemption<'q> {
     fn bind_redemption(self, r: &'q RedemptionRecord) -> Self;
 }
 
-impl<'q> BindRedemption<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+impl<'q> BindRedemption<'q>
+    for sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+{
     fn bind_redemption(self, r: &'q RedemptionRecord) -> Self {
         self.bind(r.id)
             .bind(&r.merchant_id)
@@ -695,7 +740,10 @@ impl<'q> BindRedemption<'q> for sqlx::query::Query<'q, sqlx::Postgres, sqlx::pos
 /// # Errors
 /// [`StoreError::Conflict`]`("order_ref")` when the merchant already used the order
 /// reference; database failure.
-pub async fn insert_redemption(con: &mut PgConnection, r: &RedemptionRecord) -> Result<(), StoreError> {
+pub async fn insert_redemption(
+    con: &mut PgConnection,
+    r: &RedemptionRecord,
+) -> Result<(), StoreError> {
     sqlx::query(&format!(
         "INSERT INTO redemptions ({REDEMPTION_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
@@ -703,7 +751,13 @@ pub async fn insert_redemption(con: &mut PgConnection, r: &RedemptionRecord) -> 
     .bind_redemption(r)
     .execute(&mut *con)
     .await
-    .map_err(|e| if is_violation(&e, "23505") { StoreError::Conflict("order_ref") } else { e.into() })?;
+    .map_err(|e| {
+        if is_violation(&e, "23505") {
+            StoreError::Conflict("order_ref")
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 
@@ -781,13 +835,15 @@ pub async fn resolve(
     to: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE redemptions SET status = $3, resolved_at = $4 WHERE id = $1 AND status = $2")
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(at)
-        .execute(&mut *con)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE redemptions SET status = $3, resolved_at = $4 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(at)
+    .execute(&mut *con)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -795,7 +851,11 @@ pub async fn resolve(
 ///
 /// # Errors
 /// Database failure.
-pub async fn due_holds(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<Vec<(Uuid, String)>, StoreError> {
+pub async fn due_holds(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, String)>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, merchant_id FROM redemptions WHERE status = 'held' AND hold_expires_at <= $1
          ORDER BY hold_expires_at LIMIT $2",
@@ -814,9 +874,11 @@ pub async fn due_holds(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<
 /// # Errors
 /// Database failure.
 pub async fn holds_outstanding(pool: &PgPool) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM redemptions WHERE status = 'held'")
-        .fetch_one(pool)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM redemptions WHERE status = 'held'")
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// A stored reversal.
@@ -908,7 +970,10 @@ pub async fn insert_reversal(con: &mut PgConnection, r: &ReversalRecord) -> Resu
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] for an envelope that does not decode; database failure.
-pub async fn append_event(con: &mut PgConnection, envelope: &EventEnvelope) -> Result<(), StoreError> {
+pub async fn append_event(
+    con: &mut PgConnection,
+    envelope: &EventEnvelope,
+) -> Result<(), StoreError> {
     let bytes = envelope.encode_to_vec();
     let decoded = events::decode(&bytes)?;
     sqlx::query(
@@ -999,7 +1064,10 @@ pub async fn idempotency_claim(
     if state == "done" {
         let status: Option<i32> = row.try_get("response_status")?;
         let body: Option<serde_json::Value> = row.try_get("response_body")?;
-        return claim(IdempotencyBegin::Done(status.unwrap_or(200), body.unwrap_or_default()));
+        return claim(IdempotencyBegin::Done(
+            status.unwrap_or(200),
+            body.unwrap_or_default(),
+        ));
     }
     // An `in_flight` row (written by an earlier version of the service): taken over when stale.
     if row.try_get("stale")? {
@@ -1058,9 +1126,13 @@ pub async fn record_decision(
             .bind(bytes)
             .bind(&decoded.json);
     }
-    q.execute(&mut *con)
-        .await
-        .map_err(|e| if is_violation(&e, "23505") { StoreError::Conflict("order_ref") } else { e.into() })?;
+    q.execute(&mut *con).await.map_err(|e| {
+        if is_violation(&e, "23505") {
+            StoreError::Conflict("order_ref")
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 
@@ -1147,7 +1219,12 @@ pub async fn redeem_single_use(
         .bind(claims.valid_until)
         .bind(hint);
     if let Some((bytes, decoded)) = &event {
-        q = q.bind(decoded.event_id).bind(decoded.kind).bind(decoded.occurred_at).bind(bytes).bind(&decoded.json);
+        q = q
+            .bind(decoded.event_id)
+            .bind(decoded.kind)
+            .bind(decoded.occurred_at)
+            .bind(bytes)
+            .bind(&decoded.json);
     }
     let row = q.fetch_one(&mut *con).await.map_err(|e| {
         if is_violation(&e, "23505") {
