@@ -83,7 +83,7 @@ async fn a_resident_sees_eligible_campaigns_then_their_voucher_and_its_dynamic_c
     let thief = app
         .send(
             app.at(Method::GET, &code_path)
-                .bearer_auth(&app.resident("F3", 140500, 2)),
+                .bearer_auth(app.resident("F3", 140500, 2)),
         )
         .await;
     assert_eq!((thief.status, thief.code()), (404, "VOUCHER_NOT_FOUND"));
@@ -101,7 +101,7 @@ async fn a_resident_sees_eligible_campaigns_then_their_voucher_and_its_dynamic_c
     let late = app
         .send(
             app.at(Method::GET, &code_path)
-                .bearer_auth(&app.resident("F1", 140500, 2)),
+                .bearer_auth(app.resident("F1", 140500, 2)),
         )
         .await;
     assert_eq!((late.status, late.code()), (409, "VOUCHER_NOT_USABLE"));

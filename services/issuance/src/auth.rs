@@ -56,8 +56,11 @@ fn resident(req: &HttpRequest) -> Result<Resident, ApiError> {
 /// again; its expiry is still checked on every use. Only successes are remembered: a forged
 /// token costs a full verification each time (and the per-IP rate limit).
 pub struct IdentityCache {
-    cache: Option<quick_cache::sync::Cache<[u8; 32], (Identity, DateTime<Utc>)>>,
+    cache: Option<VerifiedTokens>,
 }
+
+/// SHA-256 of a token → the identity it carries and when its signature was verified.
+type VerifiedTokens = quick_cache::sync::Cache<[u8; 32], (Identity, DateTime<Utc>)>;
 
 impl IdentityCache {
     /// How long a verified token is remembered at most.
