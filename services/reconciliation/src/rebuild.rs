@@ -7,9 +7,11 @@
 //! the claim records are overwritten:
 //! - `total` = stock, `claimed` = vouchers, `recycled` = vouchers whose stock went back;
 //! - `live + pool` = stock − claimed + recycled. The split between them is derived from the
-//!   rounds started by now (`released_round`): live = released quantity + recycled − claimed,
-//!   clamped to 0..=available, the rest stays in the pool, `recyc_pend` = 0 (recycled stock
-//!   is treated as released; the cross-check compares `live + pool`, which is exact);
+//!   rounds started by now (`released_round`): stock recycled before the latest started round
+//!   opened was released by it; stock recycled since waits for the next round (`recyc_pend`),
+//!   as the claim script would have it. live = released quantity + recycled and released −
+//!   claimed, clamped to 0..=available; the rest stays in the pool (the cross-check compares
+//!   `live + pool`, which is exact);
 //! - `:p:<b>` person → vouchers claimed (a recycled voucher still counts, as in the claim
 //!   script);
 //! - `:v:<b>` claim id → `voucher|claimed_at_ms|person|L` (or `R` once recycled), in this
@@ -37,6 +39,8 @@ pub struct PgCampaignState {
     pub claimed: i64,
     /// Vouchers whose stock was recycled.
     pub recycled: i64,
+    /// When each recycled voucher's stock went back to the pool.
+    pub recycled_at: Vec<DateTime<Utc>>,
     /// Person → vouchers claimed.
     pub persons: BTreeMap<String, i64>,
     /// Claim id (32 hex) → claim record.
@@ -59,11 +63,12 @@ pub async fn pg_state(pool: &PgPool, campaign: &Campaign) -> Result<PgCampaignSt
         stock: i64::from(campaign.spec.stock),
         claimed: 0,
         recycled: 0,
+        recycled_at: Vec::new(),
         persons: BTreeMap::new(),
         claims: BTreeMap::new(),
     };
     let mut rows = sqlx::query(
-        "SELECT voucher_id, claim_id, person_id, claimed_at, recycled_at IS NOT NULL AS recycled
+        "SELECT voucher_id, claim_id, person_id, claimed_at, recycled_at
            FROM vouchers WHERE campaign_id = $1",
     )
     .bind(campaign.id.0)
@@ -73,10 +78,12 @@ pub async fn pg_state(pool: &PgPool, campaign: &Campaign) -> Result<PgCampaignSt
         let claim: Uuid = r.try_get("claim_id")?;
         let person: String = r.try_get("person_id")?;
         let at: DateTime<Utc> = r.try_get("claimed_at")?;
-        let recycled: bool = r.try_get("recycled")?;
+        let recycled_at: Option<DateTime<Utc>> = r.try_get("recycled_at")?;
+        let recycled = recycled_at.is_some();
         state.claimed += 1;
-        if recycled {
+        if let Some(when) = recycled_at {
             state.recycled += 1;
+            state.recycled_at.push(when);
         }
         let record = format!(
             "{}|{}|{}|{}",
@@ -94,8 +101,8 @@ pub async fn pg_state(pool: &PgPool, campaign: &Campaign) -> Result<PgCampaignSt
 /// The counters and records to write for `campaign` at `now`.
 pub fn restore_of(campaign: &Campaign, state: &PgCampaignState, now: DateTime<Utc>) -> HotRestore {
     let available = state.available().max(0);
-    let (live, released_round) = match campaign.spec.distribution {
-        Distribution::List => (available, 0),
+    let (live, released_round, pending) = match campaign.spec.distribution {
+        Distribution::List => (available, 0, 0),
         Distribution::Claim => {
             let started: Vec<_> = campaign
                 .spec
@@ -103,10 +110,24 @@ pub fn restore_of(campaign: &Campaign, state: &PgCampaignState, now: DateTime<Ut
                 .iter()
                 .filter(|r| r.starts_at <= now)
                 .collect();
-            let released_round = started.iter().map(|r| r.round_no).max().unwrap_or(0);
+            let current = started.iter().max_by_key(|r| r.round_no);
+            let released_round = current.map_or(0, |r| r.round_no);
             let released: i64 = started.iter().map(|r| i64::from(r.quantity)).sum();
-            let live = (released + state.recycled - state.claimed).clamp(0, available);
-            (live, i64::from(released_round))
+            // Recycled after the current round opened: waits for the next round.
+            let pending = current.map_or(state.recycled, |r| {
+                let since = state
+                    .recycled_at
+                    .iter()
+                    .filter(|at| **at > r.starts_at)
+                    .count();
+                i64::try_from(since).unwrap_or(i64::MAX)
+            });
+            let live = (released + state.recycled - pending - state.claimed).clamp(0, available);
+            (
+                live,
+                i64::from(released_round),
+                pending.min(available - live),
+            )
         }
     };
     HotRestore {
@@ -116,7 +137,7 @@ pub fn restore_of(campaign: &Campaign, state: &PgCampaignState, now: DateTime<Ut
             ("live", live),
             ("claimed", state.claimed),
             ("recycled", state.recycled),
-            ("recyc_pend", 0),
+            ("recyc_pend", pending),
             ("released_round", released_round),
         ],
         persons: state.persons.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -159,4 +180,96 @@ pub async fn rebuild(
         report.persons += restore.persons.len();
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use voucher_core::{
+        CampaignId, CampaignStatus, Category, Eligibility, Fen, NewCampaign, PlaceCode, ProgramId,
+        Round, Rule, Validity,
+    };
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 2, 0, 0)
+            .single()
+            .expect("date")
+    }
+
+    fn campaign() -> Campaign {
+        let round = |round_no, days, quantity| Round {
+            round_no,
+            starts_at: t0() + Duration::days(days),
+            quantity,
+        };
+        Campaign {
+            id: CampaignId(1),
+            status: CampaignStatus::Active,
+            spec: NewCampaign {
+                program_id: ProgramId(1),
+                name: "c".into(),
+                owner_place: PlaceCode::try_from(140_500).expect("place"),
+                category: Category::Catering,
+                rule: Rule::Threshold {
+                    min_spend: Fen::ZERO,
+                    off: Fen::try_from(100).expect("fen"),
+                },
+                stock: 100,
+                per_person_limit: 1,
+                rounds: vec![round(1, 0, 60), round(2, 10, 40)],
+                validity: Validity {
+                    days_after_claim: Some(7),
+                    ends_at: None,
+                },
+                budget: Fen::try_from(10_000).expect("fen"),
+                eligibility: Eligibility {
+                    places: vec![],
+                    min_real_name_level: 0,
+                },
+                distribution: Distribution::Claim,
+            },
+        }
+    }
+
+    fn counter(r: &HotRestore, name: &str) -> i64 {
+        r.counters
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(-1, |(_, v)| *v)
+    }
+
+    #[test]
+    fn stock_recycled_after_the_current_round_waits_for_the_next() {
+        // 60 claimed in round 1; 5 expired and recycled on day 8 (before round 2 opened on
+        // day 10) and 3 on day 12 (after): round 2 released 40 + 5; the 3 wait.
+        let mut recycled_at = vec![t0() + Duration::days(8); 5];
+        recycled_at.extend(vec![t0() + Duration::days(12); 3]);
+        let state = PgCampaignState {
+            stock: 100,
+            claimed: 60,
+            recycled: 8,
+            recycled_at,
+            persons: BTreeMap::new(),
+            claims: BTreeMap::new(),
+        };
+        let r = restore_of(&campaign(), &state, t0() + Duration::days(13));
+        assert_eq!(counter(&r, "released_round"), 2);
+        assert_eq!(counter(&r, "recyc_pend"), 3);
+        assert_eq!(counter(&r, "live"), 60 + 40 + 5 - 60);
+        assert_eq!(counter(&r, "pool"), 3);
+        assert_eq!(counter(&r, "live") + counter(&r, "pool"), state.available());
+        // On day 9, before round 2: the 5 recycled so far wait for it.
+        let day9 = PgCampaignState {
+            recycled: 5,
+            recycled_at: vec![t0() + Duration::days(8); 5],
+            ..state
+        };
+        let r = restore_of(&campaign(), &day9, t0() + Duration::days(9));
+        assert_eq!(
+            (counter(&r, "released_round"), counter(&r, "recyc_pend")),
+            (1, 5)
+        );
+        assert_eq!((counter(&r, "live"), counter(&r, "pool")), (0, 45));
+    }
 }
