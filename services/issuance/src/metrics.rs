@@ -57,10 +57,8 @@ pub mod outcome {
 pub struct Metrics {
     /// The registry `/metrics` renders.
     pub registry: Registry,
-    /// `issuance_http_requests_total{route,status}`.
-    pub http_requests: IntCounterVec,
-    /// `issuance_http_request_duration_seconds{route}`.
-    pub http_duration: HistogramVec,
+    /// `issuance_http_requests_total{route,status}`, `issuance_http_request_duration_seconds{route}`.
+    pub http: HttpMetrics,
     /// `issuance_claims_total{outcome}`.
     pub claims: IntCounterVec,
     /// `issuance_claim_duration_seconds`: the whole claim, request to signed token.
@@ -82,21 +80,7 @@ impl Metrics {
     /// A name is registered twice (a bug).
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "issuance_http_requests_total",
-                "HTTP requests by route pattern and status",
-            ),
-            &["route", "status"],
-        )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "issuance_http_request_duration_seconds",
-                "HTTP request duration by route pattern",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route"],
-        )?;
+        let http = HttpMetrics::register(&registry, "issuance")?;
         let claims = IntCounterVec::new(
             Opts::new("issuance_claims_total", "Claims by outcome"),
             &["outcome"],
@@ -130,8 +114,6 @@ impl Metrics {
             ),
             &["campaign"],
         )?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(claims.clone()))?;
         registry.register(Box::new(claim_duration.clone()))?;
         registry.register(Box::new(redis_duration.clone()))?;
@@ -143,8 +125,7 @@ impl Metrics {
         }
         Ok(Metrics {
             registry,
-            http_requests,
-            http_duration,
+            http,
             claims,
             claim_duration,
             redis_duration,
@@ -166,19 +147,77 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        // Encoding into a Vec fails only on a malformed metric family, i.e. never for ours.
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::error!("metrics encoding failed: {e}");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        render(&self.registry)
     }
 }
 
-/// Middleware: logs, counts and times every request under its route pattern (`/v1/campaigns/{id}/claims`,
-/// not the concrete path, so the label set stays small; unmatched paths are `unmatched`).
-pub async fn track(
-    metrics: web::Data<Metrics>,
+/// The text exposition of every metric in `registry` (shared by the services).
+pub fn render(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    // Encoding into a Vec fails only on a malformed metric family, i.e. never for ours.
+    if let Err(e) = TextEncoder::new().encode(&registry.gather(), &mut out) {
+        tracing::error!("metrics encoding failed: {e}");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Requests counted and timed by route pattern (`/v1/campaigns/{id}/claims`, not the
+/// concrete path, so the label set stays small; unmatched paths are `unmatched`) and status:
+/// `<service>_http_requests_total{route,status}` and
+/// `<service>_http_request_duration_seconds{route}`, the same in every service.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    /// Creates both metrics for `service` in `registry`.
+    ///
+    /// # Errors
+    /// A name registered twice (a bug).
+    pub fn register(registry: &Registry, service: &str) -> Result<HttpMetrics, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                format!("{service}_http_requests_total"),
+                "HTTP requests by route pattern and status",
+            ),
+            &["route", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{service}_http_request_duration_seconds"),
+                "HTTP request duration by route pattern",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(HttpMetrics { requests, duration })
+    }
+
+    /// Counts one request.
+    pub fn observe(&self, route: &str, status: u16, elapsed: std::time::Duration) {
+        self.requests
+            .with_label_values(&[route, &status.to_string()])
+            .inc();
+        self.duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+impl AsRef<HttpMetrics> for Metrics {
+    fn as_ref(&self) -> &HttpMetrics {
+        &self.http
+    }
+}
+
+/// Middleware: counts, times and logs every request, for any service whose metrics (the
+/// app data `M`) include [`HttpMetrics`].
+pub async fn track<M: AsRef<HttpMetrics> + 'static>(
+    metrics: web::Data<M>,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -191,15 +230,8 @@ pub async fn track(
         Ok(res) => res.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    metrics
-        .http_requests
-        .with_label_values(&[route.as_str(), &status.to_string()])
-        .inc();
     let elapsed = started.elapsed();
-    metrics
-        .http_duration
-        .with_label_values(&[route.as_str()])
-        .observe(elapsed.as_secs_f64());
+    metrics.get_ref().as_ref().observe(&route, status, elapsed);
     // The access log line, inside the request's span (so it carries the request id).
     // Failures (5xx) at warn; refusals (4xx: sold out, over the limit, …, counted in the
     // metrics) and successes at debug, so a rush does not flood the log.
@@ -223,19 +255,15 @@ mod tests {
         let m = Metrics::new().unwrap();
         m.claim_outcome(outcome::CLAIMED);
         m.campaign_live_stock.with_label_values(&["7"]).set(42);
-        m.http_requests
-            .with_label_values(&["/healthz", "200"])
-            .inc();
-        m.http_duration
-            .with_label_values(&["/healthz"])
-            .observe(0.001);
+        m.http
+            .observe("/healthz", 200, std::time::Duration::from_millis(1));
         m.redis_duration
             .with_label_values(&["claim"])
             .observe(0.001);
         m.claim_duration.observe(0.002);
         let text = m.render();
         for name in [
-            "issuance_http_requests_total",
+            "issuance_http_requests_total{route=\"/healthz\",status=\"200\"} 1",
             "issuance_http_request_duration_seconds_bucket",
             "issuance_claims_total{outcome=\"claimed\"} 1",
             "issuance_claims_total{outcome=\"sold_out\"} 0",

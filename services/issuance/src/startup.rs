@@ -223,7 +223,7 @@ pub fn app(
         .default_service(web::to(extract::not_found))
         // Middleware runs outermost-last: tracing → request id header → metrics → IP limit.
         .wrap(from_fn(rate_limit::per_ip))
-        .wrap(from_fn(metrics::track))
+        .wrap(from_fn(metrics::track::<Metrics>))
         .wrap(from_fn(telemetry::request_id_header))
         .wrap(TracingLogger::default())
 }

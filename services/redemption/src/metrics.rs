@@ -1,14 +1,9 @@
-//! Every Prometheus metric of the redemption service, registered in ONE place, plus the
-//! middleware that counts and times HTTP requests. Names follow `redemption_<noun>_<unit>`;
-//! histograms have explicit buckets.
+//! Every Prometheus metric of the redemption service, registered in ONE place. Names follow
+//! `redemption_<noun>_<unit>`; histograms have explicit buckets. HTTP requests are counted
+//! and timed by the middleware the services share ([`issuance::metrics::track`]).
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use issuance::metrics::HttpMetrics;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Instant;
 
 /// Latency buckets, 0.5 ms … 2.5 s.
@@ -21,10 +16,8 @@ const LATENCY_BUCKETS: [f64; 12] = [
 pub struct Metrics {
     /// The registry `/metrics` renders.
     pub registry: Registry,
-    /// `redemption_http_requests_total{route,status}`.
-    pub http_requests: IntCounterVec,
-    /// `redemption_http_request_duration_seconds{route}`.
-    pub http_duration: HistogramVec,
+    /// `redemption_http_requests_total{route,status}`, `redemption_http_request_duration_seconds{route}`.
+    pub http: HttpMetrics,
     /// `redemption_decisions_total{kind,outcome,reason}`: checkout decisions.
     pub decisions: IntCounterVec,
     /// `redemption_decision_duration_seconds{kind}`: a checkout decision, request to answer.
@@ -40,21 +33,7 @@ impl Metrics {
     /// A name registered twice (a bug).
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "redemption_http_requests_total",
-                "HTTP requests by route pattern and status",
-            ),
-            &["route", "status"],
-        )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "redemption_http_request_duration_seconds",
-                "HTTP request duration by route pattern",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route"],
-        )?;
+        let http = HttpMetrics::register(&registry, "redemption")?;
         let decisions = IntCounterVec::new(
             Opts::new(
                 "redemption_decisions_total",
@@ -74,15 +53,12 @@ impl Metrics {
             "redemption_holds_outstanding",
             "Holds not yet captured, voided or expired",
         )?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(holds_outstanding.clone()))?;
         Ok(Metrics {
             registry,
-            http_requests,
-            http_duration,
+            http,
             decisions,
             decision_duration,
             holds_outstanding,
@@ -101,39 +77,12 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
-            tracing::error!("metrics encoding failed: {e}");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        issuance::metrics::render(&self.registry)
     }
 }
 
-/// Middleware: counts and times every request under its route pattern.
-pub async fn track(
-    metrics: web::Data<Metrics>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let result = next.call(req).await;
-    let status = match &result {
-        Ok(res) => res.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
-    };
-    metrics
-        .http_requests
-        .with_label_values(&[route.as_str(), &status.to_string()])
-        .inc();
-    metrics
-        .http_duration
-        .with_label_values(&[route.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    if status >= 400 {
-        tracing::info!(route = %route, status, "request refused or failed");
+impl AsRef<HttpMetrics> for Metrics {
+    fn as_ref(&self) -> &HttpMetrics {
+        &self.http
     }
-    result
 }

@@ -2,7 +2,7 @@
 //! connect PostgreSQL and Redis, bind the listener (port 0 for tests), start the hold
 //! sweeper, and stop gracefully (in-flight requests drain, then the sweeper stops).
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::rate_limit::{self, RateLimiters};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -91,7 +91,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(extract::not_found))
                 .wrap(from_fn(rate_limit::per_ip))
-                .wrap(from_fn(metrics::track))
+                .wrap(from_fn(issuance::metrics::track::<Metrics>))
                 .wrap(from_fn(issuance::telemetry::request_id_header))
                 .wrap(TracingLogger::default())
         })

@@ -859,6 +859,11 @@ async fn the_published_keys_check_codes_offline_and_ops_endpoints_answer() {
         metrics.contains("redemption_holds_outstanding"),
         "{metrics}"
     );
+    // The shared request middleware counted the probes above under their route patterns.
+    assert!(
+        metrics.contains("redemption_http_requests_total{route=\"/healthz\",status=\"200\"} 1"),
+        "{metrics}"
+    );
     app.stop().await;
 }
 
