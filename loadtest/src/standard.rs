@@ -4,6 +4,7 @@
 //! second rush. Writes the JSON, Markdown and PNG reports and fails loudly (an error
 //! naming every broken check) when an invariant did not hold, whatever the speed.
 
+use crate::invariants::Invariants;
 use crate::report::StandardReport;
 use crate::scenario::baseline_pg::{self, PgTarget};
 use crate::scenario::baseline_redis::{self, RedisTarget};
@@ -11,6 +12,7 @@ use crate::scenario::checkout::{self, CheckoutReport, CheckoutTarget, CheckoutWo
 use crate::scenario::mixed;
 use crate::scenario::rush::{self, RushTarget};
 use crate::scenario::{Scenario, ScenarioReport, Workload};
+use crate::stats::Summary;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -53,19 +55,46 @@ pub struct CheckoutPlan {
 
 /// Prints a checkout's headline as it finishes.
 pub fn announce_checkout(r: &CheckoutReport) {
-    let l = r.summary.latency_us;
-    eprintln!(
-        "{:<24} {:>7} redemptions/s {:>7} req/s  p50 {}  p99 {}  max {}  {:?}  invariants {}",
-        r.scenario.name(),
+    headline(
+        r.scenario,
         r.redemptions_per_sec(),
-        r.summary.requests_per_sec,
+        "redemptions/s",
+        &r.summary,
+        &r.invariants,
+    );
+}
+
+/// Prints one scenario's headline as it finishes.
+pub fn announce(r: &ScenarioReport) {
+    headline(
+        r.scenario,
+        r.claims_per_sec(),
+        "claims/s",
+        &r.summary,
+        &r.invariants,
+    );
+}
+
+fn headline(
+    scenario: Scenario,
+    per_sec: u64,
+    unit: &str,
+    summary: &Summary,
+    invariants: &Invariants,
+) {
+    let l = summary.latency_us;
+    eprintln!(
+        "{:<24} {:>7} {unit} {:>7} req/s  p50 {}  p99 {}  max {}  {:?}  invariants {}",
+        scenario.name(),
+        per_sec,
+        summary.requests_per_sec,
         crate::report::ms(l.p50),
         crate::report::ms(l.p99),
         crate::report::ms(l.max),
-        r.summary.outcomes,
-        if r.invariants.ok() { "hold" } else { "BROKEN" },
+        summary.outcomes,
+        if invariants.ok() { "hold" } else { "BROKEN" },
     );
-    for f in r.invariants.failures() {
+    for f in invariants.failures() {
         eprintln!("    INVARIANT BROKEN: {f}");
     }
 }
@@ -75,42 +104,7 @@ pub fn announce_checkout(r: &CheckoutReport) {
 /// # Errors
 /// An invariant is broken.
 pub fn require_checkout_invariants(reports: &[&CheckoutReport]) -> Result<()> {
-    let broken: Vec<String> = reports
-        .iter()
-        .flat_map(|r| {
-            r.invariants
-                .failures()
-                .into_iter()
-                .map(move |f| format!("{}: {f}", r.scenario.name()))
-        })
-        .collect();
-    if broken.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "INVARIANTS BROKEN — this run proves nothing, whatever its speed:\n  {}",
-            broken.join("\n  ")
-        )
-    }
-}
-
-/// Prints one scenario's headline as it finishes.
-pub fn announce(r: &ScenarioReport) {
-    let l = r.summary.latency_us;
-    eprintln!(
-        "{:<24} {:>7} claims/s {:>7} req/s  p50 {}  p99 {}  max {}  {:?}  invariants {}",
-        r.scenario.name(),
-        r.claims_per_sec(),
-        r.summary.requests_per_sec,
-        crate::report::ms(l.p50),
-        crate::report::ms(l.p99),
-        crate::report::ms(l.max),
-        r.summary.outcomes,
-        if r.invariants.ok() { "hold" } else { "BROKEN" },
-    );
-    for f in r.invariants.failures() {
-        eprintln!("    INVARIANT BROKEN: {f}");
-    }
+    require_all(reports.iter().map(|r| (r.scenario, &r.invariants)))
 }
 
 /// Fails with every broken check when `r`'s invariants did not hold.
@@ -118,13 +112,15 @@ pub fn announce(r: &ScenarioReport) {
 /// # Errors
 /// An invariant is broken.
 pub fn require_invariants(reports: &[&ScenarioReport]) -> Result<()> {
-    let broken: Vec<String> = reports
-        .iter()
-        .flat_map(|r| {
-            r.invariants
-                .failures()
+    require_all(reports.iter().map(|r| (r.scenario, &r.invariants)))
+}
+
+fn require_all<'a>(runs: impl Iterator<Item = (Scenario, &'a Invariants)>) -> Result<()> {
+    let broken: Vec<String> = runs
+        .flat_map(|(scenario, inv)| {
+            inv.failures()
                 .into_iter()
-                .map(move |f| format!("{}: {f}", r.scenario.name()))
+                .map(move |f| format!("{}: {f}", scenario.name()))
         })
         .collect();
     if broken.is_empty() {
