@@ -22,32 +22,11 @@ cd "$REPO"
 STATE="$REPO/.local"
 mkdir -p "$STATE"
 
-deploy/local/install-deps.sh
-export VP_PG_DIR="$STATE/bench-pg" VP_PG_PORT="${VP_BENCH_PG_PORT:-55434}"
-export VP_REDIS_DIR="$STATE/bench-redis" VP_REDIS_PORT="${VP_BENCH_REDIS_PORT:-56380}"
-deploy/local/postgres.sh start
-deploy/local/redis.sh start
+# shellcheck source=deploy/local/stack.sh
+. deploy/local/stack.sh
+vp_stack_up bench "$STATE/bench-pg" "${VP_BENCH_PG_PORT:-55434}" "$STATE/bench-redis" \
+  "${VP_BENCH_REDIS_PORT:-56380}" issuance redemption loadtest
 
-PG_ADMIN=$(deploy/local/postgres.sh url)
-DB=vouchers_bench_$(date +%Y%m%d%H%M%S)
-psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
-REDIS_URL=$(deploy/local/redis.sh url)
-redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
-# Keep the append-only file from growing across runs (a rewrite mid-run would disturb it).
-redis-cli -u "$REDIS_URL" BGREWRITEAOF >/dev/null || true
-
-echo "== Building (release) =="
-cargo build --release --locked -p issuance -p redemption -p loadtest 2>&1 | tail -n 2
-BIN="$REPO/target/release"
-
-SECRETS="$STATE/secrets"
-if [ ! -f "$SECRETS/voucher-signing.json" ]; then
-  "$BIN/issuance" keygen --dir "$SECRETS"
-fi
-
-export APP__POSTGRES__URL="${PG_ADMIN%/*}/$DB"
-export APP__REDIS__URL="$REDIS_URL"
-export APP__SECRETS_DIR="$SECRETS"
 export APP__SERVER__PORT="${VP_BENCH_ISSUANCE_PORT:-18080}"
 # The load comes from one address, and residents claim from two phones at once.
 export APP__RATE_LIMITS__IP_PER_SECOND=10000000 APP__RATE_LIMITS__IP_BURST=10000000

@@ -1,39 +1,20 @@
 #!/usr/bin/env bash
 # The README's demo command: sets everything up on this machine (packages, a private
 # PostgreSQL and a private Redis with its append-only file on, secrets, the build,
-# migrations), starts the issuance service, and drives the demo scenario against it:
-# sample programs and campaigns, a list issuance, a rush of residents, and a summary.
+# migrations), starts the issuance and redemption services, and drives the demo against
+# them: sample programs and campaigns, a list issuance, a rush of residents, merchants
+# redeeming at signed terminals, then the day's settlement and a Redis/PostgreSQL cross-check.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
 STATE="$REPO/.local"
 mkdir -p "$STATE"
 
-deploy/local/install-deps.sh
-export VP_PG_DIR="$STATE/pg" VP_PG_PORT="${VP_PG_PORT:-55432}"
-export VP_REDIS_DIR="$STATE/redis" VP_REDIS_PORT="${VP_REDIS_PORT:-56379}"
-deploy/local/postgres.sh start
-deploy/local/redis.sh start
+# shellcheck source=deploy/local/stack.sh
+. deploy/local/stack.sh
+vp_stack_up demo "$STATE/pg" "${VP_PG_PORT:-55432}" "$STATE/redis" "${VP_REDIS_PORT:-56379}" \
+  issuance redemption reconciliation loadtest
 
-PG_ADMIN=$(deploy/local/postgres.sh url)
-DB=vouchers_demo_$(date +%Y%m%d%H%M%S)
-psql -q "$PG_ADMIN" -c "CREATE DATABASE $DB" >/dev/null
-REDIS_URL=$(deploy/local/redis.sh url)
-# A fresh demo each run: a new database, and an empty Redis.
-redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null
-
-echo "== Building (release) =="
-cargo build --release --locked -p issuance -p redemption -p reconciliation -p loadtest 2>&1 | tail -n 2
-BIN="$REPO/target/release"
-
-SECRETS="$STATE/secrets"
-if [ ! -f "$SECRETS/voucher-signing.json" ]; then
-  "$BIN/issuance" keygen --dir "$SECRETS"
-fi
-
-export APP__POSTGRES__URL="${PG_ADMIN%/*}/$DB"
-export APP__REDIS__URL="$REDIS_URL"
-export APP__SECRETS_DIR="$SECRETS"
 export APP__SERVER__PORT="${VP_ISSUANCE_PORT:-8080}"
 # The rush comes from one address (this machine): lift the per-IP limit for the demo.
 export APP__RATE_LIMITS__IP_PER_SECOND=100000 APP__RATE_LIMITS__IP_BURST=100000
