@@ -349,3 +349,36 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirm_takes_the_status_names_the_reports_print() {
+        for (arg, status) in [
+            ("city_confirmed", crate::workflow::Status::CityConfirmed),
+            (
+                "province_confirmed",
+                crate::workflow::Status::ProvinceConfirmed,
+            ),
+            ("paid", crate::workflow::Status::Paid),
+        ] {
+            let cli = Cli::try_parse_from([
+                "reconciliation",
+                "confirm",
+                "--batch",
+                "1",
+                "--to",
+                arg,
+                "--api-key-file",
+                "key",
+            ])
+            .unwrap_or_else(|e| panic!("{arg}: {e}"));
+            match cli.command {
+                Command::Confirm { to, .. } => assert_eq!(to, status),
+                other => panic!("parsed as {other:?}"),
+            }
+        }
+    }
+}

@@ -24,6 +24,7 @@ use voucher_core::PlaceCode;
 /// A batch's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Status {
     /// Written by the job.
     Draft,
