@@ -541,6 +541,7 @@ async fn decide(
             let view = RedemptionView::of(&record, false);
             let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
             let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+            db::savepoint(tx).await?;
             match db::redeem_single_use(
                 tx,
                 claims,
@@ -562,7 +563,16 @@ async fn decide(
                         Decline::VoucherAlreadyRedeemed
                     }));
                 }
-                Ok(SingleUse::BudgetBusy) => {}
+                Ok(SingleUse::BudgetBusy) => {
+                    // Undo the attempt: besides spending the voucher it may hold the lock of
+                    // a bucket it could not use (PostgreSQL keeps a row lock taken to re-check
+                    // a row that no longer qualified), and gathering under the campaign lock
+                    // while holding it could deadlock with another gatherer.
+                    db::rollback_to_savepoint(tx).await?;
+                    if !db::spend_voucher_from_token(tx, claims).await? {
+                        return Ok(Err(Decline::VoucherAlreadyRedeemed));
+                    }
+                }
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
                 Err(StoreError::Conflict(_)) => {
                     return Err(ApiError::new(
@@ -572,7 +582,7 @@ async fn decide(
                 }
                 Err(e) => return Err(e.into()),
             }
-            // Spent, but every bucket that could pay was busy or short: gather.
+            // Spent again, no bucket lock held: gather from several buckets.
             if db::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
                 return Ok(Err(Decline::BudgetExhausted));
             }

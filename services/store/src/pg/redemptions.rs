@@ -383,6 +383,30 @@ pub async fn spend_voucher_from_token(
     Ok(spent.is_some())
 }
 
+/// Sets the savepoint a checkout returns to when its one-statement attempt
+/// ([`redeem_single_use`]) could not finish: rolling back to it also releases the row locks
+/// the attempt took.
+///
+/// # Errors
+/// Database failure.
+pub async fn savepoint(con: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SAVEPOINT checkout_attempt")
+        .execute(&mut *con)
+        .await?;
+    Ok(())
+}
+
+/// Undoes everything since [`savepoint`], locks included.
+///
+/// # Errors
+/// Database failure.
+pub async fn rollback_to_savepoint(con: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("ROLLBACK TO SAVEPOINT checkout_attempt")
+        .execute(&mut *con)
+        .await?;
+    Ok(())
+}
+
 /// Marks a single-use voucher spent: `issued → redeemed`. `false` when it was not `issued`.
 ///
 /// # Errors
@@ -525,9 +549,11 @@ pub async fn ensure_budget(
 /// 2. Otherwise (every fitting bucket is busy, or none holds enough: the budget is nearly
 ///    used up): gather from the buckets in bucket order, waiting for their locks, under a
 ///    per-campaign transaction advisory lock so that gatherers queue one behind the other.
-///    Fast-path holders never wait for anything on the budget, so this cannot deadlock.
-///    (A plain conditional `UPDATE` per bucket would: PostgreSQL keeps the row lock it took
-///    to re-check a concurrently updated row even when the re-check fails.)
+///    Fast-path holders never wait for anything on the budget, so this cannot deadlock —
+///    provided a gatherer holds no bucket lock while it waits for the campaign lock. But
+///    PostgreSQL keeps the row lock it took to re-check a concurrently updated row even when
+///    the re-check fails, so a failed fast attempt may hold one: the attempt runs under a
+///    savepoint, and rolling back to it releases that lock before gathering.
 ///
 /// With `partial`, whatever is left (possibly 0) is taken; without it, all of `want` or
 /// nothing. Returns what was taken.
@@ -544,6 +570,11 @@ pub async fn take_budget(
     if want <= 0 {
         return Ok(0);
     }
+    // The fast attempt may leave a lock on a bucket it re-checked and could not use (see
+    // above): the savepoint lets the gathering below start without it.
+    sqlx::query("SAVEPOINT take_budget")
+        .execute(&mut *con)
+        .await?;
     let fast: Option<i32> = sqlx::query_scalar(
         "UPDATE campaign_budget_buckets b SET remaining_fen = b.remaining_fen - $3
          FROM (SELECT bucket FROM campaign_budget_buckets
@@ -559,6 +590,9 @@ pub async fn take_budget(
     if fast.is_some() {
         return Ok(want);
     }
+    sqlx::query("ROLLBACK TO SAVEPOINT take_budget")
+        .execute(&mut *con)
+        .await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(campaign_id)
         .execute(&mut *con)
