@@ -14,7 +14,6 @@ use crate::pg::campaigns::is_violation;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 use voucher_core::token::VoucherClaims;
@@ -23,7 +22,7 @@ use voucher_proto::events::EventEnvelope;
 use voucher_proto::Message as _;
 
 /// A merchant as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct MerchantRecord {
     /// Merchant id (chosen by the administrator, e.g. `m-jc-0001`).
     pub id: String,
@@ -44,6 +43,7 @@ pub struct MerchantRecord {
     /// Who created it.
     pub created_by: String,
     /// Programs the merchant is approved for.
+    #[sqlx(rename = "programs")]
     pub approved_programs: Vec<i64>,
 }
 
@@ -83,7 +83,7 @@ pub async fn create_merchant(pool: &PgPool, m: &MerchantRecord) -> Result<(), St
 /// # Errors
 /// Database failure.
 pub async fn get_merchant(pool: &PgPool, id: &str) -> Result<Option<MerchantRecord>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT m.id, m.name, m.credit_code, m.category, m.city, m.county, m.status, m.settlement_account,
                 m.created_by,
                 coalesce(array_agg(mp.program_id ORDER BY mp.program_id) FILTER (WHERE mp.program_id IS NOT NULL), '{}') AS programs
@@ -92,22 +92,7 @@ pub async fn get_merchant(pool: &PgPool, id: &str) -> Result<Option<MerchantReco
     )
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    row.map(|r| {
-        Ok(MerchantRecord {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            credit_code: r.try_get("credit_code")?,
-            category: r.try_get("category")?,
-            city: r.try_get("city")?,
-            county: r.try_get("county")?,
-            status: r.try_get("status")?,
-            settlement_account: r.try_get("settlement_account")?,
-            created_by: r.try_get("created_by")?,
-            approved_programs: r.try_get("programs")?,
-        })
-    })
-    .transpose()
+    .await?)
 }
 
 /// Approves a merchant for a program (idempotent).
@@ -143,7 +128,7 @@ pub async fn approve(
 }
 
 /// A terminal's key and its merchant's facts: what request verification needs.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TerminalKey {
     /// Terminal.
     pub terminal_id: Uuid,
@@ -270,27 +255,14 @@ pub async fn terminal_by_key(
     pool: &PgPool,
     key_id: &str,
 ) -> Result<Option<TerminalKey>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT t.terminal_id, t.merchant_id, t.secret, t.status, m.status AS merchant_status, m.category,
                 m.city, m.county
          FROM terminals t JOIN merchants m ON m.id = t.merchant_id WHERE t.key_id = $1",
     )
     .bind(key_id)
     .fetch_optional(pool)
-    .await?;
-    row.map(|r| {
-        Ok(TerminalKey {
-            terminal_id: r.try_get("terminal_id")?,
-            merchant_id: r.try_get("merchant_id")?,
-            secret: r.try_get("secret")?,
-            status: r.try_get("status")?,
-            merchant_status: r.try_get("merchant_status")?,
-            category: r.try_get("category")?,
-            city: r.try_get("city")?,
-            county: r.try_get("county")?,
-        })
-    })
-    .transpose()
+    .await?)
 }
 
 /// The campaign's program and that program's refund policy.
@@ -672,7 +644,7 @@ pub async fn budget_remaining(pool: &PgPool, campaign_id: i64) -> Result<Option<
 }
 
 /// A redemption as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct RedemptionRecord {
     /// Id.
     pub id: Uuid,
@@ -715,29 +687,6 @@ pub struct RedemptionRecord {
 const REDEMPTION_COLUMNS: &str = "id, merchant_id, terminal_id, voucher_id, campaign_id, program_id, person_id, \
      single_use, status, order_ref, order_amount_fen, discount_fen, refunded_amount_fen, reversed_fen, notice, \
      hold_expires_at, created_at, resolved_at";
-
-fn redemption_from_row(r: &PgRow) -> Result<RedemptionRecord, StoreError> {
-    Ok(RedemptionRecord {
-        id: r.try_get("id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        terminal_id: r.try_get("terminal_id")?,
-        voucher_id: r.try_get("voucher_id")?,
-        campaign_id: r.try_get("campaign_id")?,
-        program_id: r.try_get("program_id")?,
-        person_id: r.try_get("person_id")?,
-        single_use: r.try_get("single_use")?,
-        status: r.try_get("status")?,
-        order_ref: r.try_get("order_ref")?,
-        order_amount_fen: r.try_get("order_amount_fen")?,
-        discount_fen: r.try_get("discount_fen")?,
-        refunded_amount_fen: r.try_get("refunded_amount_fen")?,
-        reversed_fen: r.try_get("reversed_fen")?,
-        notice: r.try_get("notice")?,
-        hold_expires_at: r.try_get("hold_expires_at")?,
-        created_at: r.try_get("created_at")?,
-        resolved_at: r.try_get("resolved_at")?,
-    })
-}
 
 /// Binds a redemption row's 18 columns as `$1`…`$18`, in [`REDEMPTION_COLUMNS`] order.
 trait BindRedemption<'q> {
@@ -806,14 +755,13 @@ pub async fn redemption_by_id(
     lock: bool,
 ) -> Result<Option<RedemptionRecord>, StoreError> {
     let suffix = if lock { " FOR UPDATE" } else { "" };
-    let row = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE id = $1 AND merchant_id = $2{suffix}"
     ))
     .bind(id)
     .bind(merchant_id)
     .fetch_optional(&mut *con)
-    .await?;
-    row.as_ref().map(redemption_from_row).transpose()
+    .await?)
 }
 
 /// One redemption of a merchant by its order reference.
@@ -825,14 +773,13 @@ pub async fn redemption_by_order_ref(
     merchant_id: &str,
     order_ref: &str,
 ) -> Result<Option<RedemptionRecord>, StoreError> {
-    let row = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE merchant_id = $1 AND order_ref = $2"
     ))
     .bind(merchant_id)
     .bind(order_ref)
     .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(redemption_from_row).transpose()
+    .await?)
 }
 
 /// A merchant's redemptions created in `[from, to)`, oldest first.
@@ -845,7 +792,7 @@ pub async fn redemptions_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<RedemptionRecord>, StoreError> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {REDEMPTION_COLUMNS} FROM redemptions
          WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3 ORDER BY created_at, id"
     ))
@@ -853,8 +800,7 @@ pub async fn redemptions_between(
     .bind(from)
     .bind(to)
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(redemption_from_row).collect()
+    .await?)
 }
 
 /// Moves a redemption from status `from` to `to` (resolving a hold). `false` when it was not
@@ -916,7 +862,7 @@ pub async fn holds_outstanding(pool: &PgPool) -> Result<i64, StoreError> {
 }
 
 /// A stored reversal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ReversalRecord {
     /// Id.
     pub id: Uuid,
@@ -943,26 +889,14 @@ pub async fn reversal_by_ref(
     redemption_id: Uuid,
     reversal_ref: &str,
 ) -> Result<Option<ReversalRecord>, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, redemption_id, reversal_ref, refund_amount_fen, discount_reversed_fen, restored, created_at
          FROM reversals WHERE redemption_id = $1 AND reversal_ref = $2",
     )
     .bind(redemption_id)
     .bind(reversal_ref)
     .fetch_optional(&mut *con)
-    .await?;
-    row.map(|r| {
-        Ok(ReversalRecord {
-            id: r.try_get("id")?,
-            redemption_id: r.try_get("redemption_id")?,
-            reversal_ref: r.try_get("reversal_ref")?,
-            refund_amount_fen: r.try_get("refund_amount_fen")?,
-            discount_reversed_fen: r.try_get("discount_reversed_fen")?,
-            restored: r.try_get("restored")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    .await?)
 }
 
 /// Records a reversal and adds it to its redemption's refunded and reversed totals (only
