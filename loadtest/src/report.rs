@@ -2,9 +2,11 @@
 //! table for people (the README shows the latest), and the chart beside them.
 
 use crate::chart::Series;
+use crate::invariants::Invariants;
 use crate::scenario::checkout::{CheckoutReport, CheckoutWorkload};
 use crate::scenario::mixed::MixedReport;
-use crate::scenario::{ScenarioReport, Workload};
+use crate::scenario::{Scenario, ScenarioReport, Workload};
+use crate::stats::Summary;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -183,62 +185,28 @@ impl StandardReport {
         md.push_str("| scenario | workload | claims/s | requests/s | p50 | p90 | p99 | p99.9 | max | outcomes | invariants |\n");
         md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
         for s in self.scenarios() {
-            let l = s.summary.latency_us;
-            let outcomes: Vec<String> = s
-                .summary
-                .outcomes
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.scenario.name(),
-                workload(&s.workload, s.completed),
+            let work = workload(&s.workload, s.completed);
+            table_row(
+                &mut md,
+                s.scenario,
+                &work,
                 s.claims_per_sec(),
-                s.summary.requests_per_sec,
-                ms(l.p50),
-                ms(l.p90),
-                ms(l.p99),
-                ms(l.p999),
-                ms(l.max),
-                outcomes.join(", "),
-                if s.invariants.ok() {
-                    "hold".to_owned()
-                } else {
-                    format!("**BROKEN**: {}", s.invariants.failures().join("; "))
-                },
+                &s.summary,
+                &s.invariants,
             );
         }
         if !self.checkouts().is_empty() {
             md.push_str("\n| checkout | workload | redemptions/s | requests/s | p50 | p90 | p99 | p99.9 | max | outcomes | invariants |\n");
             md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
             for c in self.checkouts() {
-                let l = c.summary.latency_us;
-                let outcomes: Vec<String> = c
-                    .summary
-                    .outcomes
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    c.scenario.name(),
-                    checkout_workload(&c.workload, c.completed),
+                let work = checkout_workload(&c.workload, c.completed);
+                table_row(
+                    &mut md,
+                    c.scenario,
+                    &work,
                     c.redemptions_per_sec(),
-                    c.summary.requests_per_sec,
-                    ms(l.p50),
-                    ms(l.p90),
-                    ms(l.p99),
-                    ms(l.p999),
-                    ms(l.max),
-                    outcomes.join(", "),
-                    if c.invariants.ok() {
-                        "hold".to_owned()
-                    } else {
-                        format!("**BROKEN**: {}", c.invariants.failures().join("; "))
-                    },
+                    &c.summary,
+                    &c.invariants,
                 );
             }
         }
@@ -407,4 +375,42 @@ fn yes(ok: bool) -> &'static str {
     } else {
         "**no**"
     }
+}
+
+/// One row of a results table: scenario, workload, the headline rate, requests/s, latency
+/// percentiles, outcomes and the invariants' verdict.
+fn table_row(
+    md: &mut String,
+    scenario: Scenario,
+    work: &str,
+    per_sec: u64,
+    summary: &Summary,
+    invariants: &Invariants,
+) {
+    let l = summary.latency_us;
+    let outcomes: Vec<String> = summary
+        .outcomes
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let verdict = if invariants.ok() {
+        "hold".to_owned()
+    } else {
+        format!("**BROKEN**: {}", invariants.failures().join("; "))
+    };
+    let _ = writeln!(
+        md,
+        "| {} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} |",
+        scenario.name(),
+        work,
+        per_sec,
+        summary.requests_per_sec,
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        outcomes.join(", "),
+        verdict,
+    );
 }
