@@ -352,13 +352,7 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
     let id = sale["redemption_id"].as_str().unwrap().to_owned();
     let path = format!("/v1/redemptions/{id}/reversals");
     let (s, rev) = app
-        .call(
-            &t,
-            "POST",
-            &path,
-            Some(json!({"reversal_ref": "refund-1"})),
-            None,
-        )
+        .reverse(&t, &path, json!({"reversal_ref": "refund-1"}))
         .await;
     assert_eq!(
         (
@@ -370,13 +364,7 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
         "{rev}"
     );
     let (s, again) = app
-        .call(
-            &t,
-            "POST",
-            &path,
-            Some(json!({"reversal_ref": "refund-1"})),
-            None,
-        )
+        .reverse(&t, &path, json!({"reversal_ref": "refund-1"}))
         .await;
     assert_eq!(
         (s, &again),
@@ -384,13 +372,7 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
         "the same reversal answers the same"
     );
     let (s, noop) = app
-        .call(
-            &t,
-            "POST",
-            &path,
-            Some(json!({"reversal_ref": "refund-2"})),
-            None,
-        )
+        .reverse(&t, &path, json!({"reversal_ref": "refund-2"}))
         .await;
     assert_eq!(
         (
@@ -415,13 +397,7 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
     for _ in 0..2 {
         let unknown = format!("/v1/redemptions/{}/reversals", uuid::Uuid::now_v7());
         let (s, e) = app
-            .call(
-                &t,
-                "POST",
-                &unknown,
-                Some(json!({"reversal_ref": "x"})),
-                None,
-            )
+            .reverse(&t, &unknown, json!({"reversal_ref": "x"}))
             .await;
         assert_eq!((s, e["code"].as_str()), (404, Some("REDEMPTION_NOT_FOUND")));
     }
@@ -432,12 +408,10 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
     let (_, sale) = app.redeem(&t, &app.code(&v), 150_00).await;
     let id = sale["redemption_id"].as_str().unwrap().to_owned();
     let (s, rev) = app
-        .call(
+        .reverse(
             &t,
-            "POST",
             &format!("/v1/redemptions/{id}/reversals"),
-            Some(json!({"reversal_ref": "a"})),
-            None,
+            json!({"reversal_ref": "a"}),
         )
         .await;
     assert_eq!(
@@ -458,12 +432,10 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
     let id = sale["redemption_id"].as_str().unwrap().to_owned();
     let path = format!("/v1/redemptions/{id}/reversals");
     let (s, rev) = app
-        .call(
+        .reverse(
             &f,
-            "POST",
             &path,
-            Some(json!({"reversal_ref": "p1", "refund_amount_fen": 1_000_00})),
-            None,
+            json!({"reversal_ref": "p1", "refund_amount_fen": 1_000_00}),
         )
         .await;
     assert_eq!(
@@ -476,9 +448,7 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
         .await
         .unwrap();
     assert_eq!(used, 200_00);
-    let (s, rev) = app
-        .call(&f, "POST", &path, Some(json!({"reversal_ref": "p2"})), None)
-        .await;
+    let (s, rev) = app.reverse(&f, &path, json!({"reversal_ref": "p2"})).await;
     assert_eq!(
         (
             s,
@@ -493,12 +463,10 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
         .unwrap();
     assert_eq!(used, 0);
     let (s, e) = app
-        .call(
+        .reverse(
             &f,
-            "POST",
             &path,
-            Some(json!({"reversal_ref": "p3", "refund_amount_fen": 1})),
-            None,
+            json!({"reversal_ref": "p3", "refund_amount_fen": 1}),
         )
         .await;
     assert_eq!((s, e["code"].as_str()), (409, Some("REFUND_NOT_ALLOWED")));
@@ -509,12 +477,10 @@ async fn reversals_restore_or_forfeit_per_policy_and_are_idempotent() {
     let id = sale["redemption_id"].as_str().unwrap().to_owned();
     app.clock.advance(Duration::days(31));
     let (s, e) = app
-        .call(
+        .reverse(
             &t,
-            "POST",
             &format!("/v1/redemptions/{id}/reversals"),
-            Some(json!({"reversal_ref": "late"})),
-            None,
+            json!({"reversal_ref": "late"}),
         )
         .await;
     assert_eq!((s, e["code"].as_str()), (409, Some("REFUND_WINDOW_CLOSED")));

@@ -343,6 +343,12 @@ impl TestApp {
         json_of(req.send().await.unwrap()).await
     }
 
+    /// A signed reversal request (`POST …/reversals`, no idempotency key: the
+    /// `reversal_ref` in `body` makes it idempotent).
+    pub async fn reverse(&self, term: &Term, path: &str, body: Value) -> (u16, Value) {
+        self.call(term, "POST", path, Some(body), None).await
+    }
+
     /// Redeems `code` for an order (a fresh idempotency key and order ref).
     pub async fn redeem(&self, term: &Term, code: &str, amount_fen: i64) -> (u16, Value) {
         self.checkout(term, "/v1/redemptions", code, amount_fen)
