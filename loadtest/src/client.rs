@@ -149,13 +149,9 @@ impl Auth<'_> {
 /// # Errors
 /// The file is missing or has no key for the place.
 pub fn admin_key(secrets_dir: &std::path::Path, place: u32) -> Result<String> {
-    let path = secrets_dir.join("admin-keys.plain.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let keys: Vec<Value> = serde_json::from_str(&text).context("parsing admin keys")?;
-    keys.iter()
-        .find(|k| k.get("place").and_then(Value::as_u64) == Some(u64::from(place)))
-        .and_then(|k| k.get("key").and_then(Value::as_str))
-        .map(str::to_owned)
+    let keys = voucher_platform::secrets::SecretsDir::new(secrets_dir).plain_admin_keys()?;
+    keys.into_iter()
+        .find(|k| k.place.get() == place)
+        .map(|k| k.key)
         .with_context(|| format!("no admin key for place {place}"))
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use std::path::Path;
 use voucher_core::identity::{self, Identity};
-use voucher_core::keys::{SigningKey, SigningKeyFile};
+use voucher_core::keys::SigningKey;
 use voucher_core::{PersonId, PlaceCode};
 
 /// A resident with a valid identity token.
@@ -22,11 +22,7 @@ pub struct Resident {
 /// # Errors
 /// Missing or invalid key file.
 pub fn load_idp_key(secrets_dir: &Path) -> Result<SigningKey> {
-    let path = secrets_dir.join("idp-signing.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let file: SigningKeyFile = serde_json::from_str(&text).context("parsing the IdP key file")?;
-    SigningKey::from_file(&file).context("loading the IdP key")
+    Ok(voucher_platform::secrets::SecretsDir::new(secrets_dir).idp_signing()?)
 }
 
 /// Mints `count` residents of `home` named `{prefix}{n:06}` with real-name level `level`.

@@ -1,5 +1,5 @@
 //! A merchant's checkout terminal as a vendor would build it: every request signed with the
-//! terminal's HMAC key ([`redemption::sign_request`]), every checkout with an
+//! terminal's HMAC key ([`voucher_core::signing::sign_request`]), every checkout with an
 //! `Idempotency-Key`. Also the administrators' calls that register merchants and terminals.
 
 use crate::client::Reply;
@@ -167,9 +167,15 @@ impl Terminal {
     ) -> Result<Reply> {
         let bytes = serde_json::to_vec(body)?;
         let now = chrono::Utc::now().timestamp();
-        let headers =
-            redemption::sign_request(&self.key_id, &self.secret, "POST", path, now, &bytes)
-                .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
+        let headers = voucher_core::signing::sign_request(
+            &self.key_id,
+            &self.secret,
+            "POST",
+            path,
+            now,
+            &bytes,
+        )
+        .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))

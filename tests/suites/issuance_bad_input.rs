@@ -87,13 +87,13 @@ async fn every_bad_claim_gets_its_4xx_and_writes_nothing() {
             "claim id missing",
             claim(&good, json!({})),
             400,
-            "MALFORMED_JSON",
+            "INVALID_FIELD",
         ),
         (
             "claim id not a uuid",
             claim(&good, json!({"claim_id": "abc"})),
             400,
-            "MALFORMED_JSON",
+            "INVALID_FIELD",
         ),
         (
             "wrong content type",
@@ -271,10 +271,10 @@ async fn bad_administrator_requests_get_their_4xx_and_write_nothing() {
         ("a city officer pausing another city's campaign", app.at(Method::POST, &format!("/v1/admin/campaigns/{campaign}/pause")).header("x-api-key", &taiyuan).json(&json!({})), 403, "FORBIDDEN_PLACE"),
         ("a city officer reading another city's campaign", app.at(Method::GET, &format!("/v1/admin/campaigns/{campaign}")).header("x-api-key", &taiyuan), 403, "FORBIDDEN_PLACE"),
         ("zero stock", app.at(Method::POST, "/v1/admin/campaigns").header("x-api-key", &jincheng).json(&spec(140500, 0)), 400, "INVALID_FIELD"),
-        ("negative stock", app.at(Method::POST, "/v1/admin/campaigns").header("x-api-key", &jincheng).json(&spec(140500, -1)), 400, "MALFORMED_JSON"),
+        ("negative stock", app.at(Method::POST, "/v1/admin/campaigns").header("x-api-key", &jincheng).json(&spec(140500, -1)), 400, "INVALID_FIELD"),
         ("unknown program", app.at(Method::POST, "/v1/admin/campaigns").header("x-api-key", &jincheng).json(&spec_of(987_654, 140500, 5)), 404, "PROGRAM_NOT_FOUND"),
-        ("a program with a float pool", app.at(Method::POST, "/v1/admin/programs").header("x-api-key", &province).json(&json!({"name": "p", "funder_place": 140000, "province_ratio_bp": 5000, "pool": 10.5, "refund_policy": "restore"})), 400, "MALFORMED_JSON"),
-        ("a ratio above 100%", app.at(Method::POST, "/v1/admin/programs").header("x-api-key", &province).json(&json!({"name": "p", "funder_place": 140000, "province_ratio_bp": 10001, "pool": 100, "refund_policy": "restore"})), 400, "MALFORMED_JSON"),
+        ("a program with a float pool", app.at(Method::POST, "/v1/admin/programs").header("x-api-key", &province).json(&json!({"name": "p", "funder_place": 140000, "province_ratio_bp": 5000, "pool": 10.5, "refund_policy": "restore"})), 400, "INVALID_FIELD"),
+        ("a ratio above 100%", app.at(Method::POST, "/v1/admin/programs").header("x-api-key", &province).json(&json!({"name": "p", "funder_place": 140000, "province_ratio_bp": 10001, "pool": 100, "refund_policy": "restore"})), 400, "INVALID_FIELD"),
         ("a round out of order", app.at(Method::POST, &format!("/v1/admin/campaigns/{campaign}/rounds")).header("x-api-key", &jincheng).json(&json!({"round_no": 2, "starts_at": opens - Duration::days(1), "quantity": 1})), 400, "INVALID_FIELD"),
         ("unknown campaign", app.at(Method::GET, "/v1/admin/campaigns/424242").header("x-api-key", &jincheng), 404, "CAMPAIGN_NOT_FOUND"),
         ("unknown route", app.at(Method::GET, "/v1/nothing-here"), 404, "NOT_FOUND"),
@@ -288,5 +288,85 @@ async fn bad_administrator_requests_get_their_4xx_and_write_nothing() {
             "{what} wrote something"
         );
     }
+    app.stop().await;
+}
+
+/// A number that does not fit the record (2³¹ and above) or a field the API does not know
+/// is a 400 `INVALID_FIELD` naming the field, never a 500, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_too_large_and_unknown_fields_are_invalid_fields_and_write_nothing() {
+    let app = spawn(Options::default()).await;
+    let opens = release_day();
+    let campaign = app.catering_campaign(5, 1, &[(opens, 5)], 7).await;
+    let program = app.program().await;
+    let base = snapshot(&app, campaign).await;
+    let jincheng = app.secrets.jincheng_admin.key.clone();
+    let too_big: i64 = 2_147_483_648;
+    let spec = json!({
+        "program_id": program, "name": "x", "owner_place": 140500, "category": "catering",
+        "rule": {"type": "threshold", "min_spend": 10000, "off": 2000}, "stock": 5,
+        "per_person_limit": 1, "rounds": [{"round_no": 1, "starts_at": opens, "quantity": 5}],
+        "validity": {"days_after_claim": 7}, "budget": 10000,
+        "eligibility": {"places": [], "min_real_name_level": 2}, "distribution": "claim"
+    });
+    let with = |pointer: &str, value: Value| {
+        let mut s = spec.clone();
+        *s.pointer_mut(pointer).unwrap() = value;
+        s
+    };
+    let mut unknown = spec.clone();
+    unknown["colour"] = json!("red");
+    let cases: Vec<(Value, &str)> = vec![
+        (with("/stock", json!(too_big)), "stock"),
+        (
+            with("/per_person_limit", json!(too_big)),
+            "per_person_limit",
+        ),
+        (
+            with("/validity/days_after_claim", json!(too_big)),
+            "validity.days_after_claim",
+        ),
+        (
+            with("/rounds/0/quantity", json!(too_big)),
+            "rounds[0].quantity",
+        ),
+        (
+            with("/rounds/0/round_no", json!(too_big)),
+            "rounds[0].round_no",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = app
+            .send(
+                app.at(Method::POST, "/v1/admin/campaigns")
+                    .header("x-api-key", &jincheng)
+                    .json(&body),
+            )
+            .await;
+        assert_error(&r, 400, "INVALID_FIELD");
+        assert_eq!(r.body["details"]["field"], field, "{:?}", r.body);
+    }
+    let r = app
+        .send(
+            app.at(
+                Method::POST,
+                &format!("/v1/admin/campaigns/{campaign}/rounds"),
+            )
+            .header("x-api-key", &jincheng)
+            .json(&json!({"starts_at": opens + Duration::days(1), "quantity": too_big})),
+        )
+        .await;
+    assert_error(&r, 400, "INVALID_FIELD");
+    assert_eq!(r.body["details"]["field"], "quantity", "{:?}", r.body);
+    let r = app
+        .send(
+            app.at(Method::POST, "/v1/admin/campaigns")
+                .header("x-api-key", &jincheng)
+                .json(&unknown),
+        )
+        .await;
+    assert_error(&r, 400, "INVALID_FIELD");
+    assert_eq!(r.body["details"]["field"], "colour", "{:?}", r.body);
+    assert_eq!(snapshot(&app, campaign).await, base, "nothing was written");
     app.stop().await;
 }

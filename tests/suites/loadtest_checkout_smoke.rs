@@ -45,7 +45,7 @@ async fn the_harness_runs_checkout_and_mixed_and_verifies_no_double_redemption()
         s.rate_limits.terminal_burst,
     ) = (1_000_000, 1_000_000);
     (s.rate_limits.ip_per_second, s.rate_limits.ip_burst) = (1_000_000, 1_000_000);
-    let step = s.dynamic_code_step_secs;
+    let step = s.dynamic_code.step_secs;
     let redemption = redemption::Application::build(s, Arc::new(app.clock.clone()))
         .await
         .unwrap();

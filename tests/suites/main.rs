@@ -2,8 +2,18 @@
 //! Every test starts its own private Redis and its own database; see `system_tests`.
 
 // Tests state their expectations with unwrap and spell out the shapes they read from Redis.
-#![allow(clippy::unwrap_used, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::type_complexity,
+    clippy::inconsistent_digit_grouping, // amounts are written yuan_fen
+    clippy::too_many_arguments,          // fixtures spell out every column
+    clippy::zombie_processes,            // killed children are reaped by their harness
+    dead_code,                           // each harness serves several suites
+    missing_docs
+)]
 
+mod issuance_http_support;
+mod redemption_support;
 mod store_support;
 mod support;
 
@@ -20,6 +30,7 @@ mod issuance_bad_input;
 mod issuance_claims;
 mod issuance_expiry;
 mod issuance_flows;
+mod issuance_http;
 mod issuance_persister_crash;
 
 mod loadtest_checkout_smoke;
@@ -30,3 +41,6 @@ mod reconciliation_review;
 mod reconciliation_settle;
 mod reconciliation_support;
 mod reconciliation_workflow;
+
+mod redemption_checkout;
+mod redemption_limits;

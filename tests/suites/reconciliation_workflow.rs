@@ -29,13 +29,7 @@ fn admins(dir: &Path) -> (Admin, Admin, Admin) {
         serde_json::to_string(&json).unwrap(),
     )
     .unwrap();
-    let load = |name: &str| {
-        admin_from_files(
-            &dir.join("admin-keys.json"),
-            &dir.join(format!("{name}.key")),
-        )
-        .unwrap()
-    };
+    let load = |name: &str| admin_from_files(dir, &dir.join(format!("{name}.key"))).unwrap();
     (
         load("shanxi-finance"),
         load("jincheng-finance"),
@@ -44,7 +38,7 @@ fn admins(dir: &Path) -> (Admin, Admin, Admin) {
 }
 
 fn ring_sha256(key: &str) -> String {
-    issuance::secrets::sha256_hex(key)
+    voucher_platform::admin::sha256_hex(key)
 }
 
 async fn batch_of(fx: &Fx, city: i32) -> i64 {

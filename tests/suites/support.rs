@@ -3,10 +3,10 @@
 //! client. Helpers for the calls most tests make.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use issuance::secrets::{generate_dev_secrets, DevSecrets};
 use issuance::settings::Settings;
 use issuance::startup::{Application, ShutdownHandle};
 use issuance::state::AppState;
+use issuance::{generate_dev_secrets, DevSecrets};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use system_tests::{fresh_db, TestDb, TestRedis};

@@ -336,7 +336,7 @@ async fn checkout(
     let mut terminals = std::collections::BTreeMap::new();
     for (n, (key, id, name, category, county)) in (1u32..).zip(specs) {
         let head = format!("91140500MA{n:07}");
-        let check = redemption::merchants::CreditCode::check_char(&head).context("credit code")?;
+        let check = voucher_core::CreditCode::check_char(&head).context("credit code")?;
         let program = programs
             .iter()
             .find(|(k, _)| *k == key)

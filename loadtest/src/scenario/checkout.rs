@@ -29,7 +29,6 @@ use crate::residents;
 use crate::stats::{Outcome, Summary};
 use crate::terminal::{self, MerchantSpec, Terminal};
 use anyhow::{bail, Context, Result};
-use base64::Engine as _;
 use futures::stream::{self, StreamExt as _};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -170,18 +169,15 @@ impl Setup {
     }
 }
 
-/// The dynamic-code generator of the services (`<secrets_dir>/dynamic-code.secret`).
+/// The dynamic-code generator of the services (the secrets directory's dynamic-code secret,
+/// loaded the platform's way).
 ///
 /// # Errors
 /// The file is missing or not a valid secret.
 pub fn load_dynamic_codes(secrets_dir: &std::path::Path, step_secs: u32) -> Result<DynamicCodes> {
-    let path = secrets_dir.join("dynamic-code.secret");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .context("decoding the dynamic-code secret")?;
-    DynamicCodes::new(&secret, step_secs).context("dynamic-code settings")
+    use secrecy::ExposeSecret as _;
+    let secret = voucher_platform::secrets::SecretsDir::new(secrets_dir).dynamic_code_secret()?;
+    DynamicCodes::new(secret.expose_secret(), step_secs).context("dynamic-code settings")
 }
 
 async fn create_program(api: &IssuanceClient, t: &RushTarget, pool: i64) -> Result<i64> {
@@ -299,7 +295,7 @@ async fn claim_all(
 
 fn credit_code(n: u64) -> Result<String> {
     let head = format!("91140500MB{:07}", n % 10_000_000);
-    let check = redemption::merchants::CreditCode::check_char(&head).context("credit code")?;
+    let check = voucher_core::CreditCode::check_char(&head).context("credit code")?;
     Ok(format!("{head}{check}"))
 }
 

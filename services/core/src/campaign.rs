@@ -16,23 +16,102 @@ use crate::rule::Rule;
 use chrono::{DateTime, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The largest values a campaign's counts may take, checked when a request is parsed (so a
+/// number too large for the record, or for date arithmetic, is a 400 naming the field, never
+/// an overflow further down). The API documents them.
+pub mod bounds {
+    use serde::{Deserialize, Deserializer};
+
+    /// Most vouchers in a campaign (and in one round).
+    pub const MAX_STOCK: u32 = 100_000_000;
+    /// Most vouchers of one campaign per person.
+    pub const MAX_PER_PERSON_LIMIT: u32 = 10_000;
+    /// Highest round number.
+    pub const MAX_ROUND_NO: u32 = 10_000;
+    /// Longest validity after the claim, in days (ten years).
+    pub const MAX_VALIDITY_DAYS: u32 = 3_660;
+
+    fn at_most<'de, D: Deserializer<'de>>(d: D, max: u32) -> Result<u32, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v > max {
+            return Err(serde::de::Error::custom(format!(
+                "{v} is too large: at most {max}"
+            )));
+        }
+        Ok(v)
+    }
+
+    /// `stock` and a round's `quantity`: at most [`MAX_STOCK`].
+    ///
+    /// # Errors
+    /// Not an unsigned integer, or too large.
+    pub fn stock<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        at_most(d, MAX_STOCK)
+    }
+
+    /// `per_person_limit`: at most [`MAX_PER_PERSON_LIMIT`].
+    ///
+    /// # Errors
+    /// Not an unsigned integer, or too large.
+    pub fn per_person_limit<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        at_most(d, MAX_PER_PERSON_LIMIT)
+    }
+
+    /// `round_no`: at most [`MAX_ROUND_NO`].
+    ///
+    /// # Errors
+    /// Not an unsigned integer, or too large.
+    pub fn round_no<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        at_most(d, MAX_ROUND_NO)
+    }
+
+    /// An optional `round_no`.
+    ///
+    /// # Errors
+    /// Not an unsigned integer, or too large.
+    pub fn optional_round_no<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        optional(d, MAX_ROUND_NO)
+    }
+
+    /// `validity.days_after_claim`: at most [`MAX_VALIDITY_DAYS`].
+    ///
+    /// # Errors
+    /// Not an unsigned integer, or too large.
+    pub fn validity_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        optional(d, MAX_VALIDITY_DAYS)
+    }
+
+    fn optional<'de, D: Deserializer<'de>>(d: D, max: u32) -> Result<Option<u32>, D::Error> {
+        match Option::<u32>::deserialize(d)? {
+            Some(v) if v > max => Err(serde::de::Error::custom(format!(
+                "{v} is too large: at most {max}"
+            ))),
+            other => Ok(other),
+        }
+    }
+}
+
 /// A release round: at `starts_at`, `quantity` vouchers (plus recycled stock) go on sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Round {
     /// 1, 2, 3 … in order of start time.
+    #[serde(deserialize_with = "bounds::round_no")]
     pub round_no: u32,
     /// When the round opens.
     pub starts_at: DateTime<Utc>,
     /// How many vouchers it releases (recycled stock comes on top).
+    #[serde(deserialize_with = "bounds::stock")]
     pub quantity: u32,
 }
 
 /// How long a claimed voucher may be spent. At least one of the two is set; with both,
 /// the earlier end wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Validity {
     /// Days after the claim (commonly 7).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::validity_days")]
     pub days_after_claim: Option<u32>,
     /// An absolute last moment.
     #[serde(default)]
@@ -60,6 +139,7 @@ impl Validity {
 
 /// Who may claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Eligibility {
     /// Residents of any of these places (a city covers its counties). Empty = the owner place.
     #[serde(default)]
@@ -91,6 +171,7 @@ pub enum CampaignStatus {
 
 /// What an administrator submits to create a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     /// The funding program.
     pub program_id: ProgramId,
@@ -103,8 +184,10 @@ pub struct NewCampaign {
     /// The discount rule.
     pub rule: Rule,
     /// Total vouchers.
+    #[serde(deserialize_with = "bounds::stock")]
     pub stock: u32,
     /// Vouchers one person may claim (across devices and rounds).
+    #[serde(deserialize_with = "bounds::per_person_limit")]
     pub per_person_limit: u32,
     /// Release rounds, strictly increasing start times, numbered 1.. (empty for `List`).
     #[serde(default)]

@@ -30,6 +30,7 @@ pub struct Program {
 
 /// What an administrator submits to create a program. Parse with [`NewProgram::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewProgram {
     /// Human name, e.g. "家居惠民 2025".
     pub name: String,

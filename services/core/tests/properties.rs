@@ -577,3 +577,52 @@ fn program_validation() {
     p.funder_place = PlaceCode::parse("140500").unwrap();
     assert!(p.validate().is_err());
 }
+
+// ---------------------------------------------------------------- parsing bounds
+
+fn campaign_json() -> serde_json::Value {
+    serde_json::json!({
+        "program_id": 1, "name": "晋城餐饮券", "owner_place": 140500, "category": "catering",
+        "rule": {"type": "threshold", "min_spend": 10000, "off": 2000},
+        "stock": 500, "per_person_limit": 1,
+        "rounds": [{"round_no": 1, "starts_at": "2026-05-01T02:00:00Z", "quantity": 500}],
+        "validity": {"days_after_claim": 7}, "budget": 1000000,
+        "eligibility": {"places": [], "min_real_name_level": 1}, "distribution": "claim"
+    })
+}
+
+#[test]
+fn a_stored_campaign_round_trips_and_unknown_fields_are_refused() {
+    let mut stored = campaign_json();
+    stored["id"] = serde_json::json!(7);
+    stored["status"] = serde_json::json!("active");
+    let campaign: Campaign = serde_json::from_value(stored).unwrap();
+    assert_eq!(campaign.id, CampaignId(7));
+    let again: Campaign = serde_json::from_value(serde_json::to_value(&campaign).unwrap()).unwrap();
+    assert_eq!(again, campaign);
+    let mut unknown = campaign_json();
+    unknown["colour"] = serde_json::json!("red");
+    let err = serde_json::from_value::<NewCampaign>(unknown).unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+}
+
+proptest! {
+    #[test]
+    fn counts_beyond_their_bounds_are_refused_when_parsed(extra in 1u64..=u64::from(u32::MAX)) {
+        use voucher_core::campaign::bounds;
+        for (pointer, max) in [
+            ("/stock", bounds::MAX_STOCK),
+            ("/per_person_limit", bounds::MAX_PER_PERSON_LIMIT),
+            ("/rounds/0/quantity", bounds::MAX_STOCK),
+            ("/rounds/0/round_no", bounds::MAX_ROUND_NO),
+            ("/validity/days_after_claim", bounds::MAX_VALIDITY_DAYS),
+        ] {
+            let mut at_max = campaign_json();
+            *at_max.pointer_mut(pointer).unwrap() = serde_json::json!(max);
+            prop_assert!(serde_json::from_value::<NewCampaign>(at_max).is_ok(), "{pointer} at its bound");
+            let mut over = campaign_json();
+            *over.pointer_mut(pointer).unwrap() = serde_json::json!(u64::from(max) + extra);
+            prop_assert!(serde_json::from_value::<NewCampaign>(over).is_err(), "{pointer} over its bound");
+        }
+    }
+}

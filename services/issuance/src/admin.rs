@@ -4,16 +4,16 @@
 //! manages only campaigns of their city and its counties; only the province creates programs.
 
 use crate::auth::Admin;
-use crate::error::ApiError;
-use crate::secrets::AdminRole;
+use crate::error::{self, ApiError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use voucher_core::campaign::InvalidCampaign;
+use voucher_core::campaign::{bounds, InvalidCampaign};
 use voucher_core::program::InvalidProgram;
 use voucher_core::{
-    Campaign, CampaignId, CampaignStatus, NewCampaign, NewProgram, Program, ProgramId, Round,
+    AdminRole, Campaign, CampaignId, CampaignStatus, NewCampaign, NewProgram, Program, ProgramId,
+    Round,
 };
 use voucher_store::pg::{campaigns, programs};
 use voucher_store::{CampaignCounters, StoreError};
@@ -23,11 +23,14 @@ use voucher_store::{CampaignCounters, StoreError};
 #[serde(deny_unknown_fields)]
 pub struct NewRoundBody {
     /// The next round number (default: last + 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounds::optional_round_no")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub round_no: Option<u32>,
     /// When the round opens (after the last round's start).
     pub starts_at: DateTime<Utc>,
     /// Vouchers it releases.
+    #[serde(deserialize_with = "bounds::stock")]
+    #[schema(minimum = 1, maximum = 100000000)]
     pub quantity: u32,
 }
 
@@ -144,7 +147,7 @@ pub async fn list_programs(state: &AppState) -> Result<Vec<Program>, ApiError> {
 pub async fn get_program(state: &AppState, id: ProgramId) -> Result<Program, ApiError> {
     programs::get(&state.pg, id)
         .await?
-        .ok_or(ApiError::ProgramNotFound(id))
+        .ok_or_else(|| error::program_not_found(id))
 }
 
 /// Creates a campaign in a place the administrator manages, under an existing program of
@@ -162,7 +165,7 @@ pub async fn create_campaign(
     admin.require_place(spec.owner_place)?;
     let program = programs::get(&state.pg, spec.program_id)
         .await?
-        .ok_or(ApiError::ProgramNotFound(spec.program_id))?;
+        .ok_or_else(|| error::program_not_found(spec.program_id))?;
     if !program.spec.funder_place.covers(spec.owner_place) {
         return Err(ApiError::invalid_field(
             "program_id",
@@ -176,7 +179,7 @@ pub async fn create_campaign(
     let campaign = campaigns::create(&state.pg, &spec)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => ApiError::ProgramNotFound(spec.program_id),
+            StoreError::NotFound => error::program_not_found(spec.program_id),
             other => other.into(),
         })?;
     publish(state, &campaign).await;
@@ -218,7 +221,7 @@ pub async fn managed_campaign(
 ) -> Result<Campaign, ApiError> {
     let campaign = campaigns::get(&state.pg, id)
         .await?
-        .ok_or(ApiError::CampaignNotFound(id))?;
+        .ok_or_else(|| error::campaign_not_found(id))?;
     admin.require_place(campaign.spec.owner_place)?;
     Ok(campaign)
 }
@@ -279,11 +282,11 @@ pub async fn add_round(
     let updated = campaigns::add_round(&state.pg, id, &round)
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(why) => ApiError::RoundConflict(format!(
+            StoreError::Conflict(why) => error::round_conflict(format!(
                 "round {} could not be added: {why}",
                 round.round_no
             )),
-            StoreError::NotFound => ApiError::CampaignNotFound(id),
+            StoreError::NotFound => error::campaign_not_found(id),
             other => other.into(),
         })?;
     publish(state, &updated).await;
@@ -307,7 +310,7 @@ pub async fn set_status(
     let updated = campaigns::set_status(&state.pg, id, status)
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => ApiError::CampaignNotFound(id),
+            StoreError::NotFound => error::campaign_not_found(id),
             other => other.into(),
         })?;
     state.campaigns.upsert(updated.clone());

@@ -8,7 +8,7 @@
 
 use crate::auth::Admin;
 use crate::claims::{run_claim, to_millis, window};
-use crate::error::ApiError;
+use crate::error::{self, ApiError, Code, Common};
 use crate::state::AppState;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -130,9 +130,8 @@ pub fn parse_csv(bytes: &[u8], max_rows: usize) -> Result<Vec<ParsedRow>, ApiErr
     let mut lines = LineCounter::new(bytes);
     for (index, record) in reader.records().enumerate() {
         if index >= max_rows {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "an upload may have at most {max_rows} rows"
-            )));
+            return Err(ApiError::new(Common::PayloadTooLarge)
+                .with_message(format!("an upload may have at most {max_rows} rows")));
         }
         let record = match record {
             Ok(r) => r,
@@ -221,10 +220,10 @@ pub async fn issue(
 ) -> Result<BulkReport, ApiError> {
     let campaign = crate::admin::managed_campaign(state, admin, campaign_id).await?;
     if campaign.spec.distribution != Distribution::List {
-        return Err(ApiError::CampaignNotList(campaign_id));
+        return Err(error::campaign_not_list(campaign_id));
     }
     if campaign.status == CampaignStatus::Paused {
-        return Err(ApiError::CampaignPaused);
+        return Err(ApiError::new(Code::CampaignPaused));
     }
     let parsed = parse_csv(csv, state.settings.bulk.max_rows)?;
     let now = to_millis(state.clock.now());
@@ -315,7 +314,6 @@ async fn issue_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Code;
 
     fn persons(rows: &[ParsedRow]) -> Vec<(u64, &str)> {
         rows.iter()
@@ -361,7 +359,7 @@ mod tests {
     #[test]
     fn a_header_without_person_id_is_refused() {
         let e = parse_csv(b"id\nR1\n", 10).unwrap_err();
-        assert_eq!(e.code(), Code::InvalidField);
+        assert_eq!(e.code(), "INVALID_FIELD");
         assert!(parse_csv(b"", 10).is_err());
     }
 
@@ -374,7 +372,7 @@ mod tests {
     #[test]
     fn too_many_rows_is_payload_too_large() {
         let e = parse_csv(b"person_id\nA\nB\nC\n", 2).unwrap_err();
-        assert_eq!(e.code(), Code::PayloadTooLarge);
+        assert_eq!(e.code(), "PAYLOAD_TOO_LARGE");
         assert!(parse_csv(b"person_id\nA\nB\n", 2).is_ok());
     }
 

@@ -8,7 +8,7 @@
 //! `claim_id`) returns the first voucher with a token re-signed from the recorded claim
 //! time, byte-identical while the signing key is unchanged.
 
-use crate::error::ApiError;
+use crate::error::{self, ApiError, Code};
 use crate::metrics::outcome;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -72,13 +72,13 @@ pub async fn claim(
 }
 
 fn outcome_label(e: &ApiError) -> &'static str {
-    match e {
-        ApiError::SoldOut => outcome::SOLD_OUT,
-        ApiError::PerPersonLimit { .. } => outcome::LIMIT_REACHED,
-        ApiError::RoundNotOpen { .. } => outcome::NOT_OPEN,
-        ApiError::CampaignPaused => outcome::PAUSED,
-        ApiError::NotEligible(_) => outcome::INELIGIBLE,
-        ApiError::RateLimited { .. } => outcome::RATE_LIMITED,
+    match e.code() {
+        "SOLD_OUT" => outcome::SOLD_OUT,
+        "PER_PERSON_LIMIT" => outcome::LIMIT_REACHED,
+        "ROUND_NOT_OPEN" => outcome::NOT_OPEN,
+        "CAMPAIGN_PAUSED" => outcome::PAUSED,
+        "NOT_ELIGIBLE" => outcome::INELIGIBLE,
+        "RATE_LIMITED" => outcome::RATE_LIMITED,
         _ => outcome::ERROR,
     }
 }
@@ -89,21 +89,19 @@ async fn claim_inner(
     campaign_id: CampaignId,
     claim_id: ClaimId,
 ) -> Result<ClaimResponse, ApiError> {
-    state.limiters.check_person(&who.person_id)?;
+    state.person_limit.check(&who.person_id)?;
     let campaign = state
         .campaigns
         .get(campaign_id)
-        .ok_or(ApiError::CampaignNotFound(campaign_id))?;
+        .ok_or_else(|| error::campaign_not_found(campaign_id))?;
     if campaign.spec.distribution != Distribution::Claim {
-        return Err(ApiError::CampaignNotClaimable(campaign_id));
+        return Err(error::campaign_not_claimable(campaign_id));
     }
     campaign
         .check_eligibility(who)
-        .map_err(ApiError::NotEligible)?;
+        .map_err(error::not_eligible)?;
     let now = to_millis(state.clock.now());
-    let not_open = || ApiError::RoundNotOpen {
-        next_round_starts_at: campaign.next_round(now).map(|r| r.starts_at),
-    };
+    let not_open = || error::round_not_open(campaign.next_round(now).map(|r| r.starts_at));
     let round_no = campaign.current_round(now).ok_or_else(not_open)?.round_no;
     let (valid_from, valid_until) = window(&campaign, now);
     let request = ClaimRequest {
@@ -139,13 +137,11 @@ async fn claim_inner(
                 true,
             ))
         }
-        ClaimOutcome::ClaimIdConflict => Err(ApiError::ClaimIdConflict),
+        ClaimOutcome::ClaimIdConflict => Err(ApiError::new(Code::ClaimIdConflict)),
         ClaimOutcome::NotOpen => Err(not_open()),
-        ClaimOutcome::SoldOut => Err(ApiError::SoldOut),
-        ClaimOutcome::LimitReached => Err(ApiError::PerPersonLimit {
-            limit: campaign.spec.per_person_limit,
-        }),
-        ClaimOutcome::Paused => Err(ApiError::CampaignPaused),
+        ClaimOutcome::SoldOut => Err(ApiError::new(Code::SoldOut)),
+        ClaimOutcome::LimitReached => Err(error::per_person_limit(campaign.spec.per_person_limit)),
+        ClaimOutcome::Paused => Err(ApiError::new(Code::CampaignPaused)),
         ClaimOutcome::UnknownCampaign => Err(unknown_in_redis(campaign_id)),
     }
 }
@@ -178,7 +174,7 @@ pub async fn run_claim(
 
 /// The error for a campaign Redis still does not know after a re-sync.
 pub fn unknown_in_redis(campaign_id: CampaignId) -> ApiError {
-    ApiError::ServiceUnavailable(anyhow::anyhow!(
+    ApiError::unavailable(anyhow::anyhow!(
         "redis does not know campaign {campaign_id} even after a re-sync"
     ))
 }
@@ -267,13 +263,15 @@ mod tests {
 
     #[test]
     fn claim_body_requires_a_uuid_claim_id() {
-        assert!(crate::extract::parse_json::<ClaimBody>(
+        assert!(voucher_platform::extract::parse_json::<ClaimBody>(
             br#"{"claim_id":"0191d3a0-0000-7000-8000-000000000000"}"#
         )
         .is_ok());
-        assert!(crate::extract::parse_json::<ClaimBody>(br#"{"claim_id":"x"}"#).is_err());
-        assert!(crate::extract::parse_json::<ClaimBody>(br#"{}"#).is_err());
-        assert!(crate::extract::parse_json::<ClaimBody>(
+        assert!(
+            voucher_platform::extract::parse_json::<ClaimBody>(br#"{"claim_id":"x"}"#).is_err()
+        );
+        assert!(voucher_platform::extract::parse_json::<ClaimBody>(br#"{}"#).is_err());
+        assert!(voucher_platform::extract::parse_json::<ClaimBody>(
             br#"{"claim_id":"0191d3a0-0000-7000-8000-000000000000","x":1}"#
         )
         .is_err());

@@ -1,12 +1,13 @@
 //! The issuance service: residents claim vouchers in timed rounds (the rush) and list
 //! their vouchers; administrators create programs and campaigns, add rounds, pause, watch
-//! counters and issue to lists. actix-web over the shared storage crate.
+//! counters and issue to lists. actix-web over the shared storage crate, built with the
+//! shared platform crate.
 //!
-//! Layout: [`startup`] builds and runs the app; [`routes`] holds thin handlers; the
-//! service modules ([`claims`], [`catalog`], [`vouchers`], [`admin`], [`bulk`]) hold the
-//! flows; [`error`] is the one error type with its code table; [`auth`], [`rate_limit`],
-//! [`extract`], [`metrics`] and [`telemetry`] are the cross-cutting concerns; [`settings`]
-//! and [`secrets`] are what the process is given.
+//! Dependencies point one way: [`routes`] (thin handlers) and [`auth`] (extractors) →
+//! the flows ([`claims`], [`catalog`], [`vouchers`], [`admin`], [`bulk`]) → [`state`]
+//! ([`identities`], [`metrics`], [`settings`]); [`error`] is the code table; [`openapi`]
+//! (with [`schemas`]) is a leaf that only [`startup`] reads; [`cli`] is the command line
+//! (serve, migrate, persister, expire, keygen, rotate-key, dev-idp).
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -15,23 +16,21 @@ pub mod auth;
 pub mod bulk;
 pub mod catalog;
 pub mod claims;
-pub mod commands;
+pub mod cli;
 pub mod error;
-pub mod extract;
+pub mod identities;
 pub mod metrics;
 pub mod openapi;
 pub mod persisted;
-pub mod rate_limit;
 pub mod routes;
-pub mod secrets;
+pub mod schemas;
 pub mod settings;
 pub mod startup;
 pub mod state;
-pub mod telemetry;
 pub mod vouchers;
 
+pub use cli::keys::{generate_dev_secrets, DevSecrets};
 pub use error::{ApiError, Code};
-pub use secrets::{generate_dev_secrets, DevSecrets};
 pub use settings::Settings;
 pub use startup::{Application, ShutdownHandle};
 pub use state::AppState;

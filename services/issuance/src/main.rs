@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match issuance::commands::Cli::parse().run().await {
+    match issuance::cli::Cli::parse().run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole cause chain on one line; no backtrace for an operator's mistake.

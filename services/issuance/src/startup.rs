@@ -1,66 +1,59 @@
-//! Building and running the application: connect the stores, load the secrets, bind the
-//! listener (port 0 works, for tests), spawn the background tasks that the settings enable
-//! (persister, expiry loop, campaign refresher), and stop gracefully: in-flight requests
-//! drain, then the background tasks are cancelled and the persister drains the outbox as
-//! far as the shutdown timeout allows.
+//! Building and running the application: load the secrets this service needs, connect the
+//! stores, bind the listener (port 0 works, for tests), build the app with the platform's
+//! one builder, and spawn the background tasks that the settings enable (persister, expiry
+//! loop, campaign refresher). Stopping is the platform's bounded shutdown
+//! ([`voucher_platform::server`]): in-flight requests drain, then the tasks are cancelled
+//! and the persister drains the outbox, all within `server.shutdown_timeout_secs`.
 //!
-//! [`app`] is the ONE builder of the actix `App`: body limits, error handlers, request ids,
-//! tracing, metrics and the per-IP rate limit apply to every route.
+//! Readiness: claims need Redis (critical); PostgreSQL is only needed by the persister,
+//! the administrators and the voucher list, so a PostgreSQL outage makes the service
+//! degraded but keeps it in service.
 
-use crate::auth::AdminKeys;
-use crate::extract::{self, BodyLimits};
-use crate::metrics::{self, Metrics};
-use crate::rate_limit::{self, RateLimiters};
-use crate::secrets::{self, Secrets};
+use crate::identities::{Identities, IdentityCache};
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::{AppState, CampaignCache, Keys};
-use crate::{routes, telemetry};
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use crate::{openapi, routes};
+use actix_web::{web, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::Verifier;
 use voucher_core::Clock;
+use voucher_platform::admin::AdminKeys;
+use voucher_platform::app::{self, Deadlines, Plumbing};
+use voucher_platform::extract::BodyLimits;
+use voucher_platform::limit::{IpLimit, Limiter};
+use voucher_platform::metrics::PlatformMetrics;
+use voucher_platform::ops::{ApiDocument, Need, Readiness};
+use voucher_platform::secrets::SecretsDir;
+pub use voucher_platform::server::ShutdownHandle;
+use voucher_platform::server::{sleep_or_stop, Lifecycle};
 use voucher_store::persister::{Persister, PersisterConfig};
 use voucher_store::HotStore;
 
+/// The bulk-issuance route, which has a deadline of its own.
+const BULK_ROUTE: &str = "/v1/admin/campaigns/{id}/bulk-issuances";
+
+/// How long a readiness check waits for each dependency.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The running service: an HTTP server plus its background tasks.
 pub struct Application {
-    port: u16,
-    server: Server,
+    lifecycle: Lifecycle,
     state: AppState,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
 }
 
-/// Stops an [`Application`] from outside (tests, the binary's signal handling).
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    server: ServerHandle,
-    tasks: CancellationToken,
-}
-
-impl ShutdownHandle {
-    /// A handle stopping `server`, then cancelling `tasks` (also used by the redemption service).
-    pub fn new(server: ServerHandle, tasks: CancellationToken) -> ShutdownHandle {
-        ShutdownHandle { server, tasks }
-    }
-
-    /// Graceful stop: refuse new connections, let in-flight requests finish (up to
-    /// `server.shutdown_timeout_secs`); `run_until_stopped` then stops the background tasks.
-    pub async fn stop(&self) {
-        self.server.stop(true).await;
-        self.tasks.cancel();
-    }
+/// What the process is given besides its settings: the secrets it loads.
+pub struct Loaded {
+    state: AppState,
+    identities: Identities,
+    admins: AdminKeys,
+    platform: PlatformMetrics,
 }
 
 impl Application {
@@ -71,47 +64,87 @@ impl Application {
     /// # Errors
     /// Missing secrets, unreachable stores, a port in use.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let secrets = secrets::load(&settings.secrets_dir)
-            .with_context(|| format!("loading secrets from {}", settings.secrets_dir.display()))?;
-        let state = build_state(settings, clock, secrets).await?;
-        Application::from_state(state).await
+        let loaded = load(settings, clock).await?;
+        Application::start(loaded).await
     }
 
-    /// Builds the application around a ready state (stores connected, secrets loaded).
-    ///
-    /// # Errors
-    /// A port in use.
-    pub async fn from_state(state: AppState) -> anyhow::Result<Application> {
+    async fn start(loaded: Loaded) -> anyhow::Result<Application> {
+        let Loaded {
+            state,
+            identities,
+            admins,
+            platform,
+        } = loaded;
         let settings = state.settings.clone();
         if let Err(e) = state.refresh_campaigns().await {
             tracing::warn!("initial campaign load failed, the refresher will retry: {e}");
         }
+        let r = &settings.rate_limits;
+        let plumbing = Plumbing {
+            limits: BodyLimits {
+                json: settings.server.json_limit_bytes,
+                csv: settings.server.csv_limit_bytes,
+            },
+            ip_limit: Arc::new(IpLimit::new(
+                r.ip_per_second,
+                r.ip_burst,
+                r.trust_forwarded_for,
+            )),
+            readiness: Readiness::new(READY_TIMEOUT, platform.clone())
+                .check("redis", Need::Critical, Arc::new(state.hot.clone()))
+                .check("postgres", Need::Degraded, Arc::new(state.pg.clone())),
+            admins: Arc::new(admins),
+            document: ApiDocument(Arc::new(openapi::document())),
+            deadlines: Deadlines::new(settings.server.request_timeout()).route(
+                BULK_ROUTE,
+                Duration::from_secs(settings.bulk.request_timeout_secs),
+            ),
+            scrape_hook: None,
+            metrics: platform,
+        };
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!("binding {}:{}", settings.server.host, settings.server.port)
             })?;
         let port = listener.local_addr()?.port();
+        let identities = web::Data::new(identities);
         let server_state = state.clone();
-        let server = HttpServer::new(move || app(server_state.clone()))
-            .workers(settings.workers())
-            .shutdown_timeout(settings.server.shutdown_timeout_secs)
-            .listen(listener)?
-            .run();
-        let shutdown = CancellationToken::new();
-        let tasks = spawn_background(&state, &shutdown);
-        tracing::info!(port, "issuance listening");
-        Ok(Application {
-            port,
-            server,
-            state,
-            shutdown,
-            tasks,
+        let ip_limit = plumbing.ip_limit.clone();
+        let server = HttpServer::new(move || {
+            let state = server_state.clone();
+            let identities = identities.clone();
+            app::build(&plumbing, move |cfg| {
+                cfg.app_data(web::Data::new(state))
+                    .app_data(identities)
+                    .configure(routes::configure);
+            })
         })
+        .workers(settings.server.workers())
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let mut lifecycle =
+            Lifecycle::new("issuance", port, server, settings.server.shutdown_timeout());
+        if settings.persister.enabled {
+            let state = state.clone();
+            lifecycle.spawn(|cancel| run_persister(state, cancel));
+        }
+        if settings.expiry.enabled {
+            let state = state.clone();
+            lifecycle.spawn(|cancel| run_expiry(state, cancel));
+        }
+        if settings.campaigns_refresh_ms > 0 {
+            let state = state.clone();
+            lifecycle.spawn(|cancel| run_refresher(state, ip_limit, cancel));
+        }
+        tracing::info!(port, "issuance listening");
+        Ok(Application { lifecycle, state })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.lifecycle.port()
     }
 
     /// The shared state (tests reach PostgreSQL and Redis through it).
@@ -121,126 +154,79 @@ impl Application {
 
     /// A handle that stops the application gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            server: self.server.handle(),
-            tasks: self.shutdown.clone(),
-        }
+        self.lifecycle.handle()
     }
 
-    /// Serves until stopped (a [`ShutdownHandle`], SIGINT or SIGTERM), then stops the
-    /// background tasks and waits for them (the persister drains) up to the shutdown timeout.
+    /// Serves until stopped (a [`ShutdownHandle`], SIGINT or SIGTERM), then stops within
+    /// the shutdown timeout.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await;
-        self.shutdown.cancel();
-        let grace = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs.max(1));
-        let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!("background tasks did not stop within {grace:?}");
-        }
-        tracing::info!("issuance stopped");
-        Ok(served?)
+        Ok(self.lifecycle.run_until_stopped().await?)
     }
 }
 
-/// Connects the stores and assembles the state.
+/// Loads the secrets the issuance service needs (the voucher signing key and the public
+/// keys, the identity provider's keys, the dynamic-code secret, the administrators' keys),
+/// connects the stores and assembles the state.
 ///
 /// # Errors
-/// Unreachable stores, unusable keys.
-pub async fn build_state(
-    settings: Settings,
-    clock: Arc<dyn Clock>,
-    secrets: Secrets,
-) -> anyhow::Result<AppState> {
-    let pg = voucher_store::pg::connect(settings.postgres_url(), settings.postgres.max_connections)
-        .await
-        .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect(settings.redis_url(), &settings.redis.prefix)
-        .await
-        .context("connecting to Redis")?;
-    let voucher_verifier = Verifier::new(secrets.voucher_public).context("voucher public keys")?;
-    let idp_verifier =
-        Verifier::new(secrets.idp_public).context("identity provider public keys")?;
+/// Missing secrets, unreachable stores, unusable keys.
+pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Loaded> {
+    let dir = SecretsDir::new(&settings.secrets_dir);
+    let context = || format!("loading secrets from {}", dir.path().display());
+    let voucher_signing = dir.voucher_signing().with_context(context)?;
+    let voucher_verifier = Verifier::new(dir.voucher_public().with_context(context)?)
+        .context("voucher public keys")?;
+    let idp_verifier = Verifier::new(dir.idp_public().with_context(context)?)
+        .context("identity provider public keys")?;
     let dynamic_codes = DynamicCodes::new(
-        secrets.dynamic_code_secret.expose_secret(),
+        dir.dynamic_code_secret()
+            .with_context(context)?
+            .expose_secret(),
         settings.dynamic_code.step_secs,
     )
     .context("dynamic code settings")?;
-    let metrics = Metrics::new().context("registering metrics")?;
-    Ok(AppState {
-        limiters: Arc::new(RateLimiters::new(&settings.rate_limits)),
-        identities: Arc::new(crate::auth::IdentityCache::new(
-            settings.identity_cache_entries,
-        )),
+    let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
+    let pg = voucher_store::pg::connect(settings.postgres.url(), settings.postgres.options())
+        .await
+        .context("connecting to PostgreSQL")?;
+    let hot = HotStore::connect_with(
+        settings.redis.url(),
+        &settings.redis.prefix,
+        settings.redis.options(),
+    )
+    .await
+    .context("connecting to Redis")?;
+    let platform = PlatformMetrics::new("issuance").context("registering metrics")?;
+    let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
+    let identities = Identities {
+        verifier: idp_verifier,
+        cache: IdentityCache::new(settings.identity_cache_entries),
+        clock: clock.clone(),
+    };
+    let r = &settings.rate_limits;
+    let state = AppState {
+        person_limit: Arc::new(Limiter::new(r.person_per_second, r.person_burst)),
         settings: Arc::new(settings),
         pg,
         hot,
         clock,
         keys: Arc::new(Keys {
-            voucher_signing: secrets.voucher_signing,
+            voucher_signing,
             voucher_verifier,
-            idp_verifier,
         }),
         dynamic_codes: Arc::new(dynamic_codes),
-        admins: Arc::new(AdminKeys::new(&secrets.admin_keys)),
         metrics,
         campaigns: CampaignCache::default(),
-    })
-}
-
-/// The actix application: every route with every cross-cutting concern.
-pub fn app(
-    state: AppState,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    let settings = &state.settings.server;
-    let limits = BodyLimits {
-        json: settings.json_limit_bytes,
-        csv: settings.csv_limit_bytes,
     };
-    App::new()
-        .app_data(limits)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(limits.json)
-                .error_handler(extract::json_error_handler),
-        )
-        .app_data(web::PathConfig::default().error_handler(extract::path_error_handler))
-        .app_data(web::QueryConfig::default().error_handler(extract::query_error_handler))
-        .app_data(web::Data::from(state.limiters.clone()))
-        .app_data(web::Data::new(state.metrics.clone()))
-        .app_data(web::Data::new(state.clone()))
-        .configure(routes::configure)
-        .default_service(web::to(extract::not_found))
-        // Middleware runs outermost-last: tracing → request id header → metrics → IP limit.
-        .wrap(from_fn(rate_limit::per_ip))
-        .wrap(from_fn(metrics::track::<Metrics>))
-        .wrap(from_fn(telemetry::request_id_header))
-        .wrap(TracingLogger::default())
-}
-
-fn spawn_background(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let settings = &state.settings;
-    let mut tasks = Vec::new();
-    if settings.persister.enabled {
-        tasks.push(tokio::spawn(run_persister(state.clone(), shutdown.clone())));
-    }
-    if settings.expiry.enabled {
-        tasks.push(tokio::spawn(run_expiry(state.clone(), shutdown.clone())));
-    }
-    if settings.campaigns_refresh_ms > 0 {
-        tasks.push(tokio::spawn(run_refresher(state.clone(), shutdown.clone())));
-    }
-    tasks
+    Ok(Loaded {
+        state,
+        identities,
+        admins,
+        platform,
+    })
 }
 
 /// The persister's settings.
@@ -272,20 +258,19 @@ pub async fn run_persister(state: AppState, shutdown: CancellationToken) {
 
 async fn run_expiry(state: AppState, shutdown: CancellationToken) {
     let every = Duration::from_secs(state.settings.expiry.interval_secs);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
+    while sleep_or_stop(&shutdown, every).await {
         let now = state.clock.now();
-        match voucher_store::expiry::run_once(
+        let pass = voucher_store::expiry::run_once(
             &state.pg,
             &state.hot,
             now,
             state.settings.expiry.batch,
-        )
-        .await
-        {
+        );
+        let report = tokio::select! {
+            () = shutdown.cancelled() => return,
+            report = pass => report,
+        };
+        match report {
             Ok(report) if report.expired > 0 || report.recycled > 0 => {
                 tracing::info!(
                     expired = report.expired,
@@ -299,25 +284,20 @@ async fn run_expiry(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-async fn run_refresher(state: AppState, shutdown: CancellationToken) {
+async fn run_refresher(state: AppState, ip_limit: Arc<IpLimit>, shutdown: CancellationToken) {
     let every = Duration::from_millis(state.settings.campaigns_refresh_ms);
     let housekeeping_every = Duration::from_secs(60);
     let mut last_housekeeping = tokio::time::Instant::now();
-    loop {
+    while sleep_or_stop(&shutdown, every).await {
+        // Errors are logged by the instrumented refresh; the cache keeps its last content.
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            _ = state.refresh_campaigns() => {}
         }
-        // Errors are logged by the instrumented refresh; the cache keeps its last content.
-        let _ = state.refresh_campaigns().await;
         if last_housekeeping.elapsed() >= housekeeping_every {
-            state.limiters.housekeeping();
+            state.person_limit.housekeeping();
+            ip_limit.housekeeping();
             last_housekeeping = tokio::time::Instant::now();
         }
     }
-}
-
-/// Installs logging from the settings (idempotent).
-pub fn init_telemetry(settings: &Settings) {
-    telemetry::init(&settings.log);
 }

@@ -1,5 +1,7 @@
-//! The application state shared by every handler and background task: settings, stores,
-//! clock, keys, limiters, metrics and the campaign cache.
+//! The application state shared by every flow and background task: settings, stores,
+//! clock, keys, the per-person limit, metrics and the campaign cache. (Extractors do not
+//! read it: they have their own app data, [`crate::identities::Identities`] and the
+//! platform's administrators' keys.)
 //!
 //! The campaign cache keeps the claim path off PostgreSQL: it is reloaded every
 //! `campaigns_refresh_ms` and, on each reload, every campaign is `sync_campaign`ed into
@@ -7,26 +9,23 @@
 //! update PostgreSQL, then Redis, then the cache, under the same lock as the reload, so a
 //! reload that read PostgreSQL before a write can never push the old state into Redis after it.
 
-use crate::auth::AdminKeys;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiters;
 use crate::settings::Settings;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::{SigningKey, Verifier};
-use voucher_core::{Campaign, CampaignId, Clock};
+use voucher_core::{Campaign, CampaignId, Clock, PersonId};
+use voucher_platform::limit::Limiter;
 use voucher_store::{HotStore, StoreError};
 
-/// Keys for voucher tokens and identity tokens.
+/// Keys for voucher tokens.
 pub struct Keys {
     /// Signs new voucher tokens (the current key).
     pub voucher_signing: SigningKey,
     /// Every active voucher key (published at `/v1/keys`).
     pub voucher_verifier: Verifier,
-    /// The identity provider's keys.
-    pub idp_verifier: Verifier,
 }
 
 /// Everything a handler needs. Cheap to clone.
@@ -38,22 +37,18 @@ pub struct AppState {
     pub pg: PgPool,
     /// Redis, the hot state.
     pub hot: HotStore,
-    /// Identity tokens verified recently.
-    pub identities: Arc<crate::auth::IdentityCache>,
     /// Now (injectable for tests).
     pub clock: Arc<dyn Clock>,
     /// Signing and verification keys.
     pub keys: Arc<Keys>,
     /// Dynamic codes for checkout.
     pub dynamic_codes: Arc<DynamicCodes>,
-    /// Administrators' keys.
-    pub admins: Arc<AdminKeys>,
     /// Metrics.
     pub metrics: Metrics,
     /// Campaigns, from PostgreSQL.
     pub campaigns: CampaignCache,
-    /// Rate limiters.
-    pub limiters: Arc<RateLimiters>,
+    /// Claims per person (the per-IP limit is the platform's, on every request).
+    pub person_limit: Arc<Limiter<PersonId>>,
 }
 
 /// Campaigns by id, reloaded from PostgreSQL and updated at once by admin writes.

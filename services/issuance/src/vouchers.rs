@@ -3,7 +3,7 @@
 //! else's gives `VOUCHER_NOT_FOUND`, exactly as for one that does not exist.
 
 use crate::claims::sign_voucher;
-use crate::error::ApiError;
+use crate::error::{self, ApiError, Code};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,19 +62,19 @@ fn status_name(status: VoucherStatus) -> &'static str {
 
 fn usable_at(record: &VoucherRecord, now: DateTime<Utc>) -> Result<(), ApiError> {
     if record.status != VoucherStatus::Issued {
-        return Err(ApiError::VoucherNotUsable(format!(
+        return Err(error::voucher_not_usable(format!(
             "the voucher is {}",
             status_name(record.status)
         )));
     }
     if now < record.valid_from {
-        return Err(ApiError::VoucherNotUsable(format!(
+        return Err(error::voucher_not_usable(format!(
             "the voucher is valid from {}",
             record.valid_from.to_rfc3339()
         )));
     }
     if now > record.valid_until {
-        return Err(ApiError::VoucherNotUsable(format!(
+        return Err(error::voucher_not_usable(format!(
             "the voucher expired at {}",
             record.valid_until.to_rfc3339()
         )));
@@ -131,7 +131,7 @@ pub async fn dynamic_code(
     let record = vouchers::get(&state.pg, VoucherId(voucher_id))
         .await?
         .filter(|r| r.person_id == who.person_id)
-        .ok_or(ApiError::VoucherNotFound)?;
+        .ok_or_else(|| ApiError::new(Code::VoucherNotFound))?;
     let now = state.clock.now();
     usable_at(&record, now)?;
     let campaign = state.campaigns.get(record.campaign_id).ok_or_else(|| {

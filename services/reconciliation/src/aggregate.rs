@@ -107,7 +107,7 @@ fn place(code: i32, what: &str) -> Result<PlaceCode, ReconError> {
 ///
 /// # Errors
 /// Database failure; a stored place code that is not one.
-#[tracing::instrument(name = "reconciliation.aggregate", skip_all, err)]
+#[tracing::instrument(name = "reconciliation.aggregate", skip_all, err(level = "debug"))]
 pub async fn aggregate(
     con: &mut PgConnection,
     period: &Period,

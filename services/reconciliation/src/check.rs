@@ -97,7 +97,7 @@ fn show<T: ToString>(v: Option<T>) -> String {
 ///
 /// # Errors
 /// Database or Redis failure (a difference is not an error).
-#[tracing::instrument(name = "reconciliation.check", skip_all, err)]
+#[tracing::instrument(name = "reconciliation.check", skip_all, err(level = "debug"))]
 pub async fn check(
     pool: &PgPool,
     hot: &HotStore,

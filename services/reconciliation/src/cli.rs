@@ -236,7 +236,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             let pool = pg(&cli.database_url).await?;
             let reader = api_key_file
                 .as_ref()
-                .map(|f| admin_from_files(&secrets_dir.join("admin-keys.json"), f))
+                .map(|f| admin_from_files(secrets_dir, f))
                 .transpose()?;
             let r = report::load(&pool, &period.period()?, reader.as_ref()).await?;
             print!("{}", report::summary(&r));
@@ -247,19 +247,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             }
         }
         Command::Confirm { batch, to, admin } => {
-            let who = admin_from_files(
-                &admin.secrets_dir.join("admin-keys.json"),
-                &admin.api_key_file,
-            )?;
+            let who = admin_from_files(&admin.secrets_dir, &admin.api_key_file)?;
             let pool = pg(&cli.database_url).await?;
             advance(&pool, *batch, *to, &who, Utc::now()).await?;
             println!("batch {batch} is now {} (by {})", to.as_str(), who.name);
         }
         Command::Show { batch, admin } => {
-            let who = admin_from_files(
-                &admin.secrets_dir.join("admin-keys.json"),
-                &admin.api_key_file,
-            )?;
+            let who = admin_from_files(&admin.secrets_dir, &admin.api_key_file)?;
             let pool = pg(&cli.database_url).await?;
             let v = view(&pool, *batch, &who).await?;
             println!(

@@ -164,7 +164,7 @@ pub struct RebuildReport {
 ///
 /// # Errors
 /// Database or Redis failure.
-#[tracing::instrument(name = "reconciliation.rebuild", skip_all, err)]
+#[tracing::instrument(name = "reconciliation.rebuild", skip_all, err(level = "debug"))]
 pub async fn rebuild(
     pool: &PgPool,
     hot: &HotStore,

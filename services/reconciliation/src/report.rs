@@ -170,7 +170,7 @@ pub async fn load(
             Some(admin) => u32::try_from(city)
                 .ok()
                 .and_then(|c| PlaceCode::try_from(c).ok())
-                .is_some_and(|c| admin.covers(c)),
+                .is_some_and(|c| admin.can_manage(c)),
         }
     };
     let mut programs = Vec::new();

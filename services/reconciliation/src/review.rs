@@ -83,7 +83,7 @@ fn counted(t: &str) -> String {
 ///
 /// # Errors
 /// Database failure.
-#[tracing::instrument(name = "reconciliation.review", skip_all, err)]
+#[tracing::instrument(name = "reconciliation.review", skip_all, err(level = "debug"))]
 pub async fn review(
     pool: &PgPool,
     period: &Period,

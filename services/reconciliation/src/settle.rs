@@ -99,7 +99,7 @@ async fn programs(con: &mut PgConnection) -> Result<Vec<ProgramRow>, ReconError>
 /// # Errors
 /// Database failure, an overlapping period, an unbalanced batch (nothing is committed in
 /// any of these cases).
-#[tracing::instrument(name = "reconciliation.settle", skip_all, fields(period = %req.period), err)]
+#[tracing::instrument(name = "reconciliation.settle", skip_all, fields(period = %req.period), err(level = "debug"))]
 pub async fn settle(pool: &PgPool, req: &SettleRequest) -> Result<SettleOutcome, ReconError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")

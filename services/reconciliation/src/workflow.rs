@@ -117,7 +117,7 @@ async fn batch_city(pool: &PgPool, batch: i64) -> Result<(PlaceCode, String), Re
 }
 
 fn require_place(admin: &Admin, city: PlaceCode) -> Result<(), ReconError> {
-    if admin.covers(city) {
+    if admin.can_manage(city) {
         Ok(())
     } else {
         Err(ReconError::ForbiddenPlace {
@@ -132,7 +132,7 @@ fn require_place(admin: &Admin, city: PlaceCode) -> Result<(), ReconError> {
 /// # Errors
 /// [`ReconError::ForbiddenPlace`], [`ReconError::ForbiddenRole`],
 /// [`ReconError::InvalidTransition`], [`ReconError::NoSuchBatch`], database failure.
-#[tracing::instrument(name = "reconciliation.workflow.advance", skip_all, fields(batch, to = to.as_str()), err)]
+#[tracing::instrument(name = "reconciliation.workflow.advance", skip_all, fields(batch, to = to.as_str()), err(level = "debug"))]
 pub async fn advance(
     pool: &PgPool,
     batch: i64,

@@ -61,7 +61,7 @@ impl Cli {
             }
             Command::Serve => {
                 let settings = Settings::load(self.config.as_deref())?;
-                issuance::telemetry::init(&settings.log);
+                voucher_platform::telemetry::init(&settings.log);
                 migrate(&settings).await?;
                 let app = Application::build(settings, Arc::new(SystemClock)).await?;
                 app.run_until_stopped().await
@@ -71,9 +71,12 @@ impl Cli {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = voucher_store::pg::connect(settings.postgres_url(), 2)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool = voucher_store::pg::connect(
+        settings.postgres.url(),
+        voucher_store::pg::PoolOptions::with_max(2),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     voucher_store::pg::migrate(&pool)
         .await
         .context("migrating")?;

@@ -6,7 +6,8 @@
 //! `HOLD_RESOLVED` / `HOLD_EXPIRED`. Expired holds are released by the sweeper
 //! ([`sweep_once`]) and lazily by any capture or void that finds them past their timeout.
 
-use crate::checkout::{bucket_for, redeemed_event, RedemptionView};
+use crate::checkout::decide::bucket_for;
+use crate::checkout::views::{redeemed_event, RedemptionView};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
@@ -46,14 +47,12 @@ async fn release(
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(
-        Code::RedemptionNotFound,
-        "no such redemption of this merchant",
-    )
+    ApiError::new(Code::RedemptionNotFound)
 }
 
 fn resolved(status: &str) -> ApiError {
-    ApiError::new(Code::HoldResolved, format!("the hold is already {status}"))
+    ApiError::new(Code::HoldResolved)
+        .with_message(format!("the hold is already {status}"))
         .with_details(serde_json::json!({ "status": status }))
 }
 
@@ -61,7 +60,7 @@ fn resolved(status: &str) -> ApiError {
 ///
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`, `HOLD_RESOLVED` (voided, or not a hold), `HOLD_EXPIRED`.
-#[tracing::instrument(name = "redemption.holds.capture", skip_all, err)]
+#[tracing::instrument(name = "redemption.holds.capture", skip_all, err(level = "debug"))]
 pub async fn capture(
     state: &AppState,
     terminal: &Terminal,
@@ -74,22 +73,14 @@ pub async fn capture(
         .ok_or_else(not_found)?;
     match r.status.as_str() {
         "captured" => return Ok(RedemptionView::of(&r, false)),
-        "expired" => {
-            return Err(ApiError::new(
-                Code::HoldExpired,
-                "the hold timed out and was released",
-            ))
-        }
+        "expired" => return Err(ApiError::new(Code::HoldExpired)),
         "held" => {}
         other => return Err(resolved(other)),
     }
     if r.hold_expires_at.is_some_and(|at| at <= now) {
         release(state, &mut tx, &r, "expired", now).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        return Err(ApiError::new(
-            Code::HoldExpired,
-            "the hold timed out and was released",
-        ));
+        return Err(ApiError::new(Code::HoldExpired));
     }
     if !db::resolve(&mut tx, r.id, "held", "captured", now).await? {
         return Err(resolved("resolved"));
@@ -109,7 +100,7 @@ pub async fn capture(
 ///
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`, `HOLD_RESOLVED` (captured, or not a hold).
-#[tracing::instrument(name = "redemption.holds.void", skip_all, err)]
+#[tracing::instrument(name = "redemption.holds.void", skip_all, err(level = "debug"))]
 pub async fn void(
     state: &AppState,
     terminal: &Terminal,

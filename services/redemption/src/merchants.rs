@@ -1,101 +1,17 @@
-//! The merchant registry: administrators (the issuance service's API keys, role and place)
-//! create merchants in places they manage, approve them per program, and manage their
-//! terminals. A terminal's HMAC secret is returned ONCE, at creation or rotation.
+//! The merchant registry: administrators (the platform's API keys, role and place) create
+//! merchants in places they manage, approve them per program, and manage their terminals.
+//! A terminal's HMAC secret is returned ONCE, at creation or rotation.
 
 use crate::error::{ApiError, Code};
-use crate::signing;
 use crate::state::AppState;
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
-use futures::future::{ready, Ready};
-use issuance::auth::{Admin, API_KEY_HEADER};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use voucher_core::place::PlaceLevel;
+use voucher_core::{signing, CreditCode};
 use voucher_core::{Category, PlaceCode};
+use voucher_platform::admin::Admin;
 use voucher_store::pg::redemptions::{self as db, MerchantRecord};
 use voucher_store::StoreError;
-
-/// An administrator verified against `admin-keys.json` (shared with the issuance service).
-#[derive(Debug, Clone)]
-pub struct AdminCaller(pub Admin);
-
-impl FromRequest for AdminCaller {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let found = || -> Result<AdminCaller, ApiError> {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
-            let key = req
-                .headers()
-                .get(API_KEY_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        Code::MissingApiKey,
-                        "an administrator API key is required: send X-Api-Key",
-                    )
-                })?;
-            state
-                .admins
-                .find(key)
-                .map(AdminCaller)
-                .ok_or_else(|| ApiError::new(Code::ApiKeyInvalid, "the API key is not valid"))
-        };
-        ready(found())
-    }
-}
-
-/// 统一社会信用代码: 18 characters of `0-9 A-H J-N P-R T-U W-Y` whose last one is the
-/// GB 32100-2015 check character.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct CreditCode(String);
-
-const CREDIT_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CREDIT_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
-
-impl CreditCode {
-    /// The check character for the first 17 characters, if they are all allowed.
-    pub fn check_char(first17: &str) -> Option<char> {
-        if first17.len() != 17 {
-            return None;
-        }
-        let mut sum = 0u32;
-        for (b, w) in first17.bytes().zip(CREDIT_WEIGHTS) {
-            let value = CREDIT_CHARS.iter().position(|c| *c == b)?;
-            sum += u32::try_from(value).ok()? * w;
-        }
-        let check = (31 - sum % 31) % 31;
-        CREDIT_CHARS
-            .get(usize::try_from(check).ok()?)
-            .map(|b| char::from(*b))
-    }
-
-    /// Parses a code (upper-cased first).
-    ///
-    /// # Errors
-    /// A message saying why.
-    pub fn parse(text: &str) -> Result<CreditCode, &'static str> {
-        let code = text.trim().to_ascii_uppercase();
-        if code.len() != 18 {
-            return Err("must be 18 characters");
-        }
-        let (head, last) = code.split_at(17);
-        match CreditCode::check_char(head) {
-            None => Err("may only contain 0-9 and A-Z except I, O, S, V, Z"),
-            Some(c) if last.starts_with(c) => Ok(CreditCode(code)),
-            Some(_) => Err("the check character (the 18th) does not match"),
-        }
-    }
-}
 
 /// `POST /v1/admin/merchants` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -145,24 +61,14 @@ fn merchant_place(m: &MerchantRecord) -> Result<PlaceCode, ApiError> {
     PlaceCode::try_from(u32::try_from(code).unwrap_or(0)).map_err(ApiError::internal)
 }
 
-fn forbidden(place: PlaceCode) -> ApiError {
-    ApiError::new(
-        Code::ForbiddenPlace,
-        format!("you do not manage place {place}"),
-    )
-    .with_details(serde_json::json!({ "place": place }))
-}
-
 /// The merchant, if it exists and lies in the caller's place (else `MERCHANT_NOT_FOUND`,
 /// so merchants of other places are not even confirmed to exist).
 async fn visible(state: &AppState, who: &Admin, id: &str) -> Result<MerchantRecord, ApiError> {
     let m = db::get_merchant(&state.pg, id).await?;
     match m {
         Some(m) if who.can_manage(merchant_place(&m)?) => Ok(m),
-        _ => Err(ApiError::new(
-            Code::MerchantNotFound,
-            format!("merchant {id} does not exist"),
-        )),
+        _ => Err(ApiError::new(Code::MerchantNotFound)
+            .with_message(format!("merchant {id} does not exist"))),
     }
 }
 
@@ -213,14 +119,11 @@ pub async fn create(
             "must be 1-64 characters",
         ));
     }
-    let place = m.county.unwrap_or(m.city);
-    if !who.can_manage(place) {
-        return Err(forbidden(place));
-    }
+    who.require_place(m.county.unwrap_or(m.city))?;
     let record = MerchantRecord {
         id: m.id,
         name: m.name.trim().to_owned(),
-        credit_code: credit.0,
+        credit_code: credit.into_string(),
         category: m.category.as_str().to_owned(),
         city: i32::try_from(m.city.get()).map_err(ApiError::internal)?,
         county: m
@@ -235,10 +138,7 @@ pub async fn create(
     };
     match db::create_merchant(&state.pg, &record).await {
         Ok(()) => Ok(record),
-        Err(StoreError::Conflict(_)) => Err(ApiError::new(
-            Code::MerchantExists,
-            "a merchant with this id or credit code exists",
-        )),
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(Code::MerchantExists)),
         Err(e) => Err(e.into()),
     }
 }
@@ -265,10 +165,8 @@ pub async fn approve(
     match db::approve(&state.pg, id, program_id, &who.name, state.clock.now()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
-            return Err(ApiError::new(
-                Code::ProgramNotFound,
-                format!("program {program_id} does not exist"),
-            ))
+            return Err(ApiError::new(Code::ProgramNotFound)
+                .with_message(format!("program {program_id} does not exist")))
         }
         Err(e) => return Err(e.into()),
     }
@@ -338,10 +236,9 @@ pub async fn rotate_terminal(
     .await
     {
         Ok(()) => Ok(creds),
-        Err(StoreError::NotFound) => Err(ApiError::new(
-            Code::TerminalNotFound,
-            "no such active terminal",
-        )),
+        Err(StoreError::NotFound) => {
+            Err(ApiError::new(Code::TerminalNotFound).with_message("no such active terminal"))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -359,28 +256,7 @@ pub async fn revoke_terminal(
     visible(state, who, merchant).await?;
     match db::revoke_terminal(&state.pg, terminal_id, merchant, state.clock.now()).await {
         Ok(()) => Ok(()),
-        Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound, "no such terminal")),
+        Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound)),
         Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::CreditCode;
-
-    #[test]
-    fn credit_codes_carry_a_check_character() {
-        let head = "91140500MA0K12345";
-        let check = CreditCode::check_char(head).unwrap();
-        let code = format!("{head}{check}");
-        assert!(CreditCode::parse(&code).is_ok());
-        assert!(CreditCode::parse(&code.to_lowercase()).is_ok());
-        let wrong = if check == '0' { '1' } else { '0' };
-        assert!(CreditCode::parse(&format!("{head}{wrong}")).is_err());
-        assert!(CreditCode::parse("short").is_err());
-        assert!(
-            CreditCode::parse("91140500MA0K1234IX").is_err(),
-            "I is not allowed"
-        );
     }
 }

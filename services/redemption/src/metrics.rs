@@ -1,39 +1,30 @@
-//! Every Prometheus metric of the redemption service, registered in ONE place. Names follow
-//! `redemption_<noun>_<unit>`; histograms have explicit buckets. HTTP requests are counted
-//! and timed by the middleware the services share ([`issuance::metrics::track`]).
+//! Every Prometheus metric of the redemption service, registered in ONE place, into the
+//! service's registry (whose HTTP, deadline and dependency metrics are the platform's:
+//! [`voucher_platform::metrics`]). Names follow `redemption_<noun>_<unit>`; histograms
+//! have explicit buckets.
 
-use issuance::metrics::HttpMetrics;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Instant;
+use voucher_platform::metrics::LATENCY_BUCKETS;
 
-/// Latency buckets, 0.5 ms … 2.5 s.
-const LATENCY_BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
-
-/// The service's metrics.
+/// The service's own metrics.
 #[derive(Clone)]
 pub struct Metrics {
-    /// The registry `/metrics` renders.
-    pub registry: Registry,
-    /// `redemption_http_requests_total{route,status}`, `redemption_http_request_duration_seconds{route}`.
-    pub http: HttpMetrics,
     /// `redemption_decisions_total{kind,outcome,reason}`: checkout decisions.
     pub decisions: IntCounterVec,
     /// `redemption_decision_duration_seconds{kind}`: a checkout decision, request to answer.
     pub decision_duration: HistogramVec,
-    /// `redemption_holds_outstanding`: holds neither captured, voided nor expired.
+    /// `redemption_holds_outstanding`: holds neither captured, voided nor expired
+    /// (refreshed from PostgreSQL on each scrape).
     pub holds_outstanding: IntGauge,
 }
 
 impl Metrics {
-    /// Creates every metric in a fresh registry.
+    /// Creates every metric in `registry`.
     ///
     /// # Errors
     /// A name registered twice (a bug).
-    pub fn new() -> Result<Metrics, prometheus::Error> {
-        let registry = Registry::new();
-        let http = HttpMetrics::register(&registry, "redemption")?;
+    pub fn register(registry: &Registry) -> Result<Metrics, prometheus::Error> {
         let decisions = IntCounterVec::new(
             Opts::new(
                 "redemption_decisions_total",
@@ -57,8 +48,6 @@ impl Metrics {
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(holds_outstanding.clone()))?;
         Ok(Metrics {
-            registry,
-            http,
             decisions,
             decision_duration,
             holds_outstanding,
@@ -73,16 +62,5 @@ impl Metrics {
         self.decision_duration
             .with_label_values(&[kind])
             .observe(started.elapsed().as_secs_f64());
-    }
-
-    /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        issuance::metrics::render(&self.registry)
-    }
-}
-
-impl AsRef<HttpMetrics> for Metrics {
-    fn as_ref(&self) -> &HttpMetrics {
-        &self.http
     }
 }

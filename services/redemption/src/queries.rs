@@ -1,7 +1,7 @@
 //! Merchant queries: a day's redemptions with totals (the day in China Standard Time,
 //! UTC+8, the merchants' business day), one redemption by id or by order reference.
 
-use crate::checkout::RedemptionView;
+use crate::checkout::views::RedemptionView;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
@@ -76,10 +76,7 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(
-        Code::RedemptionNotFound,
-        "no such redemption of this merchant",
-    )
+    ApiError::new(Code::RedemptionNotFound)
 }
 
 /// One redemption by id.

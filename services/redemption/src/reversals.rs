@@ -13,7 +13,7 @@
 //! Policy `restore` makes a single-use voucher usable again and gives the entitlement back;
 //! `forfeit` only corrects spending. Either way the budget gets the discount back.
 
-use crate::checkout::{bucket_for, policy_of};
+use crate::checkout::decide::bucket_for;
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
@@ -88,7 +88,7 @@ pub fn proportional(discount: i64, order: i64, refunded: i64, refund: i64) -> i6
 /// # Errors
 /// `REDEMPTION_NOT_FOUND`, `NOT_REVERSIBLE`, `REFUND_WINDOW_CLOSED`, `REFUND_NOT_ALLOWED`,
 /// `INVALID_FIELD`.
-#[tracing::instrument(name = "redemption.reversals.reverse", skip_all, err)]
+#[tracing::instrument(name = "redemption.reversals.reverse", skip_all, err(level = "debug"))]
 pub async fn reverse(
     state: &AppState,
     terminal: &Terminal,
@@ -112,26 +112,18 @@ pub async fn reverse(
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::RedemptionNotFound,
-                "no such redemption of this merchant",
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(Code::RedemptionNotFound))?;
     if let Some(done) = db::reversal_by_ref(&mut tx, r.id, &req.reversal_ref).await? {
         return Ok(ReversalView::of(&done));
     }
     if r.status != "approved" && r.status != "captured" {
-        return Err(ApiError::new(
-            Code::NotReversible,
-            format!("a redemption that is {} cannot be reversed", r.status),
-        ));
+        return Err(ApiError::new(Code::NotReversible).with_message(format!(
+            "a redemption that is {} cannot be reversed",
+            r.status
+        )));
     }
     if now > r.created_at + chrono::Duration::days(state.settings.refunds.window_days) {
-        return Err(ApiError::new(
-            Code::RefundWindowClosed,
-            "the refund window of this redemption has closed",
-        ));
+        return Err(ApiError::new(Code::RefundWindowClosed));
     }
     let left = r.order_amount_fen - r.refunded_amount_fen;
     let refund = req.refund_amount_fen.unwrap_or(left);
@@ -148,16 +140,12 @@ pub async fn reverse(
         });
     }
     if refund > left {
-        return Err(ApiError::new(
-            Code::RefundNotAllowed,
-            format!("only {left} fen of the order is left to refund"),
-        ));
+        return Err(ApiError::new(Code::RefundNotAllowed)
+            .with_message(format!("only {left} fen of the order is left to refund")));
     }
     if r.single_use && refund != r.order_amount_fen {
-        return Err(ApiError::new(
-            Code::RefundNotAllowed,
-            "a single-use voucher's redemption is reversed only in full",
-        ));
+        return Err(ApiError::new(Code::RefundNotAllowed)
+            .with_message("a single-use voucher's redemption is reversed only in full"));
     }
     let delta = proportional(
         r.discount_fen,
@@ -165,7 +153,7 @@ pub async fn reverse(
         r.refunded_amount_fen,
         refund,
     );
-    let (_, policy) = policy_of(state, r.campaign_id).await?;
+    let (_, policy) = state.caches.policy_of(&state.pg, r.campaign_id).await?;
     let restored = policy == RefundPolicy::Restore;
     if restored {
         if r.single_use {
@@ -191,10 +179,8 @@ pub async fn reverse(
     match db::insert_reversal(&mut tx, &record).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::new(
-                Code::InFlight,
-                "a concurrent reversal changed this redemption; retry",
-            ))
+            return Err(ApiError::new(Code::InFlight)
+                .with_message("a concurrent reversal changed this redemption; retry"))
         }
         Err(e) => return Err(e.into()),
     }

@@ -1,16 +1,22 @@
-//! Typed settings, loaded once at start-up in three layers, as in the issuance service:
-//! the defaults in this file (they run the local demo) ← an optional YAML file
-//! (`--config path`) ← environment variables `APP__SECTION__KEY` (e.g.
-//! `APP__HOLDS__TIMEOUT_SECS=600`). Tests build a [`Settings`] in code.
+//! The redemption service's settings: the platform's shared sections (`server`, `redis`,
+//! `postgres`, `dynamic_code`, `log`; layers: defaults ← YAML file ← `APP__SECTION__KEY`,
+//! see [`voucher_platform::settings`]) and its own (`rate_limits`, `signing`, `holds`,
+//! `refunds`, `budget`, `idempotency`). Tests build a [`Settings`] in code.
+//!
+//! The dynamic-code step is `dynamic_code.step_secs`, the key the issuance service draws
+//! codes with; the old `dynamic_code_step_secs` of this service is refused with a message
+//! naming the new key.
 
-use issuance::settings::LogSettings;
-use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+pub use voucher_platform::settings::SettingsError;
+use voucher_platform::settings::{
+    self as platform, invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings,
+    ServerSettings, ServiceSettings,
+};
 
 /// Every setting of the redemption service.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// The HTTP server.
     pub server: ServerSettings,
@@ -18,8 +24,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// PostgreSQL, the record.
     pub postgres: PostgresSettings,
-    /// The secrets directory shared with the issuance service (voucher public keys, the
-    /// dynamic-code secret, administrators' keys).
+    /// The secrets directory (the voucher PUBLIC keys, the dynamic-code secret, the
+    /// administrators' keys; never the voucher signing key).
     pub secrets_dir: PathBuf,
     /// Per-terminal and per-IP request limits.
     pub rate_limits: RateLimitSettings,
@@ -33,34 +39,14 @@ pub struct Settings {
     pub budget: BudgetSettings,
     /// Stored idempotent responses.
     pub idempotency: IdempotencySettings,
-    /// Dynamic code step, seconds (30–60, as the issuance service).
-    pub dynamic_code_step_secs: u32,
+    /// Dynamic codes (the same key as the issuance service's).
+    pub dynamic_code: DynamicCodeSettings,
     /// Logs.
     pub log: LogSettings,
 }
 
-/// The HTTP server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct ServerSettings {
-    /// Address to bind.
-    pub host: String,
-    /// Port to bind; 0 picks a free one (tests).
-    pub port: u16,
-    /// Worker threads; `None` = one per core.
-    pub workers: Option<usize>,
-    /// Largest JSON body accepted.
-    pub json_limit_bytes: usize,
-    /// How long a graceful stop waits for in-flight requests.
-    pub shutdown_timeout_secs: u64,
-}
-
-/// Redis and PostgreSQL are reached the same way by both services.
-pub use issuance::settings::{PostgresSettings, RedisSettings};
-
 /// Request limits (governor).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitSettings {
     /// Sustained requests per second per terminal key.
     pub terminal_per_second: u32,
@@ -75,8 +61,7 @@ pub struct RateLimitSettings {
 }
 
 /// Terminal request signatures.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SigningSettings {
     /// Largest accepted difference between `X-Timestamp` and the service clock.
     pub max_skew_secs: i64,
@@ -85,8 +70,7 @@ pub struct SigningSettings {
 }
 
 /// Authorisation holds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HoldSettings {
     /// A hold neither captured nor voided within this releases itself.
     pub timeout_secs: i64,
@@ -95,24 +79,21 @@ pub struct HoldSettings {
 }
 
 /// Reversals.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefundSettings {
     /// A redemption can be reversed this many days after it was decided.
     pub window_days: i64,
 }
 
 /// The campaign budget.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BudgetSettings {
     /// Bucket rows per campaign budget (more buckets, less lock contention).
     pub buckets: i32,
 }
 
 /// Stored idempotent responses.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdempotencySettings {
     /// Stored responses are kept this long (at least 24).
     pub retention_hours: i64,
@@ -122,8 +103,10 @@ pub struct IdempotencySettings {
 
 impl Default for Settings {
     fn default() -> Self {
+        let mut server = ServerSettings::on_port(8081);
+        server.json_limit_bytes = 8 * 1024;
         Settings {
-            server: ServerSettings::default(),
+            server,
             redis: RedisSettings::default(),
             postgres: PostgresSettings::default(),
             secrets_dir: PathBuf::from(".local/secrets"),
@@ -133,20 +116,8 @@ impl Default for Settings {
             refunds: RefundSettings::default(),
             budget: BudgetSettings::default(),
             idempotency: IdempotencySettings::default(),
-            dynamic_code_step_secs: 30,
+            dynamic_code: DynamicCodeSettings::default(),
             log: LogSettings::default(),
-        }
-    }
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        ServerSettings {
-            host: "127.0.0.1".into(),
-            port: 8081,
-            workers: None,
-            json_limit_bytes: 8 * 1024,
-            shutdown_timeout_secs: 30,
         }
     }
 }
@@ -202,26 +173,15 @@ impl Default for IdempotencySettings {
     }
 }
 
-/// Settings that could not be loaded (the same type as the issuance service's).
-pub use issuance::settings::SettingsError;
+impl ServiceSettings for Settings {
+    const RENAMED: &'static [(&'static str, &'static str)] =
+        &[("dynamic_code_step_secs", "dynamic_code.step_secs")];
 
-impl Settings {
-    /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
-    ///
-    /// # Errors
-    /// A file that does not parse, a variable of the wrong type, a value out of range.
-    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        let settings: Settings = issuance::settings::load_layers(file, None)?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    /// Checks ranges that the types cannot express.
-    ///
-    /// # Errors
-    /// [`SettingsError::Invalid`] naming the setting.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        let bad = |what: &str| Err(SettingsError::Invalid(what.to_owned()));
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.server.validate()?;
+        self.redis.validate()?;
+        self.postgres.validate()?;
+        self.dynamic_code.validate()?;
         let r = &self.rate_limits;
         if [
             r.terminal_per_second,
@@ -231,55 +191,49 @@ impl Settings {
         ]
         .contains(&0)
         {
-            return bad("rate_limits: every rate and burst must be at least 1");
+            return invalid("rate_limits: every rate and burst must be at least 1");
         }
         if self.signing.max_skew_secs <= 0
             || self.signing.nonce_ttl_secs
                 < u64::try_from(self.signing.max_skew_secs).unwrap_or(u64::MAX)
         {
-            return bad("signing.max_skew_secs must be positive and signing.nonce_ttl_secs at least as long");
+            return invalid("signing.max_skew_secs must be positive and signing.nonce_ttl_secs at least as long");
         }
         if self.holds.timeout_secs <= 0 {
-            return bad("holds.timeout_secs must be positive");
+            return invalid("holds.timeout_secs must be positive");
         }
         if self.refunds.window_days < 0 {
-            return bad("refunds.window_days must not be negative");
+            return invalid("refunds.window_days must not be negative");
         }
         if self.budget.buckets < 1 || self.budget.buckets > 1024 {
-            return bad("budget.buckets must be 1-1024");
+            return invalid("budget.buckets must be 1-1024");
         }
         if self.idempotency.retention_hours < 24 {
-            return bad("idempotency.retention_hours must be at least 24");
-        }
-        if !(30..=60).contains(&self.dynamic_code_step_secs) {
-            return bad("dynamic_code_step_secs must be 30-60");
-        }
-        if self.server.workers == Some(0)
-            || self.server.json_limit_bytes == 0
-            || self.postgres.max_connections == 0
-        {
-            return bad("server.workers, server.json_limit_bytes and postgres.max_connections must be positive");
+            return invalid("idempotency.retention_hours must be at least 24");
         }
         Ok(())
     }
+}
 
-    /// Worker threads to run: the setting, or one per core.
-    pub fn workers(&self) -> usize {
-        self.server.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
+impl Settings {
+    /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
+    ///
+    /// # Errors
+    /// A file that does not parse, a variable of the wrong type, a renamed key, a value out
+    /// of range.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        platform::load(file, None)
     }
 
-    /// The Redis URL (secret).
-    pub fn redis_url(&self) -> &str {
-        self.redis.url.expose_secret()
-    }
-
-    /// The PostgreSQL URL (secret).
-    pub fn postgres_url(&self) -> &str {
-        self.postgres.url.expose_secret()
+    /// As [`Settings::load`], with the environment given explicitly (tests).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from(
+        file: Option<&Path>,
+        env: Option<Vec<(String, String)>>,
+    ) -> Result<Settings, SettingsError> {
+        platform::load(file, env)
     }
 }
 
@@ -287,11 +241,38 @@ impl Settings {
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     #[test]
     fn defaults_are_valid_and_follow_the_issue() {
-        let s = Settings::default();
-        s.validate().unwrap();
+        let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.signing.max_skew_secs, 300);
         assert_eq!(s.holds.timeout_secs, 900);
+        assert_eq!((s.server.port, s.server.json_limit_bytes), (8081, 8192));
+    }
+
+    #[test]
+    fn the_dynamic_code_step_has_the_issuance_service_s_key() {
+        let s = Settings::load_from(None, env(&[("APP__DYNAMIC_CODE__STEP_SECS", "45")])).unwrap();
+        assert_eq!(s.dynamic_code.step_secs, 45);
+        let err =
+            Settings::load_from(None, env(&[("APP__DYNAMIC_CODE_STEP_SECS", "45")])).unwrap_err();
+        assert!(
+            err.to_string().contains("APP__DYNAMIC_CODE__STEP_SECS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_server_key_keeps_the_service_s_other_server_defaults() {
+        let s = Settings::load_from(None, env(&[("APP__SERVER__HOST", "0.0.0.0")])).unwrap();
+        assert_eq!((s.server.port, s.server.json_limit_bytes), (8081, 8192));
     }
 }

@@ -1,40 +1,47 @@
-//! Building and running the application: load the secrets shared with the issuance service,
-//! connect PostgreSQL and Redis, bind the listener (port 0 for tests), start the hold
-//! sweeper, and stop gracefully (in-flight requests drain, then the sweeper stops).
+//! Building and running the application: load the secrets this service needs — the voucher
+//! PUBLIC keys, the dynamic-code secret and the administrators' keys, never the signing key
+//! — connect PostgreSQL and Redis, bind the listener (port 0 for tests), build the app with
+//! the platform's one builder, start the housekeeping task (hold sweeper, idempotency
+//! purge), and stop within the platform's bounded shutdown.
+//!
+//! Readiness: a checkout needs both PostgreSQL (the decision) and Redis (every signed
+//! request's nonce), so both are critical.
 
+use crate::checkout::caches::Caches;
 use crate::metrics::Metrics;
-use crate::rate_limit::{self, RateLimiters};
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::{holds, routes};
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use crate::terminal_auth::TerminalAuth;
+use crate::{holds, openapi, routes};
+use actix_web::{web, HttpServer};
 use anyhow::Context as _;
-use issuance::auth::AdminKeys;
-use issuance::extract::{self, BodyLimits};
+use futures::FutureExt as _;
 use secrecy::ExposeSecret as _;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::TracingLogger;
 use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::Verifier;
 use voucher_core::Clock;
+use voucher_platform::admin::AdminKeys;
+use voucher_platform::app::{self, Deadlines, Plumbing};
+use voucher_platform::extract::BodyLimits;
+use voucher_platform::limit::{IpLimit, Limiter};
+use voucher_platform::metrics::PlatformMetrics;
+use voucher_platform::ops::{ApiDocument, Need, Readiness, ScrapeHook};
+use voucher_platform::secrets::SecretsDir;
+pub use voucher_platform::server::ShutdownHandle;
+use voucher_platform::server::{sleep_or_stop, Lifecycle};
+
+/// How long a readiness check waits for each dependency.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The running service.
 pub struct Application {
-    port: u16,
-    server: Server,
+    lifecycle: Lifecycle,
     state: AppState,
-    shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
 }
-
-/// Stops an [`Application`] from outside: the same handle as the issuance service's.
-pub use issuance::startup::ShutdownHandle;
 
 impl Application {
     /// Builds the application from its settings (does not migrate: `serve` and `migrate` do).
@@ -42,81 +49,119 @@ impl Application {
     /// # Errors
     /// Missing secrets, unreachable stores, a port in use.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        let secrets = issuance::secrets::load(&settings.secrets_dir)
-            .with_context(|| format!("loading secrets from {}", settings.secrets_dir.display()))?;
-        let pg =
-            voucher_store::pg::connect(settings.postgres_url(), settings.postgres.max_connections)
-                .await
-                .context("connecting to PostgreSQL")?;
-        let nonces =
-            voucher_store::nonces::Nonces::connect(settings.redis_url(), &settings.redis.prefix)
-                .await
-                .context("connecting to Redis")?;
-        let verifier = Verifier::new(secrets.voucher_public).context("voucher public keys")?;
+        let dir = SecretsDir::new(&settings.secrets_dir);
+        let context = || format!("loading secrets from {}", dir.path().display());
+        let verifier = Verifier::new(dir.voucher_public().with_context(context)?)
+            .context("voucher public keys")?;
         let dynamic_codes = DynamicCodes::new(
-            secrets.dynamic_code_secret.expose_secret(),
-            settings.dynamic_code_step_secs,
+            dir.dynamic_code_secret()
+                .with_context(context)?
+                .expose_secret(),
+            settings.dynamic_code.step_secs,
         )
         .context("dynamic code settings")?;
+        let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
+        let pg = voucher_store::pg::connect(settings.postgres.url(), settings.postgres.options())
+            .await
+            .context("connecting to PostgreSQL")?;
+        let nonces = voucher_store::nonces::Nonces::connect(
+            settings.redis.url(),
+            &settings.redis.prefix,
+            settings.redis.options(),
+        )
+        .await
+        .context("connecting to Redis")?;
+        let platform = PlatformMetrics::new("redemption").context("registering metrics")?;
+        let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
+        let settings = Arc::new(settings);
         let state = AppState {
-            limiters: Arc::new(RateLimiters::new(&settings.rate_limits)),
-            settings: Arc::new(settings),
-            pg,
-            nonces,
-            clock,
+            settings: settings.clone(),
+            pg: pg.clone(),
+            clock: clock.clone(),
             verifier: Arc::new(verifier),
             dynamic_codes: Arc::new(dynamic_codes),
-            admins: Arc::new(AdminKeys::new(&secrets.admin_keys)),
-            metrics: Metrics::new().context("registering metrics")?,
-            policies: Arc::default(),
-            budgets_ready: Arc::default(),
+            metrics: metrics.clone(),
+            caches: Caches::default(),
         };
-        let s = state.settings.clone();
-        let listener = TcpListener::bind((s.server.host.as_str(), s.server.port))
-            .with_context(|| format!("binding {}:{}", s.server.host, s.server.port))?;
+        let r = &settings.rate_limits;
+        let terminal_limit = Arc::new(Limiter::new(r.terminal_per_second, r.terminal_burst));
+        let terminal_auth = web::Data::new(TerminalAuth {
+            pg: pg.clone(),
+            nonces: nonces.clone(),
+            clock,
+            settings: settings.clone(),
+            limit: terminal_limit.clone(),
+        });
+        let holds_pg = pg.clone();
+        let scrape_hook: ScrapeHook = Arc::new(move || {
+            let pg = holds_pg.clone();
+            let gauge = metrics.holds_outstanding.clone();
+            async move {
+                match voucher_store::pg::redemptions::holds_outstanding(&pg).await {
+                    Ok(n) => gauge.set(n),
+                    Err(e) => tracing::warn!("holds gauge not refreshed: {e}"),
+                }
+            }
+            .boxed()
+        });
+        let plumbing = Plumbing {
+            limits: BodyLimits {
+                json: settings.server.json_limit_bytes,
+                csv: settings.server.csv_limit_bytes,
+            },
+            ip_limit: Arc::new(IpLimit::new(
+                r.ip_per_second,
+                r.ip_burst,
+                r.trust_forwarded_for,
+            )),
+            readiness: Readiness::new(READY_TIMEOUT, platform.clone())
+                .check("postgres", Need::Critical, Arc::new(pg))
+                .check("redis", Need::Critical, Arc::new(nonces)),
+            admins: Arc::new(admins),
+            document: ApiDocument(Arc::new(openapi::document())),
+            deadlines: Deadlines::new(settings.server.request_timeout()),
+            scrape_hook: Some(scrape_hook),
+            metrics: platform,
+        };
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| {
+                format!("binding {}:{}", settings.server.host, settings.server.port)
+            })?;
         let port = listener.local_addr()?.port();
         let server_state = state.clone();
+        let ip_limit = plumbing.ip_limit.clone();
         let server = HttpServer::new(move || {
-            let limits = BodyLimits {
-                json: server_state.settings.server.json_limit_bytes,
-                csv: 1,
-            };
-            App::new()
-                .app_data(limits)
-                .app_data(web::PathConfig::default().error_handler(extract::path_error_handler))
-                .app_data(web::QueryConfig::default().error_handler(extract::query_error_handler))
-                .app_data(web::Data::from(server_state.limiters.clone()))
-                .app_data(web::Data::new(server_state.metrics.clone()))
-                .app_data(web::Data::new(server_state.clone()))
-                .configure(routes::configure)
-                .default_service(web::to(extract::not_found))
-                .wrap(from_fn(rate_limit::per_ip))
-                .wrap(from_fn(issuance::metrics::track::<Metrics>))
-                .wrap(from_fn(issuance::telemetry::request_id_header))
-                .wrap(TracingLogger::default())
+            let state = server_state.clone();
+            let terminal_auth = terminal_auth.clone();
+            app::build(&plumbing, move |cfg| {
+                cfg.app_data(web::Data::new(state))
+                    .app_data(terminal_auth)
+                    .configure(routes::configure);
+            })
         })
-        .workers(s.workers())
-        .shutdown_timeout(s.server.shutdown_timeout_secs)
+        .workers(settings.server.workers())
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .disable_signals()
         .listen(listener)?
         .run();
-        let shutdown = CancellationToken::new();
-        let tasks = vec![tokio::spawn(run_housekeeping(
-            state.clone(),
-            shutdown.clone(),
-        ))];
-        tracing::info!(port, "redemption listening");
-        Ok(Application {
+        let mut lifecycle = Lifecycle::new(
+            "redemption",
             port,
             server,
-            state,
-            shutdown,
-            tasks,
-        })
+            settings.server.shutdown_timeout(),
+        );
+        {
+            let state = state.clone();
+            let limits = (ip_limit, terminal_limit);
+            lifecycle.spawn(|cancel| run_housekeeping(state, limits, cancel));
+        }
+        tracing::info!(port, "redemption listening");
+        Ok(Application { lifecycle, state })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.lifecycle.port()
     }
 
     /// The shared state (tests reach PostgreSQL through it).
@@ -126,42 +171,44 @@ impl Application {
 
     /// A handle that stops the application gracefully.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle::new(self.server.handle(), self.shutdown.clone())
+        self.lifecycle.handle()
     }
 
-    /// Serves until stopped (a [`ShutdownHandle`], SIGINT or SIGTERM), then stops the tasks.
+    /// Serves until stopped (a [`ShutdownHandle`], SIGINT or SIGTERM), then stops within
+    /// the shutdown timeout.
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await;
-        self.shutdown.cancel();
-        let _ = futures::future::join_all(self.tasks).await;
-        tracing::info!("redemption stopped");
-        Ok(served?)
+        Ok(self.lifecycle.run_until_stopped().await?)
     }
 }
 
 /// The hold sweeper, idempotency purge and limiter housekeeping.
-async fn run_housekeeping(state: AppState, shutdown: CancellationToken) {
+async fn run_housekeeping(
+    state: AppState,
+    (ip_limit, terminal_limit): (Arc<IpLimit>, Arc<Limiter<String>>),
+    shutdown: CancellationToken,
+) {
     let every = state.settings.holds.sweep_interval_secs;
     if every == 0 {
         return;
     }
     let mut passes: u64 = 0;
-    loop {
-        tokio::select! {
+    while sleep_or_stop(&shutdown, Duration::from_secs(every)).await {
+        let swept = tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(every)) => {}
-        }
-        match holds::sweep_once(&state).await {
+            swept = holds::sweep_once(&state) => swept,
+        };
+        match swept {
             Ok(n) if n > 0 => tracing::info!(released = n, "expired holds released"),
             Ok(_) => {}
             Err(e) => tracing::warn!("hold sweep failed, retrying next interval: {e}"),
         }
         passes += 1;
         if passes % 100 == 0 {
-            state.limiters.housekeeping();
+            ip_limit.housekeeping();
+            terminal_limit.housekeeping();
             if let Err(e) = voucher_store::pg::redemptions::idempotency_purge(
                 &state.pg,
                 state.settings.idempotency.retention_hours,

@@ -7,17 +7,33 @@
 //! never logged.
 
 use crate::error::{ApiError, Code};
-use crate::signing::{self, KEY_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::state::AppState;
+use crate::settings::Settings;
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
-use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use std::sync::Arc;
 use uuid::Uuid;
-use voucher_core::{Category, PlaceCode};
+use voucher_core::signing::{self, KEY_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use voucher_core::{Category, Clock, PlaceCode};
+use voucher_platform::limit::Limiter;
+use voucher_store::nonces::Nonces;
+
+/// What verifying a terminal request takes (registered as app data on its own).
+pub struct TerminalAuth {
+    /// Where terminal keys are.
+    pub pg: PgPool,
+    /// Nonces seen.
+    pub nonces: Nonces,
+    /// Now (injectable for tests).
+    pub clock: Arc<dyn Clock>,
+    /// Skew, nonce window, body limit.
+    pub settings: Arc<Settings>,
+    /// Requests per terminal key.
+    pub limit: Arc<Limiter<String>>,
+}
 
 /// The verified terminal behind a request.
 #[derive(Debug, Clone)]
@@ -41,7 +57,7 @@ pub struct SignedRequest {
     pub terminal: Terminal,
     /// The exact bytes that were signed.
     pub body: Bytes,
-    /// The `Idempotency-Key` header, when sent.
+    /// The `Idempotency-Key` header, when sent (see `crate::checkout::idempotency`).
     pub idempotency_key: Option<String>,
 }
 
@@ -49,29 +65,10 @@ impl SignedRequest {
     /// The body as JSON of type `T`.
     ///
     /// # Errors
-    /// `MALFORMED_JSON` (naming the field) for a body that does not fit.
+    /// `MALFORMED_JSON` for a body that is not JSON, `INVALID_FIELD` (naming the field) for
+    /// one that does not fit.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        issuance::extract::parse_json(&self.body).map_err(ApiError::from)
-    }
-
-    /// The `Idempotency-Key`, required: 1–128 printable ASCII characters.
-    ///
-    /// # Errors
-    /// `MISSING_IDEMPOTENCY_KEY`, `INVALID_FIELD`.
-    pub fn require_idempotency_key(&self) -> Result<&str, ApiError> {
-        let key = self.idempotency_key.as_deref().ok_or_else(|| {
-            ApiError::new(
-                Code::MissingIdempotencyKey,
-                "send an Idempotency-Key header",
-            )
-        })?;
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid_field(
-                "Idempotency-Key",
-                "must be 1-128 printable ASCII characters",
-            ));
-        }
-        Ok(key)
+        voucher_platform::extract::parse_json(&self.body)
     }
 }
 
@@ -82,10 +79,8 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiError
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            ApiError::new(
-                Code::MissingSignature,
-                format!("a signed terminal request needs the {name} header"),
-            )
+            ApiError::new(Code::MissingSignature)
+                .with_message(format!("a signed terminal request needs the {name} header"))
         })
 }
 
@@ -95,12 +90,14 @@ impl FromRequest for SignedRequest {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
-        let mut payload = payload.take();
+        let payload = payload.take();
         Box::pin(async move {
             let state = req
-                .app_data::<web::Data<AppState>>()
+                .app_data::<web::Data<TerminalAuth>>()
                 .cloned()
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("TerminalAuth is not registered"))
+                })?;
             let key_id = header_text(&req, KEY_HEADER)?.to_owned();
             let timestamp = header_text(&req, TIMESTAMP_HEADER)?;
             let nonce = header_text(&req, NONCE_HEADER)?.to_owned();
@@ -117,21 +114,20 @@ impl FromRequest for SignedRequest {
             let now = state.clock.now().timestamp();
             let skew = state.settings.signing.max_skew_secs;
             if (now - timestamp).abs() > skew {
-                return Err(ApiError::new(
-                    Code::StaleTimestamp,
-                    format!("X-Timestamp is more than {skew} s away from the service clock"),
-                )
-                .with_details(serde_json::json!({ "server_time": now })));
+                return Err(ApiError::new(Code::StaleTimestamp)
+                    .with_message(format!(
+                        "X-Timestamp is more than {skew} s away from the service clock"
+                    ))
+                    .with_details(serde_json::json!({ "server_time": now })));
             }
-            let body =
-                read_body(&req, &mut payload, state.settings.server.json_limit_bytes).await?;
+            let body = voucher_platform::extract::read_body(
+                &req,
+                payload,
+                state.settings.server.json_limit_bytes,
+            )
+            .await?;
             let key = voucher_store::pg::redemptions::terminal_by_key(&state.pg, &key_id).await?;
-            let invalid = || {
-                ApiError::new(
-                    Code::TerminalKeyInvalid,
-                    "the terminal key is unknown or revoked",
-                )
-            };
+            let invalid = || ApiError::new(Code::TerminalKeyInvalid);
             let key = key.filter(|k| k.status == "active").ok_or_else(invalid)?;
             let path = req
                 .uri()
@@ -146,28 +142,18 @@ impl FromRequest for SignedRequest {
                 &body,
                 &signature,
             ) {
-                return Err(ApiError::new(
-                    Code::BadSignature,
-                    "the request signature does not match",
-                ));
+                return Err(ApiError::new(Code::BadSignature));
             }
             if key.merchant_status != "active" {
-                return Err(ApiError::new(
-                    Code::MerchantNotActive,
-                    "the merchant is not active",
-                ));
+                return Err(ApiError::new(Code::MerchantNotActive));
             }
-            state.limiters.check_terminal(&key_id)?;
+            state.limit.check(&key_id)?;
             let fresh = state
                 .nonces
                 .first_use(&key_id, &nonce, state.settings.signing.nonce_ttl_secs)
-                .await
-                .map_err(ApiError::unavailable)?;
+                .await?;
             if !fresh {
-                return Err(ApiError::new(
-                    Code::NonceReused,
-                    "this nonce was already used: a replayed request",
-                ));
+                return Err(ApiError::new(Code::NonceReused));
             }
             let category = key
                 .category
@@ -197,40 +183,4 @@ impl FromRequest for SignedRequest {
             })
         })
     }
-}
-
-/// Reads the whole body, at most `limit` bytes (after decompression).
-async fn read_body(
-    req: &HttpRequest,
-    payload: &mut Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            Code::PayloadTooLarge,
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                Code::MalformedJson,
-                format!("the body could not be read: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

@@ -25,7 +25,7 @@ pub struct ExpiryReport {
 ///
 /// # Errors
 /// Redis or PostgreSQL failed; what was done stays done and the rest is retried next pass.
-#[tracing::instrument(name = "store.expiry.run_once", skip_all, err)]
+#[tracing::instrument(name = "store.expiry.run_once", skip_all, err(level = "debug"))]
 pub async fn run_once(
     pg: &PgPool,
     hot: &HotStore,

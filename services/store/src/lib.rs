@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod nonces;
 pub mod persister;
 pub mod pg;
+pub mod redis_conn;
 
 pub use error::StoreError;
 pub use hot::{CampaignCounters, ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher, HotStore};
+pub use redis_conn::RedisOptions;

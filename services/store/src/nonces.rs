@@ -1,6 +1,13 @@
 //! Nonces of signed terminal requests, remembered in Redis for the replay window so that a
 //! captured request cannot be sent again (`SET key NX EX ttl`: the first use wins).
+//!
+//! The connection is the store's one Redis setup ([`crate::redis_conn`]): while Redis is
+//! away a check fails at once (the service answers 503), and the first check after it is
+//! back reconnects. A check is not retried: had a lost reply's `SET` happened, the retry
+//! would see the nonce taken and refuse a genuine request as a replay; the terminal retries
+//! instead, with a new nonce.
 
+use crate::redis_conn::{self, RedisOptions};
 use crate::StoreError;
 use redis::aio::ConnectionManager;
 
@@ -16,8 +23,12 @@ impl Nonces {
     ///
     /// # Errors
     /// A bad URL or Redis unreachable.
-    pub async fn connect(url: &str, prefix: &str) -> Result<Nonces, StoreError> {
-        let conn = ConnectionManager::new(redis::Client::open(url)?).await?;
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        options: RedisOptions,
+    ) -> Result<Nonces, StoreError> {
+        let conn = redis_conn::connect(&redis_conn::client(url)?, options).await?;
         Ok(Nonces {
             conn,
             prefix: format!("{prefix}:rdm:nonce:"),

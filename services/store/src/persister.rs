@@ -195,7 +195,7 @@ impl Persister {
         self.ensure_groups(&streams).await?;
         let mut conn = self
             .reader
-            .get_or_try_init(|| self.hot.dedicated_connection())
+            .get_or_try_init(|| self.hot.dedicated_connection(self.config.block))
             .await?
             .clone();
         let entries = match self.read(&mut conn, &streams, block).await {

@@ -5,11 +5,11 @@ use crate::admin::{self, CampaignWithCounters, CountersResponse, NewRoundBody};
 use crate::auth::Admin;
 use crate::bulk::{self, BulkReport};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, CsvBody};
-use crate::openapi::{CampaignSchema, NewCampaignSchema, NewProgramSchema, ProgramSchema};
+use crate::schemas::{CampaignSchema, NewCampaignSchema, NewProgramSchema, ProgramSchema};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use voucher_core::{CampaignId, CampaignStatus, NewCampaign, NewProgram, ProgramId};
+use voucher_platform::extract::{ApiJson, CsvBody};
 
 /// Registers the administrators' routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -3,14 +3,12 @@
 //! map the result to a status. Business rules live in those modules, not here.
 
 pub mod admin;
-pub mod ops;
 pub mod residents;
 
 use actix_web::web;
 
-/// Every route of the service.
+/// Every route of the service (the operations routes are the platform's).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    ops::configure(cfg);
     residents::configure(cfg);
     admin::configure(cfg);
 }

@@ -4,13 +4,13 @@ use crate::auth::Resident;
 use crate::catalog::{self, ResidentCampaign};
 use crate::claims::{self, ClaimBody, ClaimResponse};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::vouchers::{self, CodeResponse, MyVoucher};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 use voucher_core::{CampaignId, ClaimId};
+use voucher_platform::extract::ApiJson;
 
 /// Registers the residents' routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -2,11 +2,12 @@
 //! program approvals, terminals.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::merchants::{self, AdminCaller, Approval, NewMerchant, TerminalCredentials};
+use crate::merchants::{self, Approval, NewMerchant, TerminalCredentials};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
-use issuance::extract::ApiJson;
 use uuid::Uuid;
+use voucher_platform::admin::Admin;
+use voucher_platform::extract::ApiJson;
 
 /// Registers the administrators' routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,10 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 409, description = "MERCHANT_EXISTS", body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     body: ApiJson<NewMerchant>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(merchants::create(&state, &who.0, body.0).await?))
+    Ok(HttpResponse::Created().json(merchants::create(&state, &who, body.0).await?))
 }
 
 /// One merchant with its approvals.
@@ -49,10 +50,10 @@ pub async fn create(
     responses((status = 200, description = "the merchant"), (status = 404, description = "MERCHANT_NOT_FOUND", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(merchants::get(&state, &who.0, &id).await?))
+    Ok(HttpResponse::Ok().json(merchants::get(&state, &who, &id).await?))
 }
 
 /// Approves a merchant for a program.
@@ -61,11 +62,11 @@ pub async fn get(
     responses((status = 200, description = "the merchant"), (status = 404, description = "MERCHANT_NOT_FOUND, PROGRAM_NOT_FOUND", body = ErrorBody)))]
 pub async fn approve(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     id: web::Path<String>,
     body: ApiJson<Approval>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(merchants::approve(&state, &who.0, &id, body.0.program_id).await?))
+    Ok(HttpResponse::Ok().json(merchants::approve(&state, &who, &id, body.0.program_id).await?))
 }
 
 /// Creates a terminal; the answer holds its HMAC secret, shown only this once.
@@ -74,10 +75,10 @@ pub async fn approve(
     responses((status = 201, body = TerminalCredentials), (status = 404, body = ErrorBody)))]
 pub async fn create_terminal(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(merchants::create_terminal(&state, &who.0, &id).await?))
+    Ok(HttpResponse::Created().json(merchants::create_terminal(&state, &who, &id).await?))
 }
 
 /// Rotates a terminal's key (new key id and secret, shown once; the old key stops at once).
@@ -86,11 +87,11 @@ pub async fn create_terminal(
     responses((status = 200, body = TerminalCredentials), (status = 404, description = "TERMINAL_NOT_FOUND", body = ErrorBody)))]
 pub async fn rotate(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, terminal) = path.into_inner();
-    Ok(HttpResponse::Ok().json(merchants::rotate_terminal(&state, &who.0, &id, terminal).await?))
+    Ok(HttpResponse::Ok().json(merchants::rotate_terminal(&state, &who, &id, terminal).await?))
 }
 
 /// Revokes a terminal.
@@ -99,10 +100,10 @@ pub async fn rotate(
     responses((status = 204), (status = 404, description = "TERMINAL_NOT_FOUND", body = ErrorBody)))]
 pub async fn revoke(
     state: web::Data<AppState>,
-    who: AdminCaller,
+    who: Admin,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, terminal) = path.into_inner();
-    merchants::revoke_terminal(&state, &who.0, &id, terminal).await?;
+    merchants::revoke_terminal(&state, &who, &id, terminal).await?;
     Ok(HttpResponse::NoContent().finish())
 }

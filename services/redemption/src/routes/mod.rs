@@ -2,14 +2,12 @@
 //! extract → call a service module → map the result to a response.
 
 pub mod admin;
-pub mod ops;
 pub mod terminal;
 
 use actix_web::web;
 
-/// Every route of the service.
+/// Every route of the service (the operations routes are the platform's).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    ops::configure(cfg);
     terminal::configure(cfg);
     admin::configure(cfg);
 }

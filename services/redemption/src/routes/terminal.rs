@@ -1,7 +1,10 @@
-//! Terminal routes: every request is signed (see [`crate::signing`]); checkout answers are
-//! `200` approved or `200` declined (see [`crate::checkout`]).
+//! Terminal routes: every request is signed (see [`voucher_core::signing`] and
+//! [`crate::terminal_auth`]); checkout answers are `200` approved or `200` declined (see
+//! [`crate::checkout`]).
 
-use crate::checkout::{self, Answer, CheckoutRequest, DeclineView, Mode, RedemptionView};
+use crate::checkout::idempotency::{request_hash, IdempotencyKey};
+use crate::checkout::views::{Answer, DeclineView, RedemptionView};
+use crate::checkout::{self, CheckoutRequest, Mode};
 use crate::error::{ApiError, ErrorBody};
 use crate::queries::{self, DayQuery, DayReport};
 use crate::reversals::{self, ReversalRequest, ReversalView};
@@ -39,9 +42,9 @@ async fn run_checkout(
     signed: SignedRequest,
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
-    let key = signed.require_idempotency_key()?.to_owned();
+    let key = IdempotencyKey::parse(signed.idempotency_key.as_deref())?;
     let body: CheckoutRequest = signed.json()?;
-    let hash = checkout::request_hash(req.method().as_str(), req.path(), &signed.body);
+    let hash = request_hash(req.method().as_str(), req.path(), &signed.body);
     Ok(respond(
         checkout::checkout(state, &signed.terminal, &key, &hash, body, mode).await?,
     ))

@@ -53,9 +53,10 @@ mod layout;
 
 pub use audit::{HotRestore, HotSnapshot};
 
+use crate::redis_conn::{self, RedisOptions};
 use crate::{events, StoreError};
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, RedisError, RetryMethod, Script};
 use std::collections::HashMap;
 use std::future::Future;
@@ -212,6 +213,7 @@ const RETRIES: u32 = 5;
 pub struct HotStore {
     conn: ConnectionManager,
     client: redis::Client,
+    options: RedisOptions,
     prefix: String,
     scripts: Arc<Scripts>,
     /// Campaign id → its bucket count `nb` (never changes for a campaign; the scripts check
@@ -232,30 +234,35 @@ fn transient(e: &RedisError) -> bool {
         )
 }
 
-/// Reconnection: up to 8 attempts, backing off from 100 ms to at most 2 s.
-fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Duration::from_secs(5))
-        .set_number_of_retries(8)
-        .set_max_delay(2_000)
-}
-
 fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Corrupt(format!("claim time {ms} out of range")))
 }
 
 impl HotStore {
-    /// Connects (`redis://host:port` or `redis+unix:///path`).
+    /// Connects (`redis://host:port` or `redis+unix:///path`) with the default timeouts.
     ///
     /// # Errors
     /// The connection failed.
     pub async fn connect(url: &str, prefix: &str) -> Result<HotStore, StoreError> {
-        let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_config()).await?;
+        HotStore::connect_with(url, prefix, RedisOptions::default()).await
+    }
+
+    /// Connects with `options` (see [`crate::redis_conn`]).
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        options: RedisOptions,
+    ) -> Result<HotStore, StoreError> {
+        let client = redis_conn::client(url)?;
+        let conn = redis_conn::connect(&client, options).await?;
         Ok(HotStore {
             conn,
             client,
+            options,
             prefix: prefix.to_owned(),
             scripts: Arc::new(Scripts::new()),
             buckets: Arc::new(RwLock::new(HashMap::new())),
@@ -290,9 +297,13 @@ impl HotStore {
     }
 
     /// A connection of its own (for the persister's blocking reads, which would otherwise
-    /// hold up every command multiplexed on the shared connection).
-    pub(crate) async fn dedicated_connection(&self) -> Result<ConnectionManager, StoreError> {
-        Ok(ConnectionManager::new_with_config(self.client.clone(), manager_config()).await?)
+    /// hold up every command multiplexed on the shared connection); its commands may block
+    /// on the server for `block`.
+    pub(crate) async fn dedicated_connection(
+        &self,
+        block: Duration,
+    ) -> Result<ConnectionManager, StoreError> {
+        redis_conn::connect(&self.client, self.options.blocking_for(block)).await
     }
 
     /// Runs an idempotent operation, retrying connection failures with a short backoff.

@@ -16,7 +16,7 @@ use voucher_core::{
 ///
 /// # Errors
 /// Database failure; [`StoreError::NotFound`] if the program does not exist.
-#[tracing::instrument(name = "store.campaigns.create", skip_all, err)]
+#[tracing::instrument(name = "store.campaigns.create", skip_all, err(level = "debug"))]
 pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, StoreError> {
     let mut tx = pool.begin().await?;
     let places: Vec<i32> = spec
@@ -84,7 +84,7 @@ pub async fn list(pool: &PgPool, within: Option<PlaceCode>) -> Result<Vec<Campai
 ///
 /// # Errors
 /// Database failure, conflict, not found.
-#[tracing::instrument(name = "store.campaigns.add_round", skip_all, fields(campaign_id = id.0), err)]
+#[tracing::instrument(name = "store.campaigns.add_round", skip_all, fields(campaign_id = id.0), err(level = "debug"))]
 pub async fn add_round(
     pool: &PgPool,
     id: CampaignId,
@@ -129,7 +129,7 @@ pub async fn add_round(
 ///
 /// # Errors
 /// Database failure, not found.
-#[tracing::instrument(name = "store.campaigns.set_status", skip_all, fields(campaign_id = id.0), err)]
+#[tracing::instrument(name = "store.campaigns.set_status", skip_all, fields(campaign_id = id.0), err(level = "debug"))]
 pub async fn set_status(
     pool: &PgPool,
     id: CampaignId,

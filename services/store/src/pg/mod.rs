@@ -8,17 +8,41 @@ pub mod vouchers;
 
 use crate::StoreError;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A pool of at most `max_connections`.
+/// How the pool is sized and how long a caller waits for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections.
+    pub max_connections: u32,
+    /// Waiting for a connection (pooled or new) gives up after this, so a request fails
+    /// fast (503) while PostgreSQL is away instead of hanging.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// `max_connections` with the default wait of 2 s.
+    pub fn with_max(max_connections: u32) -> PoolOptions {
+        PoolOptions {
+            max_connections,
+            acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A pool with `options`. Connections are checked before reuse (`test_before_acquire`),
+/// so after PostgreSQL restarts a request gets a fresh connection rather than a dead one.
 ///
 /// # Errors
 /// The first connection failed.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+pub async fn connect(url: &str, options: PoolOptions) -> Result<PgPool, StoreError> {
     Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(true)
         .connect(url)
         .await?)
 }

@@ -10,7 +10,7 @@ use voucher_core::{BasisPoints, Fen, NewProgram, PlaceCode, Program, ProgramId, 
 ///
 /// # Errors
 /// Database failure.
-#[tracing::instrument(name = "store.programs.create", skip_all, err)]
+#[tracing::instrument(name = "store.programs.create", skip_all, err(level = "debug"))]
 pub async fn create(pool: &PgPool, spec: &NewProgram) -> Result<Program, StoreError> {
     let mut tx = pool.begin().await?;
     let id: i64 = sqlx::query_scalar(

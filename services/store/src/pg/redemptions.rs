@@ -51,7 +51,7 @@ pub struct MerchantRecord {
 ///
 /// # Errors
 /// [`StoreError::Conflict`] when the id or credit code exists; database failure.
-#[tracing::instrument(name = "store.merchants.create", skip_all, err)]
+#[tracing::instrument(name = "store.merchants.create", skip_all, err(level = "debug"))]
 pub async fn create_merchant(pool: &PgPool, m: &MerchantRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO merchants (id, name, credit_code, category, city, county, status, settlement_account, created_by)
@@ -99,7 +99,7 @@ pub async fn get_merchant(pool: &PgPool, id: &str) -> Result<Option<MerchantReco
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the program does not exist; database failure.
-#[tracing::instrument(name = "store.merchants.approve", skip_all, err)]
+#[tracing::instrument(name = "store.merchants.approve", skip_all, err(level = "debug"))]
 pub async fn approve(
     pool: &PgPool,
     merchant_id: &str,

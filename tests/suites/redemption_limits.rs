@@ -1,10 +1,6 @@
 //! Rate limits per terminal and per IP, and the body size limit: refused with their codes
 //! before anything is written.
-#![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
-
-use common::*;
+use crate::redemption_support::*;
 use serde_json::json;
 use voucher_core::{Category, Fen, RefundPolicy};
 

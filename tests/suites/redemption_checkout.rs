@@ -1,11 +1,8 @@
 //! Checkout against real PostgreSQL, real Redis and real HTTP: double spend, cap race,
 //! budget race, holds, reversals, security refusals, idempotency, offline pre-check.
-#![allow(clippy::unwrap_used, clippy::inconsistent_digit_grouping)] // amounts are written yuan_fen
 
-mod common;
-
+use crate::redemption_support::{spawn, spawn_with, t0};
 use chrono::Duration;
-use common::{spawn, spawn_with, t0};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -516,9 +513,9 @@ async fn forged_stale_replayed_and_misplaced_requests_are_refused_and_write_noth
         .signed(&t, "POST", "/v1/redemptions", &b"{}"[..])
         .header("idempotency-key", "k0");
     let replay = req.try_clone().unwrap();
-    let (s, _) = common::json_of(req.send().await.unwrap()).await;
+    let (s, _) = crate::redemption_support::json_of(req.send().await.unwrap()).await;
     assert_eq!(s, 400, "the first (empty) request passes authentication");
-    let (s, e) = common::json_of(replay.send().await.unwrap()).await;
+    let (s, e) = crate::redemption_support::json_of(replay.send().await.unwrap()).await;
     assert_eq!((s, e["code"].as_str()), (401, Some("NONCE_REUSED")));
 
     // Stale timestamp.
@@ -540,11 +537,11 @@ async fn forged_stale_replayed_and_misplaced_requests_are_refused_and_write_noth
     for (k, v) in old {
         req = req.header(k, v);
     }
-    let (s, e) = common::json_of(req.send().await.unwrap()).await;
+    let (s, e) = crate::redemption_support::json_of(req.send().await.unwrap()).await;
     assert_eq!((s, e["code"].as_str()), (401, Some("STALE_TIMESTAMP")));
 
     // Another merchant's key (signed with our secret): bad signature.
-    let forged = common::Term {
+    let forged = crate::redemption_support::Term {
         key_id: other.key_id.clone(),
         ..t.clone()
     };
@@ -581,7 +578,7 @@ async fn forged_stale_replayed_and_misplaced_requests_are_refused_and_write_noth
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let (s, e) = common::json_of(req.send().await.unwrap()).await;
+    let (s, e) = crate::redemption_support::json_of(req.send().await.unwrap()).await;
     assert_eq!((s, e["code"].as_str()), (401, Some("BAD_SIGNATURE")));
 
     // Revoked key.
@@ -666,7 +663,7 @@ async fn forged_stale_replayed_and_misplaced_requests_are_refused_and_write_noth
         (s, e["code"].as_str()),
         (400, Some("MISSING_IDEMPOTENCY_KEY"))
     );
-    let (s, e) = common::json_of(
+    let (s, e) = crate::redemption_support::json_of(
         app.http
             .post(app.url("/v1/redemptions"))
             .body("{}")
@@ -780,7 +777,7 @@ async fn a_retry_after_a_dropped_response_returns_the_same_redemption() {
 async fn the_published_keys_check_codes_offline_and_ops_endpoints_answer() {
     let app = spawn().await;
     let campaign = app.catering(RefundPolicy::Restore, big()).await;
-    let (s, doc) = common::json_of(
+    let (s, doc) = crate::redemption_support::json_of(
         app.http
             .get(app.url("/.well-known/voucher-keys"))
             .send()

@@ -7,8 +7,12 @@
 //!   string shown once at creation, decoded to 32 bytes), over the canonical string
 //!   `METHOD\nPATH_AND_QUERY\nTIMESTAMP\nNONCE\nhex(sha256(body))`.
 //!
+//! The body digest is over the body as sent before any `Content-Encoding`: a terminal that
+//! gzips its request signs the JSON, and the service verifies the decompressed bytes.
+//!
 //! [`sign_request`] is the client side (used by the tests, the load test and terminal
 //! vendors); [`verify_signature`] the server side (constant-time comparison by `ring`).
+//! Pure: `ring` only, no I/O.
 
 use ring::{digest, hmac};
 

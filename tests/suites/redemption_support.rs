@@ -1,10 +1,9 @@
 //! Black-box harness: the real redemption app on port 0 against a private Redis and a fresh
 //! PostgreSQL database (system-tests' `TestRedis` and `fresh_db`), freshly generated secrets
 //! shared with issuance, a manual clock, real HTTP, and a signing terminal client.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use issuance::secrets::{generate_dev_secrets, DevSecrets};
+use issuance::{generate_dev_secrets, DevSecrets};
 use redemption::settings::Settings;
 use redemption::{Application, ShutdownHandle};
 use serde_json::{json, Value};
@@ -65,14 +64,23 @@ pub struct Term {
 
 /// Starts the app; `tune` adjusts the settings.
 pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
-    issuance::telemetry::init(&issuance::settings::LogSettings {
-        format: issuance::settings::LogFormat::Json,
+    voucher_platform::telemetry::init(&voucher_platform::settings::LogSettings {
+        format: voucher_platform::settings::LogFormat::Json,
         level: "warn".into(),
     });
     let redis = TestRedis::start();
     let db = fresh_db().await;
     let dir = tempfile::tempdir().unwrap();
     let secrets = generate_dev_secrets(dir.path()).unwrap();
+    // The redemption service verifies vouchers and never mints them: its secrets directory
+    // holds no private key (the test keeps the signing key in memory to mint vouchers).
+    for private in [
+        voucher_platform::secrets::VOUCHER_SIGNING,
+        voucher_platform::secrets::IDP_SIGNING,
+        voucher_platform::secrets::ADMIN_KEYS_PLAIN,
+    ] {
+        std::fs::remove_file(dir.path().join(private)).unwrap();
+    }
     let mut s = Settings::default();
     s.server.port = 0;
     s.server.workers = Some(2);
@@ -87,7 +95,7 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     s.rate_limits.ip_burst = 10_000;
     tune(&mut s);
     let clock = ManualClock::new(t0());
-    let codes = DynamicCodes::new(&secrets.dynamic_code_secret, s.dynamic_code_step_secs).unwrap();
+    let codes = DynamicCodes::new(&secrets.dynamic_code_secret, s.dynamic_code.step_secs).unwrap();
     let app = Application::build(s, Arc::new(clock.clone()))
         .await
         .unwrap();
@@ -117,7 +125,7 @@ pub async fn spawn() -> TestApp {
 /// A valid 统一社会信用代码 made from a number.
 pub fn credit_code(n: u32) -> String {
     let head = format!("91140500MA{n:07}");
-    let check = redemption::merchants::CreditCode::check_char(&head).unwrap();
+    let check = voucher_core::CreditCode::check_char(&head).unwrap();
     format!("{head}{check}")
 }
 

@@ -1,19 +1,23 @@
 //! The `issuance` command line: serve, migrate, run the persister alone, run one expiry
-//! pass, generate and rotate the dev secrets, and mint identity tokens with the dev
+//! pass, generate and rotate the secrets ([`keys`]), and mint identity tokens with the dev
 //! identity provider (for the demo and load tests). `main.rs` only parses and calls [`Cli::run`].
 
-use crate::secrets::{self, mint_identity};
+pub mod keys;
+
 use crate::settings::Settings;
 use crate::startup::{self, Application};
 use anyhow::{bail, Context};
 use chrono::Duration;
 use clap::{Parser, Subcommand};
+use keys::mint_identity;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use voucher_core::{PersonId, PlaceCode, SystemClock};
+use voucher_platform::secrets::SecretsDir;
 use voucher_store::persister::Persister;
+use voucher_store::pg::PoolOptions;
 use voucher_store::HotStore;
 
 /// The issuance service and its tools.
@@ -118,7 +122,7 @@ impl Cli {
         match self.command {
             Command::Keygen { dir, force } => keygen(&dir, force),
             Command::RotateKey { dir } => {
-                let kid = secrets::rotate(&dir)?;
+                let kid = keys::rotate(&dir)?;
                 println!(
                     "voucher signing key {kid} is now current in {}; restart the services",
                     dir.display()
@@ -141,12 +145,12 @@ impl Cli {
 
 fn load(config: Option<&Path>) -> anyhow::Result<Settings> {
     let settings = Settings::load(config)?;
-    startup::init_telemetry(&settings);
+    voucher_platform::telemetry::init(&settings.log);
     Ok(settings)
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pg = voucher_store::pg::connect(settings.postgres_url(), 2)
+    let pg = voucher_store::pg::connect(settings.postgres.url(), PoolOptions::with_max(2))
         .await
         .context("connecting to PostgreSQL")?;
     voucher_store::pg::migrate(&pg).await.context("migrating")?;
@@ -160,18 +164,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn persister(settings: Settings) -> anyhow::Result<()> {
-    let pg = voucher_store::pg::connect(settings.postgres_url(), 4)
+    let pg = voucher_store::pg::connect(settings.postgres.url(), PoolOptions::with_max(4))
         .await
         .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect(settings.redis_url(), &settings.redis.prefix)
-        .await
-        .context("connecting to Redis")?;
+    let hot = HotStore::connect_with(
+        settings.redis.url(),
+        &settings.redis.prefix,
+        settings.redis.options(),
+    )
+    .await
+    .context("connecting to Redis")?;
     let config = startup::persister_config(&settings);
     tracing::info!(consumer = %config.consumer, "persister starting");
     let shutdown = CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        voucher_platform::server::wait_for_signal().await;
         on_signal.cancel();
     });
     Persister::new(pg.clone(), hot.clone(), config.clone())
@@ -182,28 +190,17 @@ async fn persister(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-}
-
 async fn expire(settings: Settings) -> anyhow::Result<()> {
-    let pg = voucher_store::pg::connect(settings.postgres_url(), 2)
+    let pg = voucher_store::pg::connect(settings.postgres.url(), PoolOptions::with_max(2))
         .await
         .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect(settings.redis_url(), &settings.redis.prefix)
-        .await
-        .context("connecting to Redis")?;
+    let hot = HotStore::connect_with(
+        settings.redis.url(),
+        &settings.redis.prefix,
+        settings.redis.options(),
+    )
+    .await
+    .context("connecting to Redis")?;
     let report =
         voucher_store::expiry::run_once(&pg, &hot, chrono::Utc::now(), settings.expiry.batch)
             .await?;
@@ -212,7 +209,7 @@ async fn expire(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn keygen(dir: &Path, force: bool) -> anyhow::Result<()> {
-    let existing = secrets::existing_files(dir);
+    let existing = SecretsDir::new(dir).existing_files();
     if !existing.is_empty() && !force {
         let names: Vec<String> = existing.iter().map(|p| p.display().to_string()).collect();
         bail!(
@@ -220,12 +217,13 @@ fn keygen(dir: &Path, force: bool) -> anyhow::Result<()> {
             names.join(", ")
         );
     }
-    let dev = secrets::generate_dev_secrets(dir)?;
+    let dev = keys::generate_dev_secrets(dir)?;
     println!(
         "dev secrets written to {} (voucher key {}, admin keys in {})",
         dev.dir.display(),
         dev.voucher_signing.kid(),
-        dir.join(secrets::ADMIN_KEYS_PLAIN).display()
+        dir.join(voucher_platform::secrets::ADMIN_KEYS_PLAIN)
+            .display()
     );
     Ok(())
 }
@@ -257,7 +255,7 @@ fn dev_idp(command: DevIdp) -> anyhow::Result<()> {
         } => {
             let (home, ttl) = parse_identity_args(&home, level, ttl_secs)?;
             let person = PersonId::parse(&person)?;
-            let key = secrets::load_idp_signing(&dir)?;
+            let key = SecretsDir::new(&dir).idp_signing()?;
             println!("{}", mint_identity(&key, &person, home, level, now, ttl));
             Ok(())
         }
@@ -271,7 +269,7 @@ fn dev_idp(command: DevIdp) -> anyhow::Result<()> {
             out,
         } => {
             let (home, ttl) = parse_identity_args(&home, level, ttl_secs)?;
-            let key = secrets::load_idp_signing(&dir)?;
+            let key = SecretsDir::new(&dir).idp_signing()?;
             let file = std::fs::File::create(&out)
                 .with_context(|| format!("creating {}", out.display()))?;
             let mut writer = std::io::BufWriter::new(file);
@@ -336,11 +334,12 @@ mod tests {
     #[test]
     fn keygen_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(secrets::ADMIN_KEYS), "[]").unwrap();
+        std::fs::write(dir.path().join(voucher_platform::secrets::ADMIN_KEYS), "[]").unwrap();
         let err = keygen(dir.path(), false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(
-            std::fs::read_to_string(dir.path().join(secrets::ADMIN_KEYS)).unwrap(),
+            std::fs::read_to_string(dir.path().join(voucher_platform::secrets::ADMIN_KEYS))
+                .unwrap(),
             "[]"
         );
     }

@@ -1,7 +1,7 @@
 //! Logging: `tracing` with JSON (production) or pretty (a terminal) output and an env filter,
-//! and the request-id header. Requests are traced by `tracing-actix-web`'s `TracingLogger`,
-//! which records method, route and status but no headers, so bearer tokens and API keys
-//! never reach a log line; nor do handlers log them.
+//! and the request id. Requests are traced by `tracing-actix-web`'s `TracingLogger`, which
+//! records method, route and status but no headers, so bearer tokens, API keys and terminal
+//! signatures never reach a log line; nor do handlers log them.
 
 use crate::settings::{LogFormat, LogSettings};
 use actix_web::body::MessageBody;

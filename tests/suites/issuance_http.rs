@@ -1,12 +1,8 @@
 //! Black-box tests of the issuance service's HTTP edge: error bodies, authentication,
 //! rate limits and the operations endpoints, over real HTTP against the real app (private
 //! Redis, fresh database). The claim flows are covered by the workspace's system tests.
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::issuance_http_support::{json_of, spawn_with};
 use chrono::Duration;
-use common::{json_of, spawn_with};
 use issuance::settings::Settings;
 use serde_json::json;
 use voucher_core::keys::SigningKey;
@@ -55,7 +51,7 @@ async fn malformed_oversize_and_misrouted_requests_get_json_errors_with_a_reques
             .unwrap(),
     )
     .await;
-    assert_error(status, &body, 400, "MALFORMED_JSON");
+    assert_error(status, &body, 400, "INVALID_FIELD");
     assert_eq!(
         body["details"]["field"], "claim_id",
         "the message names the field: {body}"
@@ -144,7 +140,7 @@ async fn residents_without_a_valid_identity_are_refused() {
 
     let stranger = SigningKey::generate(app.secrets.idp_signing.kid()).unwrap();
     let forged =
-        issuance::secrets::mint_identity(&stranger, &person, home, 2, now, Duration::hours(1));
+        issuance::cli::keys::mint_identity(&stranger, &person, home, 2, now, Duration::hours(1));
     let (status, body) = json_of(
         app.http
             .get(&list)

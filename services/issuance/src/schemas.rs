@@ -1,0 +1,152 @@
+//! Documentation-only mirrors of the domain's request and response types, for the OpenAPI
+//! document. The domain crate stays free of HTTP concerns, so its types (`NewProgram`,
+//! `NewCampaign`…) do not derive `ToSchema`; these describe their JSON form, with the
+//! bounds the parser enforces (`voucher_core::campaign::bounds`). A test in
+//! [`crate::openapi`] checks that the examples deserialize into the real types, so the two
+//! cannot drift apart silently.
+#![allow(dead_code)] // the mirror structs exist only to be documented
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// A discount rule, amounts in fen: `{"type":"threshold","min_spend":10000,"off":2000}` (满减)
+/// or `{"type":"percent","rate_bp":1000,"per_person_cap":200000}` (立减).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Rule)]
+pub struct RuleSchema {
+    /// `threshold` or `percent`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Threshold: the order amount to reach, fen.
+    pub min_spend: Option<i64>,
+    /// Threshold: the discount, fen.
+    pub off: Option<i64>,
+    /// Percent: the rate in basis points (1000 = 10%).
+    pub rate_bp: Option<u32>,
+    /// Percent: the cumulative cap per person, fen.
+    pub per_person_cap: Option<i64>,
+}
+
+/// `POST /v1/admin/programs` body (`voucher_core::NewProgram`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewProgram, example = json!({
+    "name": "家居惠民 2025", "funder_place": 140000, "province_ratio_bp": 5000,
+    "pool": 20000000000i64, "city_allocations": {"140500": 1000000000}, "refund_policy": "restore"
+}))]
+pub struct NewProgramSchema {
+    /// 1–200 characters.
+    pub name: String,
+    /// The funding province, e.g. 140000.
+    pub funder_place: u32,
+    /// The province's share of each city's spending, basis points (5000 = 50%).
+    pub province_ratio_bp: u32,
+    /// The provincial pool, fen.
+    pub pool: i64,
+    /// Optional caps per city (place code → fen).
+    pub city_allocations: Option<BTreeMap<String, i64>>,
+    /// Optional county co-funding share of the city part, basis points.
+    pub county_cofund_bp: Option<u32>,
+    /// `restore` or `forfeit`.
+    pub refund_policy: String,
+}
+
+/// A program (`voucher_core::Program`): `id` plus every field of [`NewProgramSchema`].
+#[derive(Serialize, ToSchema)]
+#[schema(as = Program)]
+pub struct ProgramSchema {
+    /// Program id.
+    pub id: i64,
+    /// The spec.
+    #[serde(flatten)]
+    pub spec: NewProgramSchema,
+}
+
+/// A release round.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Round)]
+pub struct RoundSchema {
+    /// 1, 2, 3 …
+    #[schema(minimum = 1, maximum = 10000)]
+    pub round_no: u32,
+    /// Opening time (RFC 3339).
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// Vouchers released.
+    #[schema(minimum = 1, maximum = 100000000)]
+    pub quantity: u32,
+}
+
+/// Validity after claiming: `days_after_claim` and/or `ends_at` (the earlier end wins).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Validity)]
+pub struct ValiditySchema {
+    /// Days after the claim.
+    #[schema(minimum = 1, maximum = 3660)]
+    pub days_after_claim: Option<u32>,
+    /// Absolute end.
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Who may claim.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Eligibility)]
+pub struct EligibilitySchema {
+    /// Eligible home places (a city covers its counties); empty = the owner place.
+    pub places: Vec<u32>,
+    /// Minimum real-name level, 0–3.
+    pub min_real_name_level: u8,
+}
+
+/// `POST /v1/admin/campaigns` body (`voucher_core::NewCampaign`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewCampaign, example = json!({
+    "program_id": 1, "name": "晋城餐饮券 满100减20", "owner_place": 140500, "category": "catering",
+    "rule": {"type": "threshold", "min_spend": 10000, "off": 2000},
+    "stock": 10000, "per_person_limit": 1,
+    "rounds": [{"round_no": 1, "starts_at": "2025-03-01T02:00:00Z", "quantity": 5000},
+               {"round_no": 2, "starts_at": "2025-03-08T02:00:00Z", "quantity": 5000}],
+    "validity": {"days_after_claim": 7}, "budget": 20000000,
+    "eligibility": {"places": [140500], "min_real_name_level": 2}, "distribution": "claim"
+}))]
+pub struct NewCampaignSchema {
+    /// The funding program.
+    pub program_id: i64,
+    /// 1–200 characters.
+    pub name: String,
+    /// The issuing city or county.
+    pub owner_place: u32,
+    /// `catering`, `lodging`, `culture_tourism`, `home_furnishing` or `general`.
+    pub category: String,
+    /// The discount rule.
+    pub rule: RuleSchema,
+    /// Total vouchers.
+    #[schema(minimum = 1, maximum = 100000000)]
+    pub stock: u32,
+    /// Vouchers per person.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub per_person_limit: u32,
+    /// Release rounds (claim campaigns; none for list campaigns).
+    pub rounds: Vec<RoundSchema>,
+    /// Validity.
+    pub validity: ValiditySchema,
+    /// Most the campaign's discounts may grant, fen.
+    pub budget: i64,
+    /// Who may claim.
+    pub eligibility: EligibilitySchema,
+    /// `claim` (rush rounds) or `list` (bulk issuance).
+    pub distribution: String,
+}
+
+/// A campaign (`voucher_core::Campaign`): `id`, `status` (`active` | `paused`) and every
+/// field of [`NewCampaignSchema`].
+#[derive(Serialize, ToSchema)]
+#[schema(as = Campaign)]
+pub struct CampaignSchema {
+    /// Campaign id.
+    pub id: i64,
+    /// `active` or `paused`.
+    pub status: String,
+    /// The spec.
+    #[serde(flatten)]
+    pub spec: NewCampaignSchema,
+}

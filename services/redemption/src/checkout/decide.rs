@@ -1,0 +1,205 @@
+//! The decision itself, inside the transaction that holds the idempotency key: a threshold
+//! voucher is spent with `… WHERE status = 'issued'` and its discount taken from one budget
+//! bucket in one statement (several buckets when none alone is free); a percentage
+//! entitlement's row is locked and charged with `… WHERE used_fen + d <= cap_fen`, the
+//! discount cut to what the budget has left. Then the redemption row, its event and the
+//! stored answer are written. The caller commits; only then is "approved" sent.
+
+use super::idempotency::IdempotencyKey;
+use super::views::{redeemed_event, RedemptionView};
+use super::{Mode, MAX_ORDER_FEN};
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+use crate::terminal_auth::Terminal;
+use uuid::Uuid;
+use voucher_core::checkout::Decline;
+use voucher_core::discount::{self, Limit};
+use voucher_core::token::VoucherClaims;
+use voucher_core::{Fen, Rule};
+use voucher_store::pg::redemptions::{self as db, RedemptionRecord, SingleUse};
+use voucher_store::StoreError;
+
+/// One checkout attempt, checked and ready to decide.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The terminal and its merchant.
+    pub terminal: &'a Terminal,
+    /// The terminal's idempotency key for this attempt.
+    pub key: &'a IdempotencyKey,
+    /// The request's hash (what the key is bound to).
+    pub hash: &'a str,
+    /// The merchant's order reference.
+    pub order_ref: &'a str,
+    /// The order amount.
+    pub order: Fen,
+    /// Sale or hold.
+    pub mode: Mode,
+    /// The voucher, verified.
+    pub claims: &'a VoucherClaims,
+    /// Its program as the record knows it.
+    pub program_id: i64,
+}
+
+/// A budget bucket for a redemption: spread by its id.
+pub fn bucket_for(state: &AppState, id: Uuid) -> i32 {
+    let buckets = u128::from(state.settings.budget.buckets.unsigned_abs().max(1));
+    i32::try_from(id.as_u128() % buckets).unwrap_or(0)
+}
+
+/// The decision, inside the transaction that holds the idempotency key: spend the voucher or
+/// charge the entitlement, take the discount from the budget, record it all.
+///
+/// # Errors
+/// `ORDER_REF_USED`; store failures.
+pub async fn decide(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    attempt: &Attempt<'_>,
+) -> Result<Result<RedemptionView, Decline>, ApiError> {
+    let Attempt {
+        terminal,
+        key,
+        hash,
+        order_ref,
+        order,
+        mode,
+        claims,
+        program_id,
+    } = *attempt;
+    let idem_key = key.as_str();
+    let campaign_id = claims.campaign_id.0;
+    let now = state.clock.now();
+    let id = Uuid::now_v7();
+    let bucket = bucket_for(state, id);
+    let voucher_id = claims.voucher_id.0;
+    let person = claims.person_id.as_str();
+
+    let (status, hold_expires_at) = match mode {
+        Mode::Sale => ("approved", None),
+        Mode::Hold => (
+            "held",
+            Some(now + chrono::Duration::seconds(state.settings.holds.timeout_secs)),
+        ),
+    };
+    let record_of = |discount: i64, notice: Option<&str>| RedemptionRecord {
+        id,
+        merchant_id: terminal.merchant_id.clone(),
+        terminal_id: terminal.terminal_id,
+        voucher_id,
+        campaign_id,
+        program_id,
+        person_id: person.to_owned(),
+        single_use: claims.rule.is_single_use(),
+        status: status.to_owned(),
+        order_ref: order_ref.to_owned(),
+        order_amount_fen: order.as_i64(),
+        discount_fen: discount,
+        refunded_amount_fen: 0,
+        reversed_fen: 0,
+        notice: notice.map(str::to_owned),
+        hold_expires_at,
+        created_at: now,
+        resolved_at: None,
+    };
+    let (discount, notice, cap_exhausted) = match claims.rule {
+        Rule::Threshold { min_spend, off } => {
+            let amount = match discount::threshold(min_spend, off, order) {
+                Ok(a) => a.as_i64(),
+                Err(_) => return Ok(Err(Decline::BelowThreshold)),
+            };
+            // The whole decision in one statement (spend, budget, record) when a budget
+            // bucket is free; the answer is known before it runs.
+            let record = record_of(amount, None);
+            let view = RedemptionView::of(&record, false);
+            let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+            let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+            db::savepoint(tx).await?;
+            match db::redeem_single_use(
+                tx,
+                claims,
+                &record,
+                event.as_ref(),
+                idem_key,
+                hash,
+                &body,
+                bucket,
+            )
+            .await
+            {
+                Ok(SingleUse::Recorded) => return Ok(Ok(view)),
+                Ok(SingleUse::NotIssued) => {
+                    let status = db::voucher_status(tx, voucher_id).await?;
+                    return Ok(Err(if status.as_deref() == Some("expired") {
+                        Decline::VoucherExpired
+                    } else {
+                        Decline::VoucherAlreadyRedeemed
+                    }));
+                }
+                Ok(SingleUse::BudgetBusy) => {
+                    // Undo the attempt: besides spending the voucher it may hold the lock of
+                    // a bucket it could not use (PostgreSQL keeps a row lock taken to re-check
+                    // a row that no longer qualified), and gathering under the campaign lock
+                    // while holding it could deadlock with another gatherer.
+                    db::rollback_to_savepoint(tx).await?;
+                    if !db::spend_voucher_from_token(tx, claims).await? {
+                        return Ok(Err(Decline::VoucherAlreadyRedeemed));
+                    }
+                }
+                Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+                Err(StoreError::Conflict(_)) => return Err(ApiError::new(Code::OrderRefUsed)),
+                Err(e) => return Err(e.into()),
+            }
+            // Spent again, no bucket lock held: gather from several buckets.
+            if db::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
+                return Ok(Err(Decline::BudgetExhausted));
+            }
+            (amount, None, false)
+        }
+        Rule::Percent {
+            rate_bp,
+            per_person_cap,
+        } => {
+            match db::insert_voucher_from_token(tx, claims).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+                Err(e) => return Err(e.into()),
+            }
+            if db::voucher_status(tx, voucher_id).await?.as_deref() == Some("expired") {
+                return Ok(Err(Decline::VoucherExpired));
+            }
+            let (used, cap) =
+                db::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64()).await?;
+            let cap_remaining = Fen::try_from(cap - used).unwrap_or(Fen::ZERO);
+            // The budget limit is applied by taking from the buckets below.
+            let d = discount::percent(
+                rate_bp,
+                order,
+                cap_remaining,
+                Fen::try_from(MAX_ORDER_FEN).unwrap_or_default(),
+            );
+            let taken = db::take_budget(tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
+            if taken > 0 && !db::use_entitlement(tx, campaign_id, person, taken).await? {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "entitlement changed under its row lock"
+                )));
+            }
+            let notice = if taken < d.amount.as_i64() {
+                Some("BUDGET_EXHAUSTED")
+            } else if d.limited_by == Some(Limit::PersonCap) {
+                Some("CAP_EXHAUSTED")
+            } else {
+                None
+            };
+            (taken, notice, used + taken >= cap)
+        }
+    };
+    let record = record_of(discount, notice);
+    let view = RedemptionView::of(&record, cap_exhausted);
+    let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+    let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+    match db::record_decision(tx, &record, event.as_ref(), idem_key, hash, &body).await {
+        Ok(()) => Ok(Ok(view)),
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(Code::OrderRefUsed)),
+        Err(e) => Err(e.into()),
+    }
+}

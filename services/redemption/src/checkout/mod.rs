@@ -1,0 +1,244 @@
+//! The checkout decision (flow 3): redeem in one step, or authorise a hold.
+//!
+//! Order of checks: the decline rules that need no database (`voucher_core::checkout::precheck`:
+//! dynamic code and token, validity window, category, place, threshold), the voucher's
+//! campaign and program as the record knows them ([`caches`]), the merchant's approval for
+//! the program (`MERCHANT_NOT_APPROVED`); then ONE PostgreSQL
+//! transaction decides and records: the voucher row is inserted from its token if the
+//! persister has not written it, then either spent with `… WHERE status = 'issued'`
+//! (threshold, `VOUCHER_ALREADY_REDEEMED`) or the person's entitlement row is locked and
+//! charged with `… WHERE used_fen + d <= cap_fen` (percentage); the discount is taken from
+//! one of the campaign's budget buckets (`BUDGET_EXHAUSTED` for a threshold voucher; a
+//! percentage discount is cut to what is left); the redemption row, its event and the
+//! stored idempotent response are written; commit; only then is "approved" sent.
+//!
+//! Declines are `200 {"outcome": "declined", "reason", "message"}` and write nothing (the
+//! idempotency key is released, so a retry is decided afresh). A percentage purchase after
+//! the cap (or the budget) is used up is APPROVED with `discount_fen: 0` and a `notice`
+//! (`CAP_EXHAUSTED` / `BUDGET_EXHAUSTED`): POLICY rule 2, the sale is not ours to refuse.
+
+pub mod caches;
+pub mod decide;
+pub mod idempotency;
+pub mod views;
+
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+use crate::terminal_auth::Terminal;
+use decide::{decide, Attempt};
+use idempotency::IdempotencyKey;
+use serde::Deserialize;
+use std::time::Instant;
+use views::{Answer, DeclineView};
+use voucher_core::checkout::{precheck, Decline, Till};
+use voucher_core::token::VoucherClaims;
+use voucher_core::Fen;
+use voucher_store::pg::redemptions::{self as db, IdempotencyBegin};
+use voucher_store::StoreError;
+
+/// Largest order accepted: 100 million yuan.
+const MAX_ORDER_FEN: i64 = 10_000_000_000;
+
+/// `POST /v1/redemptions` and `POST /v1/authorizations` body.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// The scanned dynamic code (`<token>.<mac>`).
+    pub code: String,
+    /// The order amount after every other discount, fen (> 0).
+    pub order_amount_fen: i64,
+    /// The merchant's own order reference, 1–64 characters, unique per merchant.
+    pub order_ref: String,
+}
+
+/// Whether the checkout spends at once or holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One-step redemption.
+    Sale,
+    /// Authorisation (hold), captured or voided later.
+    Hold,
+}
+
+impl Mode {
+    /// The metric label: `sale` or `hold`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Mode::Sale => "sale",
+            Mode::Hold => "hold",
+        }
+    }
+}
+
+/// Runs a checkout with idempotency (see [`idempotency`]): replays a stored answer, refuses
+/// a reused key with another body (`IDEMPOTENCY_KEY_REUSED`) or a concurrent duplicate
+/// (`IN_FLIGHT`), and otherwise decides ([`decide`]) in the transaction that took the key.
+///
+/// # Errors
+/// [`ApiError`] for bad input, idempotency conflicts and store failures.
+#[tracing::instrument(name = "redemption.checkout", skip_all, fields(kind = mode.kind(), merchant = %terminal.merchant_id))]
+pub async fn checkout(
+    state: &AppState,
+    terminal: &Terminal,
+    key: &IdempotencyKey,
+    hash: &str,
+    req: CheckoutRequest,
+    mode: Mode,
+) -> Result<Answer, ApiError> {
+    let started = Instant::now();
+    let result = run(state, terminal, key, hash, &req, mode, started).await;
+    if let Err(e) = &result {
+        state
+            .metrics
+            .decision(mode.kind(), "error", e.code(), started);
+    }
+    result
+}
+
+async fn run(
+    state: &AppState,
+    terminal: &Terminal,
+    key: &IdempotencyKey,
+    hash: &str,
+    req: &CheckoutRequest,
+    mode: Mode,
+    started: Instant,
+) -> Result<Answer, ApiError> {
+    let order = validate(req)?;
+    // The checks without a database come first; a replay is still answered below when they
+    // fail now (e.g. a retry after the code went stale).
+    let till = Till {
+        category: terminal.category,
+        place: terminal.place,
+    };
+    let checked = precheck(
+        &state.dynamic_codes,
+        &state.verifier,
+        &req.code,
+        state.clock.now(),
+        till,
+        order,
+    );
+    let campaign = match &checked {
+        Ok(claims) => Some(campaign_facts(state, claims).await?),
+        Err(_) => None,
+    };
+    let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
+    let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
+    let stale = state.settings.idempotency.stale_in_flight_secs;
+    let claim = db::idempotency_claim(
+        &mut tx,
+        &terminal.merchant_id,
+        key.as_str(),
+        hash,
+        program_asked,
+        stale,
+    )
+    .await?;
+    match claim.begin {
+        IdempotencyBegin::Started => {}
+        IdempotencyBegin::Done(status, body) => {
+            state.metrics.decision(mode.kind(), "replayed", "", started);
+            return Ok(Answer {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            });
+        }
+        IdempotencyBegin::Mismatch => return Err(ApiError::new(Code::IdempotencyKeyReused)),
+        IdempotencyBegin::InFlight => return Err(ApiError::new(Code::InFlight)),
+    }
+    let decided = match (checked, campaign) {
+        (Err(d), _) | (_, Some(Err(d))) => Err(d),
+        (Ok(_), None) => {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "campaign facts missing after a passed precheck"
+            )))
+        }
+        (Ok(claims), Some(Ok(program_id))) if claim.approved => {
+            let attempt = Attempt {
+                terminal,
+                key,
+                hash,
+                order_ref: &req.order_ref,
+                order,
+                mode,
+                claims: &claims,
+                program_id,
+            };
+            decide(state, &mut tx, &attempt).await?
+        }
+        (Ok(_), Some(Ok(_))) => Err(Decline::MerchantNotApproved),
+    };
+    match decided {
+        Ok(view) => {
+            tx.commit().await.map_err(StoreError::from)?;
+            let reason = view.notice.clone().unwrap_or_default();
+            state
+                .metrics
+                .decision(mode.kind(), "approved", &reason, started);
+            Ok(Answer {
+                status: 200,
+                body: serde_json::to_value(&view).map_err(ApiError::internal)?,
+            })
+        }
+        Err(decline) => {
+            // Dropping the transaction rolls it back: nothing written, the key is free again.
+            drop(tx);
+            state
+                .metrics
+                .decision(mode.kind(), "declined", decline.as_str(), started);
+            Ok(Answer {
+                status: 200,
+                body: serde_json::to_value(DeclineView::of(decline)).map_err(ApiError::internal)?,
+            })
+        }
+    }
+}
+
+/// The voucher's program as the record knows it, with the campaign's budget buckets made
+/// sure of (both cached), or the decline an unknown campaign or a program mismatch is.
+///
+/// # Errors
+/// Store failures.
+async fn campaign_facts(
+    state: &AppState,
+    claims: &VoucherClaims,
+) -> Result<Result<i64, Decline>, ApiError> {
+    let campaign_id = claims.campaign_id.0;
+    let program_id = match state.caches.policy_of(&state.pg, campaign_id).await {
+        Ok((program, _)) => program,
+        Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+        Err(e) => return Err(e.into()),
+    };
+    if program_id != claims.program_id.0 {
+        return Ok(Err(Decline::TokenInvalid));
+    }
+    state
+        .caches
+        .ensure_budget(&state.pg, campaign_id, state.settings.budget.buckets)
+        .await?;
+    Ok(Ok(program_id))
+}
+
+fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
+    if req.order_amount_fen <= 0 || req.order_amount_fen > MAX_ORDER_FEN {
+        return Err(ApiError::invalid_field(
+            "order_amount_fen",
+            format!("must be 1..={MAX_ORDER_FEN} fen"),
+        ));
+    }
+    let len = req.order_ref.chars().count();
+    if len == 0 || len > 64 || req.order_ref.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            "order_ref",
+            "must be 1-64 characters without control characters",
+        ));
+    }
+    if req.code.is_empty() || req.code.len() > 2048 {
+        return Err(ApiError::invalid_field(
+            "code",
+            "must be a scanned dynamic code",
+        ));
+    }
+    Fen::try_from(req.order_amount_fen).map_err(|e| ApiError::invalid_field("order_amount_fen", e))
+}

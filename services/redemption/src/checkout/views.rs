@@ -1,0 +1,116 @@
+//! What a terminal hears: an approved (or held) redemption, a decline, and the stored
+//! answer replayed for a repeated `Idempotency-Key`; and the `VoucherRedeemed` event a
+//! sale or a capture records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use voucher_core::checkout::Decline;
+use voucher_proto::events::{event_envelope::Event, EventEnvelope, VoucherRedeemed};
+use voucher_store::pg::redemptions::RedemptionRecord;
+
+/// The answer to a checkout (approved) or a query about a redemption.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RedemptionView {
+    /// `approved` (also for a query's answer).
+    pub outcome: String,
+    /// Redemption id.
+    pub redemption_id: Uuid,
+    /// `approved`, `held`, `captured`, `voided`, `expired`.
+    pub status: String,
+    /// Voucher.
+    pub voucher_id: Uuid,
+    /// Campaign.
+    pub campaign_id: i64,
+    /// The merchant's order reference.
+    pub order_ref: String,
+    /// Order amount, fen.
+    pub order_amount_fen: i64,
+    /// Discount granted, fen.
+    pub discount_fen: i64,
+    /// What the customer still pays, fen.
+    pub to_pay_fen: i64,
+    /// Discount given back by reversals so far, fen.
+    pub reversed_fen: i64,
+    /// What cut the discount, if anything: `CAP_EXHAUSTED` (the person's cap) or
+    /// `BUDGET_EXHAUSTED` (the campaign's budget). With `discount_fen: 0` the sale is
+    /// approved without discount.
+    pub notice: Option<String>,
+    /// True when the person's cap is used up by this (or an earlier) purchase.
+    pub cap_exhausted: bool,
+    /// For a hold: when it releases itself.
+    #[schema(value_type = Option<String>)]
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    /// When decided.
+    #[schema(value_type = String)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl RedemptionView {
+    /// The view of a stored redemption.
+    pub fn of(r: &RedemptionRecord, cap_exhausted: bool) -> RedemptionView {
+        RedemptionView {
+            outcome: "approved".to_owned(),
+            redemption_id: r.id,
+            status: r.status.clone(),
+            voucher_id: r.voucher_id,
+            campaign_id: r.campaign_id,
+            order_ref: r.order_ref.clone(),
+            order_amount_fen: r.order_amount_fen,
+            discount_fen: r.discount_fen,
+            to_pay_fen: r.order_amount_fen - r.discount_fen,
+            reversed_fen: r.reversed_fen,
+            notice: r.notice.clone(),
+            cap_exhausted,
+            hold_expires_at: r.hold_expires_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A declined checkout's body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DeclineView {
+    /// `declined`.
+    pub outcome: String,
+    /// The stable reason code.
+    pub reason: String,
+    /// For people.
+    pub message: String,
+}
+
+/// What the handler sends: a status and a JSON body (also what is stored for replay).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: serde_json::Value,
+}
+
+impl DeclineView {
+    /// The body of `decline`.
+    pub fn of(decline: Decline) -> DeclineView {
+        DeclineView {
+            outcome: "declined".to_owned(),
+            reason: decline.as_str().to_owned(),
+            message: decline.message().to_owned(),
+        }
+    }
+}
+
+/// The `VoucherRedeemed` event of a redemption.
+pub fn redeemed_event(r: &RedemptionRecord, at: DateTime<Utc>) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7().as_bytes().to_vec(),
+        occurred_at_ms: at.timestamp_millis(),
+        campaign_id: r.campaign_id,
+        event: Some(Event::VoucherRedeemed(VoucherRedeemed {
+            voucher_id: r.voucher_id.as_bytes().to_vec(),
+            redemption_id: r.id.as_bytes().to_vec(),
+            merchant_id: r.merchant_id.clone(),
+            order_amount: r.order_amount_fen,
+            discount: r.discount_fen,
+        })),
+    }
+}
