@@ -1,15 +1,23 @@
 //! The record in PostgreSQL: programs, campaigns and rounds map to the domain types and
 //! back; campaign lists are scoped by place; rounds append in order; vouchers are read back
-//! as the persister wrote them.
+//! as the persister wrote them; merchant and terminal writes report the constraint they ran
+//! into by name, and every constraint the store maps by name exists in the schema.
 
 #![allow(clippy::unwrap_used)]
 
 use crate::store_support::{campaign_spec, claimed, env, jincheng, new_program, person, t0, Shape};
 use chrono::Duration;
 use system_tests::fresh_db;
-use voucher_core::{CampaignId, CampaignStatus, PlaceCode, ProgramId, Round};
-use voucher_store::pg::{campaigns, programs, vouchers};
-use voucher_store::StoreError;
+use uuid::Uuid;
+use voucher_core::token::VoucherClaims;
+use voucher_core::{
+    CampaignId, CampaignStatus, MerchantId, PlaceCode, ProgramId, RedemptionId, Round, TerminalId,
+    TerminalKeyId, VoucherId,
+};
+use voucher_store::pg::{
+    budget, campaigns, merchants, programs, redemptions, terminals, token_vouchers, vouchers,
+};
+use voucher_store::{Conflict, StoreError};
 
 #[tokio::test]
 async fn programs_and_campaigns_read_back_as_written() {
@@ -126,7 +134,7 @@ async fn rounds_append_in_order_and_a_taken_number_conflicts() {
 
     let again = campaigns::add_round(&db.pool, campaign.id, &round_2).await;
     assert!(
-        matches!(again, Err(StoreError::Conflict("round"))),
+        matches!(again, Err(StoreError::Conflict(Conflict::Round))),
         "{again:?}"
     );
     let skipping = Round {
@@ -136,7 +144,7 @@ async fn rounds_append_in_order_and_a_taken_number_conflicts() {
     };
     assert!(matches!(
         campaigns::add_round(&db.pool, campaign.id, &skipping).await,
-        Err(StoreError::Conflict("round"))
+        Err(StoreError::Conflict(Conflict::Round))
     ));
     let missing = campaigns::add_round(&db.pool, CampaignId(campaign.id.0 + 99), &round_2).await;
     assert!(matches!(missing, Err(StoreError::NotFound)));
@@ -198,4 +206,235 @@ async fn persisted_vouchers_read_back_newest_first() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn every_mapped_constraint_exists_in_the_schema() {
+    let db = fresh_db().await;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    for mapped in voucher_store::pg::constraints::mapped_constraints() {
+        assert!(
+            names.iter().any(|n| n == mapped),
+            "{mapped} is not a constraint of the migrated schema"
+        );
+    }
+}
+
+fn merchant_record(id: &str, credit_code: &str) -> merchants::MerchantRecord {
+    merchants::MerchantRecord {
+        id: MerchantId::parse(id).unwrap(),
+        name: "晋城老字号".to_owned(),
+        credit_code: credit_code.to_owned(),
+        category: "catering".to_owned(),
+        city: 140_500,
+        county: None,
+        status: merchants::MerchantStatus::Active,
+        settlement_account: "6222 0000 0000 0001".to_owned(),
+        created_by: "test".to_owned(),
+        approved_programs: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn merchant_writes_name_the_constraint_they_ran_into() {
+    let db = fresh_db().await;
+    let program = new_program(&db.pool).await;
+    let first = merchant_record("m-1", "91140500MA0000001X");
+    merchants::create_merchant(&db.pool, &first).await.unwrap();
+    assert_eq!(
+        merchants::get_merchant(&db.pool, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let same_id = merchant_record("m-1", "91140500MA0000002X");
+    assert!(matches!(
+        merchants::create_merchant(&db.pool, &same_id).await,
+        Err(StoreError::Conflict(Conflict::MerchantId))
+    ));
+    let same_code = merchant_record("m-2", "91140500MA0000001X");
+    assert!(matches!(
+        merchants::create_merchant(&db.pool, &same_code).await,
+        Err(StoreError::Conflict(Conflict::MerchantCreditCode))
+    ));
+
+    merchants::approve(&db.pool, &first.id, program.id, "test", t0())
+        .await
+        .unwrap();
+    assert!(matches!(
+        merchants::approve(
+            &db.pool,
+            &first.id,
+            ProgramId(program.id.0 + 99),
+            "test",
+            t0()
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    // A foreign key the write does not expect is not dressed up as "not found".
+    let stranger = MerchantId::parse("m-unknown").unwrap();
+    let unexpected = merchants::approve(&db.pool, &stranger, program.id, "test", t0()).await;
+    assert!(
+        matches!(unexpected, Err(StoreError::Pg(_))),
+        "{unexpected:?}"
+    );
+
+    let key = TerminalKeyId::from_random(Uuid::new_v4());
+    let terminal = TerminalId(Uuid::now_v7());
+    assert!(matches!(
+        terminals::insert_terminal(&db.pool, terminal, &stranger, &key, "c2VjcmV0", t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    terminals::insert_terminal(&db.pool, terminal, &first.id, &key, "c2VjcmV0", t0())
+        .await
+        .unwrap();
+    assert!(matches!(
+        terminals::insert_terminal(
+            &db.pool,
+            TerminalId(Uuid::now_v7()),
+            &first.id,
+            &key,
+            "c2VjcmV0",
+            t0()
+        )
+        .await,
+        Err(StoreError::Conflict(Conflict::TerminalKeyId))
+    ));
+    let found = terminals::terminal_by_key(&db.pool, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.terminal_id, found.status, found.merchant_status),
+        (
+            terminal,
+            terminals::TerminalStatus::Active,
+            merchants::MerchantStatus::Active
+        )
+    );
+}
+
+/// A checkout's redemption row of `claims` at `terminal`, with the merchant's `order_ref`.
+fn sale(
+    claims: &VoucherClaims,
+    merchant: &MerchantId,
+    terminal: TerminalId,
+    order_ref: &str,
+) -> redemptions::RedemptionRecord {
+    redemptions::RedemptionRecord {
+        id: RedemptionId(Uuid::now_v7()),
+        merchant_id: merchant.clone(),
+        terminal_id: terminal,
+        voucher_id: claims.voucher_id,
+        campaign_id: claims.campaign_id,
+        program_id: claims.program_id,
+        person_id: claims.person_id.clone(),
+        single_use: true,
+        status: redemptions::RedemptionStatus::Approved,
+        order_ref: order_ref.to_owned(),
+        order_amount_fen: 120_00,
+        discount_fen: 20_00,
+        refunded_amount_fen: 0,
+        reversed_fen: 0,
+        notice: None,
+        hold_expires_at: None,
+        created_at: t0(),
+        resolved_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes() {
+    let db = fresh_db().await;
+    let program = new_program(&db.pool).await;
+    let campaign = campaigns::create(
+        &db.pool,
+        &campaign_spec(&program, jincheng(), &Shape::rush(10, 1)),
+    )
+    .await
+    .unwrap();
+    budget::ensure_budget(&db.pool, campaign.id, 4)
+        .await
+        .unwrap();
+    let merchant = merchant_record("m-1", "91140500MA0000001X");
+    merchants::create_merchant(&db.pool, &merchant)
+        .await
+        .unwrap();
+    let terminal = TerminalId(Uuid::now_v7());
+    let key = TerminalKeyId::from_random(Uuid::new_v4());
+    terminals::insert_terminal(&db.pool, terminal, &merchant.id, &key, "c2VjcmV0", t0())
+        .await
+        .unwrap();
+    let voucher = |campaign_id: CampaignId| VoucherClaims {
+        voucher_id: VoucherId(Uuid::now_v7()),
+        campaign_id,
+        program_id: program.id,
+        person_id: person("alice"),
+        place: jincheng(),
+        category: campaign.spec.category,
+        rule: campaign.spec.rule,
+        valid_from: t0(),
+        valid_until: t0() + Duration::days(30),
+    };
+    let redeem = |claims: VoucherClaims, order_ref: &'static str| {
+        let pool = db.pool.clone();
+        let merchant = merchant.id.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            let r = sale(&claims, &merchant, terminal, order_ref);
+            let key = Uuid::new_v4().to_string();
+            let done = redemptions::redeem_single_use(
+                &mut tx,
+                &claims,
+                &r,
+                None,
+                &key,
+                "sha",
+                &serde_json::json!({}),
+                0,
+            )
+            .await;
+            tx.commit().await.unwrap();
+            done
+        }
+    };
+
+    assert_eq!(
+        redeem(voucher(campaign.id), "o-1").await.unwrap(),
+        redemptions::SingleUse::Recorded
+    );
+    let again = redeem(voucher(campaign.id), "o-1").await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(Conflict::OrderRef))),
+        "{again:?}"
+    );
+    let unknown_campaign = redeem(voucher(CampaignId(campaign.id.0 + 99)), "o-2").await;
+    assert!(
+        matches!(unknown_campaign, Err(StoreError::NotFound)),
+        "{unknown_campaign:?}"
+    );
+
+    let claims = voucher(campaign.id);
+    let mut tx = db.pool.begin().await.unwrap();
+    token_vouchers::insert_voucher_from_token(&mut tx, &claims)
+        .await
+        .unwrap();
+    let recorded = redemptions::record_decision(
+        &mut tx,
+        &sale(&claims, &merchant.id, terminal, "o-1"),
+        None,
+        "k-record",
+        "sha",
+        &serde_json::json!({}),
+    )
+    .await;
+    assert!(
+        matches!(recorded, Err(StoreError::Conflict(Conflict::OrderRef))),
+        "{recorded:?}"
+    );
 }

@@ -34,7 +34,10 @@ pub use campaign::{
 pub use category::Category;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credit_code::CreditCode;
-pub use ids::{CampaignId, ClaimId, PersonId, ProgramId, VoucherId};
+pub use ids::{
+    CampaignId, ClaimId, MerchantId, PersonId, ProgramId, RedemptionId, ReversalId, TerminalId,
+    TerminalKeyId, VoucherId,
+};
 pub use money::{BasisPoints, Fen};
 pub use place::PlaceCode;
 pub use program::{NewProgram, Program, RefundPolicy};

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use voucher_core::SystemClock;
+use voucher_platform::settings::ServiceSettings as _;
 
 /// The redemption service.
 #[derive(Debug, Parser)]

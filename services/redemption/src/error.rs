@@ -10,8 +10,8 @@
 //! like a card network's decline, so a terminal branches on `outcome` and never on HTTP
 //! status for them.
 
+use voucher_platform::error::CodeInfo;
 pub use voucher_platform::error::{ApiError, Common, ErrorBody, ErrorType};
-use voucher_platform::error::{CodeInfo, ErrorCode as _};
 
 voucher_platform::error_codes! {
     /// The redemption API's own codes (after the platform's [`Common`] ones).
@@ -61,11 +61,7 @@ voucher_platform::error_codes! {
 
 /// Every code this API answers with, the platform's first, in documented order.
 pub fn documented_codes() -> Vec<CodeInfo> {
-    Common::ALL
-        .iter()
-        .map(|c| c.info())
-        .chain(Code::ALL.iter().map(|c| c.info()))
-        .collect()
+    voucher_platform::error::documented_codes::<Code>()
 }
 
 #[cfg(test)]

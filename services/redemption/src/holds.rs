@@ -14,8 +14,10 @@ use crate::terminal_auth::Terminal;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
-use voucher_store::pg::redemptions::{self as db, RedemptionRecord};
-use voucher_store::StoreError;
+use voucher_core::RedemptionId;
+use voucher_store::pg::redemptions::{self as db, RedemptionRecord, RedemptionStatus};
+use voucher_store::pg::{budget, entitlements, event_log, token_vouchers};
+use voucher_store::{Conflict, StoreError};
 
 /// Gives back what a hold reserved and marks it `to` (`voided` or `expired`). `false` when
 /// it was no longer held.
@@ -23,20 +25,21 @@ async fn release(
     state: &AppState,
     con: &mut PgConnection,
     r: &RedemptionRecord,
-    to: &str,
+    to: RedemptionStatus,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    if !db::resolve(&mut *con, r.id, "held", to, now).await? {
+    if !db::resolve(&mut *con, r.id, RedemptionStatus::Held, to, now).await? {
         return Ok(false);
     }
     if r.single_use {
-        db::unspend_voucher(&mut *con, r.voucher_id).await?;
+        token_vouchers::unspend_voucher(&mut *con, r.voucher_id).await?;
     } else if r.discount_fen > 0
-        && !db::use_entitlement(&mut *con, r.campaign_id, &r.person_id, -r.discount_fen).await?
+        && !entitlements::use_entitlement(&mut *con, r.campaign_id, &r.person_id, -r.discount_fen)
+            .await?
     {
-        return Err(StoreError::Conflict("entitlement release"));
+        return Err(StoreError::Conflict(Conflict::EntitlementRelease));
     }
-    db::return_budget(
+    budget::return_budget(
         &mut *con,
         r.campaign_id,
         r.discount_fen,
@@ -68,27 +71,35 @@ pub async fn capture(
 ) -> Result<RedemptionView, ApiError> {
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
+    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?
         .ok_or_else(not_found)?;
-    match r.status.as_str() {
-        "captured" => return Ok(RedemptionView::of(&r, false)),
-        "expired" => return Err(ApiError::new(Code::HoldExpired)),
-        "held" => {}
-        other => return Err(resolved(other)),
+    match r.status {
+        RedemptionStatus::Captured => return Ok(RedemptionView::of(&r, false)),
+        RedemptionStatus::Expired => return Err(ApiError::new(Code::HoldExpired)),
+        RedemptionStatus::Held => {}
+        other => return Err(resolved(other.as_str())),
     }
     if r.hold_expires_at.is_some_and(|at| at <= now) {
-        release(state, &mut tx, &r, "expired", now).await?;
+        release(state, &mut tx, &r, RedemptionStatus::Expired, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         return Err(ApiError::new(Code::HoldExpired));
     }
-    if !db::resolve(&mut tx, r.id, "held", "captured", now).await? {
+    if !db::resolve(
+        &mut tx,
+        r.id,
+        RedemptionStatus::Held,
+        RedemptionStatus::Captured,
+        now,
+    )
+    .await?
+    {
         return Err(resolved("resolved"));
     }
-    db::append_event(&mut tx, &redeemed_event(&r, now)).await?;
+    event_log::append_event(&mut tx, &redeemed_event(&r, now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     let captured = RedemptionRecord {
-        status: "captured".to_owned(),
+        status: RedemptionStatus::Captured,
         resolved_at: Some(now),
         ..r
     };
@@ -108,25 +119,27 @@ pub async fn void(
 ) -> Result<RedemptionView, ApiError> {
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
+    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?
         .ok_or_else(not_found)?;
-    match r.status.as_str() {
-        "voided" | "expired" => return Ok(RedemptionView::of(&r, false)),
-        "held" => {}
-        other => return Err(resolved(other)),
+    match r.status {
+        RedemptionStatus::Voided | RedemptionStatus::Expired => {
+            return Ok(RedemptionView::of(&r, false))
+        }
+        RedemptionStatus::Held => {}
+        other => return Err(resolved(other.as_str())),
     }
     let to = if r.hold_expires_at.is_some_and(|at| at <= now) {
-        "expired"
+        RedemptionStatus::Expired
     } else {
-        "voided"
+        RedemptionStatus::Voided
     };
     if !release(state, &mut tx, &r, to, now).await? {
         return Err(resolved("resolved"));
     }
     tx.commit().await.map_err(StoreError::from)?;
     let done = RedemptionRecord {
-        status: to.to_owned(),
+        status: to,
         resolved_at: Some(now),
         ..r
     };
@@ -143,7 +156,9 @@ pub async fn sweep_once(state: &AppState) -> Result<u64, StoreError> {
     for (id, merchant) in db::due_holds(&state.pg, now, 500).await? {
         let mut tx = state.pg.begin().await?;
         if let Some(r) = db::redemption_by_id(&mut tx, &merchant, id, true).await? {
-            if r.status == "held" && release(state, &mut tx, &r, "expired", now).await? {
+            if r.status == RedemptionStatus::Held
+                && release(state, &mut tx, &r, RedemptionStatus::Expired, now).await?
+            {
                 released += 1;
             }
         }

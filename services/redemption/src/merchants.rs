@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use voucher_core::place::PlaceLevel;
 use voucher_core::{signing, CreditCode};
-use voucher_core::{Category, PlaceCode};
+use voucher_core::{Category, MerchantId, PlaceCode, ProgramId, TerminalId, TerminalKeyId};
 use voucher_platform::admin::Admin;
-use voucher_store::pg::redemptions::{self as db, MerchantRecord};
-use voucher_store::StoreError;
+use voucher_store::pg::merchants::{MerchantRecord, MerchantStatus};
+use voucher_store::pg::{merchants as db, terminals};
+use voucher_store::{Conflict, StoreError};
 
 /// `POST /v1/admin/merchants` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -49,9 +50,11 @@ pub struct Approval {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TerminalCredentials {
     /// Terminal id.
-    pub terminal_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub terminal_id: TerminalId,
     /// Send as `X-Terminal-Key`.
-    pub key_id: String,
+    #[schema(value_type = String)]
+    pub key_id: TerminalKeyId,
     /// The HMAC secret (64 hex digits). Shown only now: store it in the terminal.
     pub secret: String,
 }
@@ -64,7 +67,11 @@ fn merchant_place(m: &MerchantRecord) -> Result<PlaceCode, ApiError> {
 /// The merchant, if it exists and lies in the caller's place (else `MERCHANT_NOT_FOUND`,
 /// so merchants of other places are not even confirmed to exist).
 async fn visible(state: &AppState, who: &Admin, id: &str) -> Result<MerchantRecord, ApiError> {
-    let m = db::get_merchant(&state.pg, id).await?;
+    // An id that cannot exist is answered like one that does not.
+    let m = match MerchantId::parse(id) {
+        Ok(id) => db::get_merchant(&state.pg, &id).await?,
+        Err(_) => None,
+    };
     match m {
         Some(m) if who.can_manage(merchant_place(&m)?) => Ok(m),
         _ => Err(ApiError::new(Code::MerchantNotFound)
@@ -81,17 +88,8 @@ pub async fn create(
     who: &Admin,
     m: NewMerchant,
 ) -> Result<MerchantRecord, ApiError> {
-    let id_ok = !m.id.is_empty()
-        && m.id.len() <= 64
-        && m.id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_ok {
-        return Err(ApiError::invalid_field(
-            "id",
-            "must be 1-64 characters of A-Z a-z 0-9 _ -",
-        ));
-    }
+    let id = MerchantId::parse(&m.id)
+        .map_err(|_| ApiError::invalid_field("id", "must be 1-64 characters of A-Z a-z 0-9 _ -"))?;
     let name_len = m.name.trim().chars().count();
     if name_len == 0 || name_len > 200 {
         return Err(ApiError::invalid_field("name", "must be 1-200 characters"));
@@ -121,7 +119,7 @@ pub async fn create(
     }
     who.require_place(m.county.unwrap_or(m.city))?;
     let record = MerchantRecord {
-        id: m.id,
+        id,
         name: m.name.trim().to_owned(),
         credit_code: credit.into_string(),
         category: m.category.as_str().to_owned(),
@@ -131,14 +129,16 @@ pub async fn create(
             .map(|c| i32::try_from(c.get()))
             .transpose()
             .map_err(ApiError::internal)?,
-        status: "active".to_owned(),
+        status: MerchantStatus::Active,
         settlement_account: m.settlement_account.trim().to_owned(),
         created_by: who.name.clone(),
         approved_programs: Vec::new(),
     };
     match db::create_merchant(&state.pg, &record).await {
         Ok(()) => Ok(record),
-        Err(StoreError::Conflict(_)) => Err(ApiError::new(Code::MerchantExists)),
+        Err(StoreError::Conflict(Conflict::MerchantId | Conflict::MerchantCreditCode)) => {
+            Err(ApiError::new(Code::MerchantExists))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -161,8 +161,17 @@ pub async fn approve(
     id: &str,
     program_id: i64,
 ) -> Result<MerchantRecord, ApiError> {
-    visible(state, who, id).await?;
-    match db::approve(&state.pg, id, program_id, &who.name, state.clock.now()).await {
+    let merchant = visible(state, who, id).await?;
+    let program = ProgramId(program_id);
+    match db::approve(
+        &state.pg,
+        &merchant.id,
+        program,
+        &who.name,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
             return Err(ApiError::new(Code::ProgramNotFound)
@@ -173,8 +182,8 @@ pub async fn approve(
     visible(state, who, id).await
 }
 
-fn new_key_id() -> String {
-    format!("tk_{}", Uuid::new_v4().simple())
+fn new_key_id() -> TerminalKeyId {
+    TerminalKeyId::from_random(Uuid::new_v4())
 }
 
 fn fresh_secret() -> Result<String, ApiError> {
@@ -191,16 +200,16 @@ pub async fn create_terminal(
     who: &Admin,
     merchant: &str,
 ) -> Result<TerminalCredentials, ApiError> {
-    visible(state, who, merchant).await?;
+    let merchant = visible(state, who, merchant).await?;
     let creds = TerminalCredentials {
-        terminal_id: Uuid::now_v7(),
+        terminal_id: TerminalId(Uuid::now_v7()),
         key_id: new_key_id(),
         secret: fresh_secret()?,
     };
-    db::insert_terminal(
+    terminals::insert_terminal(
         &state.pg,
         creds.terminal_id,
-        merchant,
+        &merchant.id,
         &creds.key_id,
         &creds.secret,
         state.clock.now(),
@@ -219,16 +228,16 @@ pub async fn rotate_terminal(
     merchant: &str,
     terminal_id: Uuid,
 ) -> Result<TerminalCredentials, ApiError> {
-    visible(state, who, merchant).await?;
+    let merchant = visible(state, who, merchant).await?;
     let creds = TerminalCredentials {
-        terminal_id,
+        terminal_id: TerminalId(terminal_id),
         key_id: new_key_id(),
         secret: fresh_secret()?,
     };
-    match db::rotate_terminal(
+    match terminals::rotate_terminal(
         &state.pg,
-        terminal_id,
-        merchant,
+        creds.terminal_id,
+        &merchant.id,
         &creds.key_id,
         &creds.secret,
         state.clock.now(),
@@ -253,8 +262,10 @@ pub async fn revoke_terminal(
     merchant: &str,
     terminal_id: Uuid,
 ) -> Result<(), ApiError> {
-    visible(state, who, merchant).await?;
-    match db::revoke_terminal(&state.pg, terminal_id, merchant, state.clock.now()).await {
+    let merchant = visible(state, who, merchant).await?;
+    let terminal_id = TerminalId(terminal_id);
+    match terminals::revoke_terminal(&state.pg, terminal_id, &merchant.id, state.clock.now()).await
+    {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound) => Err(ApiError::new(Code::TerminalNotFound)),
         Err(e) => Err(e.into()),

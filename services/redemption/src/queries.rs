@@ -8,7 +8,8 @@ use crate::terminal_auth::Terminal;
 use chrono::{FixedOffset, NaiveDate, TimeZone as _};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use voucher_store::pg::redemptions as db;
+use voucher_core::RedemptionId;
+use voucher_store::pg::redemptions::{self as db, RedemptionStatus};
 use voucher_store::StoreError;
 
 /// A day's redemptions and totals.
@@ -63,7 +64,10 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
         redemptions: Vec::with_capacity(rows.len()),
     };
     for r in &rows {
-        if r.status == "approved" || r.status == "captured" {
+        if matches!(
+            r.status,
+            RedemptionStatus::Approved | RedemptionStatus::Captured
+        ) {
             report.count += 1;
             report.order_amount_fen += r.order_amount_fen;
             report.discount_fen += r.discount_fen;
@@ -89,7 +93,7 @@ pub async fn by_id(
     id: Uuid,
 ) -> Result<RedemptionView, ApiError> {
     let mut con = state.pg.acquire().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut con, &terminal.merchant_id, id, false)
+    let r = db::redemption_by_id(&mut con, &terminal.merchant_id, RedemptionId(id), false)
         .await?
         .ok_or_else(not_found)?;
     Ok(RedemptionView::of(&r, false))

@@ -20,10 +20,12 @@ use crate::terminal_auth::Terminal;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use voucher_core::RefundPolicy;
+use voucher_core::{RedemptionId, RefundPolicy, ReversalId};
 use voucher_proto::events::{event_envelope::Event, EventEnvelope, RedemptionReversed};
-use voucher_store::pg::redemptions::{self as db, ReversalRecord};
-use voucher_store::StoreError;
+use voucher_store::pg::redemptions::{self as db, RedemptionStatus};
+use voucher_store::pg::reversals::{self, ReversalRecord};
+use voucher_store::pg::{budget, entitlements, event_log, token_vouchers};
+use voucher_store::{Conflict, StoreError};
 
 /// `POST /v1/redemptions/{id}/reversals` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -62,8 +64,8 @@ impl ReversalView {
     fn of(r: &ReversalRecord) -> ReversalView {
         ReversalView {
             outcome: "reversed".to_owned(),
-            reversal_id: Some(r.id),
-            redemption_id: r.redemption_id,
+            reversal_id: Some(r.id.0),
+            redemption_id: r.redemption_id.0,
             reversal_ref: r.reversal_ref.clone(),
             refund_amount_fen: r.refund_amount_fen,
             discount_reversed_fen: r.discount_reversed_fen,
@@ -110,13 +112,16 @@ pub async fn reverse(
     }
     let now = state.clock.now();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
-    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, id, true)
+    let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?
         .ok_or_else(|| ApiError::new(Code::RedemptionNotFound))?;
-    if let Some(done) = db::reversal_by_ref(&mut tx, r.id, &req.reversal_ref).await? {
+    if let Some(done) = reversals::reversal_by_ref(&mut tx, r.id, &req.reversal_ref).await? {
         return Ok(ReversalView::of(&done));
     }
-    if r.status != "approved" && r.status != "captured" {
+    if !matches!(
+        r.status,
+        RedemptionStatus::Approved | RedemptionStatus::Captured
+    ) {
         return Err(ApiError::new(Code::NotReversible).with_message(format!(
             "a redemption that is {} cannot be reversed",
             r.status
@@ -131,7 +136,7 @@ pub async fn reverse(
         return Ok(ReversalView {
             outcome: "nothing_to_reverse".to_owned(),
             reversal_id: None,
-            redemption_id: r.id,
+            redemption_id: r.id.0,
             reversal_ref: req.reversal_ref,
             refund_amount_fen: 0,
             discount_reversed_fen: 0,
@@ -157,18 +162,18 @@ pub async fn reverse(
     let restored = policy == RefundPolicy::Restore;
     if restored {
         if r.single_use {
-            db::unspend_voucher(&mut tx, r.voucher_id).await?;
+            token_vouchers::unspend_voucher(&mut tx, r.voucher_id).await?;
         } else if delta > 0
-            && !db::use_entitlement(&mut tx, r.campaign_id, &r.person_id, -delta).await?
+            && !entitlements::use_entitlement(&mut tx, r.campaign_id, &r.person_id, -delta).await?
         {
             return Err(ApiError::internal(anyhow::anyhow!(
                 "entitlement below zero on reversal"
             )));
         }
     }
-    db::return_budget(&mut tx, r.campaign_id, delta, bucket_for(state, r.id)).await?;
+    budget::return_budget(&mut tx, r.campaign_id, delta, bucket_for(state, r.id)).await?;
     let record = ReversalRecord {
-        id: Uuid::now_v7(),
+        id: ReversalId(Uuid::now_v7()),
         redemption_id: r.id,
         reversal_ref: req.reversal_ref,
         refund_amount_fen: refund,
@@ -176,9 +181,9 @@ pub async fn reverse(
         restored,
         created_at: now,
     };
-    match db::insert_reversal(&mut tx, &record).await {
+    match reversals::insert_reversal(&mut tx, &record).await {
         Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
+        Err(StoreError::Conflict(Conflict::ReversalTotals | Conflict::ReversalRef)) => {
             return Err(ApiError::new(Code::InFlight)
                 .with_message("a concurrent reversal changed this redemption; retry"))
         }
@@ -187,15 +192,15 @@ pub async fn reverse(
     let event = EventEnvelope {
         event_id: Uuid::now_v7().as_bytes().to_vec(),
         occurred_at_ms: now.timestamp_millis(),
-        campaign_id: r.campaign_id,
+        campaign_id: r.campaign_id.0,
         event: Some(Event::RedemptionReversed(RedemptionReversed {
-            voucher_id: r.voucher_id.as_bytes().to_vec(),
-            redemption_id: r.id.as_bytes().to_vec(),
-            reversal_id: record.id.as_bytes().to_vec(),
+            voucher_id: r.voucher_id.0.as_bytes().to_vec(),
+            redemption_id: r.id.0.as_bytes().to_vec(),
+            reversal_id: record.id.0.as_bytes().to_vec(),
             discount_reversed: delta,
         })),
     };
-    db::append_event(&mut tx, &event).await?;
+    event_log::append_event(&mut tx, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(ReversalView::of(&record))
 }

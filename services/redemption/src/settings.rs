@@ -8,11 +8,11 @@
 //! naming the new key.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 pub use voucher_platform::settings::SettingsError;
 use voucher_platform::settings::{
-    self as platform, invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings,
-    ServerSettings, ServiceSettings,
+    invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings, ServerSettings,
+    ServiceSettings,
 };
 
 /// Every setting of the redemption service.
@@ -212,28 +212,6 @@ impl ServiceSettings for Settings {
             return invalid("idempotency.retention_hours must be at least 24");
         }
         Ok(())
-    }
-}
-
-impl Settings {
-    /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
-    ///
-    /// # Errors
-    /// A file that does not parse, a variable of the wrong type, a renamed key, a value out
-    /// of range.
-    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        platform::load(file, None)
-    }
-
-    /// As [`Settings::load`], with the environment given explicitly (tests).
-    ///
-    /// # Errors
-    /// As [`Settings::load`].
-    pub fn load_from(
-        file: Option<&Path>,
-        env: Option<Vec<(String, String)>>,
-    ) -> Result<Settings, SettingsError> {
-        platform::load(file, env)
     }
 }
 

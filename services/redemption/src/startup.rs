@@ -13,11 +13,10 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::terminal_auth::TerminalAuth;
 use crate::{holds, openapi, routes};
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use anyhow::Context as _;
 use futures::FutureExt as _;
 use secrecy::ExposeSecret as _;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -25,14 +24,14 @@ use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::Verifier;
 use voucher_core::Clock;
 use voucher_platform::admin::AdminKeys;
-use voucher_platform::app::{self, Deadlines, Plumbing};
+use voucher_platform::app::{Deadlines, Plumbing};
 use voucher_platform::extract::BodyLimits;
 use voucher_platform::limit::{IpLimit, Limiter};
 use voucher_platform::metrics::PlatformMetrics;
 use voucher_platform::ops::{ApiDocument, Need, Readiness, ScrapeHook};
 use voucher_platform::secrets::SecretsDir;
 pub use voucher_platform::server::ShutdownHandle;
-use voucher_platform::server::{sleep_or_stop, Lifecycle};
+use voucher_platform::server::{self, sleep_or_stop, Lifecycle};
 
 /// How long a readiness check waits for each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -123,39 +122,18 @@ impl Application {
             scrape_hook: Some(scrape_hook),
             metrics: platform,
         };
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!("binding {}:{}", settings.server.host, settings.server.port)
-            })?;
-        let port = listener.local_addr()?.port();
-        let server_state = state.clone();
+        let app_state = web::Data::new(state.clone());
         let ip_limit = plumbing.ip_limit.clone();
-        let server = HttpServer::new(move || {
-            let state = server_state.clone();
-            let terminal_auth = terminal_auth.clone();
-            app::build(&plumbing, move |cfg| {
-                cfg.app_data(web::Data::new(state))
-                    .app_data(terminal_auth)
-                    .configure(routes::configure);
-            })
-        })
-        .workers(settings.server.workers())
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let mut lifecycle = Lifecycle::new(
-            "redemption",
-            port,
-            server,
-            settings.server.shutdown_timeout(),
-        );
+        let mut lifecycle = server::serve("redemption", &settings.server, plumbing, move |cfg| {
+            cfg.app_data(app_state.clone())
+                .app_data(terminal_auth.clone())
+                .configure(routes::configure);
+        })?;
         {
             let state = state.clone();
             let limits = (ip_limit, terminal_limit);
             lifecycle.spawn(|cancel| run_housekeeping(state, limits, cancel));
         }
-        tracing::info!(port, "redemption listening");
         Ok(Application { lifecycle, state })
     }
 
@@ -209,7 +187,7 @@ async fn run_housekeeping(
         if passes % 100 == 0 {
             ip_limit.housekeeping();
             terminal_limit.housekeeping();
-            if let Err(e) = voucher_store::pg::redemptions::idempotency_purge(
+            if let Err(e) = voucher_store::pg::idempotency::idempotency_purge(
                 &state.pg,
                 state.settings.idempotency.retention_hours,
             )

@@ -15,11 +15,12 @@ use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use std::sync::Arc;
-use uuid::Uuid;
 use voucher_core::signing::{self, KEY_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use voucher_core::{Category, Clock, PlaceCode};
+use voucher_core::{Category, Clock, MerchantId, PlaceCode, TerminalId, TerminalKeyId};
 use voucher_platform::limit::Limiter;
 use voucher_store::nonces::Nonces;
+use voucher_store::pg::merchants::MerchantStatus;
+use voucher_store::pg::terminals::{self, TerminalStatus};
 
 /// What verifying a terminal request takes (registered as app data on its own).
 pub struct TerminalAuth {
@@ -39,11 +40,11 @@ pub struct TerminalAuth {
 #[derive(Debug, Clone)]
 pub struct Terminal {
     /// Terminal id.
-    pub terminal_id: Uuid,
+    pub terminal_id: TerminalId,
     /// The key id it signed with.
-    pub key_id: String,
+    pub key_id: TerminalKeyId,
     /// Its merchant.
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     /// The merchant's category.
     pub category: Category,
     /// The merchant's place (its county when registered in one, else its city).
@@ -98,7 +99,7 @@ impl FromRequest for SignedRequest {
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("TerminalAuth is not registered"))
                 })?;
-            let key_id = header_text(&req, KEY_HEADER)?.to_owned();
+            let key_text = header_text(&req, KEY_HEADER)?.to_owned();
             let timestamp = header_text(&req, TIMESTAMP_HEADER)?;
             let nonce = header_text(&req, NONCE_HEADER)?.to_owned();
             let signature = header_text(&req, SIGNATURE_HEADER)?.to_owned();
@@ -126,9 +127,14 @@ impl FromRequest for SignedRequest {
                 state.settings.server.json_limit_bytes,
             )
             .await?;
-            let key = voucher_store::pg::redemptions::terminal_by_key(&state.pg, &key_id).await?;
             let invalid = || ApiError::new(Code::TerminalKeyInvalid);
-            let key = key.filter(|k| k.status == "active").ok_or_else(invalid)?;
+            // A key id of the wrong shape is no key of ours: refused like an unknown one,
+            // without asking the database.
+            let key_id = TerminalKeyId::parse(&key_text).map_err(|_| invalid())?;
+            let key = terminals::terminal_by_key(&state.pg, &key_id).await?;
+            let key = key
+                .filter(|k| k.status == TerminalStatus::Active)
+                .ok_or_else(invalid)?;
             let path = req
                 .uri()
                 .path_and_query()
@@ -144,13 +150,17 @@ impl FromRequest for SignedRequest {
             ) {
                 return Err(ApiError::new(Code::BadSignature));
             }
-            if key.merchant_status != "active" {
+            if key.merchant_status != MerchantStatus::Active {
                 return Err(ApiError::new(Code::MerchantNotActive));
             }
-            state.limit.check(&key_id)?;
+            state.limit.check(&key_text)?;
             let fresh = state
                 .nonces
-                .first_use(&key_id, &nonce, state.settings.signing.nonce_ttl_secs)
+                .first_use(
+                    key_id.as_str(),
+                    &nonce,
+                    state.settings.signing.nonce_ttl_secs,
+                )
                 .await?;
             if !fresh {
                 return Err(ApiError::new(Code::NonceReused));

@@ -19,10 +19,48 @@ pub enum StoreError {
     /// The referenced row does not exist.
     #[error("not found")]
     NotFound,
-    /// A conditional write found the row in another state, or a unique constraint refused
-    /// the row (the constraint's name says which).
+    /// A conditional write found the row in another state, or a unique constraint the
+    /// write expected refused the row (mapped by the constraint's name: see
+    /// [`crate::pg::constraints`]).
     #[error("conflict: {0}")]
-    Conflict(&'static str),
+    Conflict(Conflict),
+}
+
+/// Which conflict a write ran into. The variants named after a value are unique (or
+/// primary-key) constraints of the schema, mapped by name in [`crate::pg::constraints`];
+/// the others are conditional updates that found the row in another state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Conflict {
+    /// `merchants_pkey`: a merchant with this id exists.
+    #[error("merchant id")]
+    MerchantId,
+    /// `merchants_credit_code_key`: a merchant with this credit code (统一社会信用代码) exists.
+    #[error("merchant credit code")]
+    MerchantCreditCode,
+    /// `terminals_pkey`: a terminal with this id exists.
+    #[error("terminal id")]
+    TerminalId,
+    /// `terminals_key_id_key`: another terminal holds this key id.
+    #[error("terminal key id")]
+    TerminalKeyId,
+    /// `redemptions_merchant_id_order_ref_key`: the merchant already used this order
+    /// reference.
+    #[error("order_ref")]
+    OrderRef,
+    /// `reversals_redemption_id_reversal_ref_key`: the redemption already has a reversal
+    /// with this reference.
+    #[error("reversal_ref")]
+    ReversalRef,
+    /// The reversal would refund more than the order or give back more than the discount
+    /// (the redemption's totals changed under a concurrent reversal).
+    #[error("reversal")]
+    ReversalTotals,
+    /// An entitlement could not be given back within `0..=cap` (a hold's release).
+    #[error("entitlement release")]
+    EntitlementRelease,
+    /// `rounds_pkey`, or a round number that is not the campaign's next one.
+    #[error("round")]
+    Round,
 }
 
 impl StoreError {

@@ -17,6 +17,6 @@ pub mod persister;
 pub mod pg;
 pub mod redis_conn;
 
-pub use error::StoreError;
+pub use error::{Conflict, StoreError};
 pub use hot::{CampaignCounters, ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher, HotStore};
 pub use redis_conn::RedisOptions;

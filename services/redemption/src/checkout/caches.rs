@@ -5,17 +5,17 @@
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use voucher_core::RefundPolicy;
-use voucher_store::pg::redemptions as db;
+use voucher_core::{CampaignId, ProgramId, RefundPolicy};
+use voucher_store::pg::{budget, campaigns};
 use voucher_store::StoreError;
 
 /// The checkout's caches. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Caches {
     /// Per campaign: its program and refund policy.
-    policies: Arc<RwLock<HashMap<i64, (i64, RefundPolicy)>>>,
+    policies: Arc<RwLock<HashMap<CampaignId, (ProgramId, RefundPolicy)>>>,
     /// Campaigns whose budget buckets exist.
-    budgets_ready: Arc<RwLock<HashSet<i64>>>,
+    budgets_ready: Arc<RwLock<HashSet<CampaignId>>>,
 }
 
 impl Caches {
@@ -26,8 +26,8 @@ impl Caches {
     pub async fn policy_of(
         &self,
         pg: &PgPool,
-        campaign_id: i64,
-    ) -> Result<(i64, RefundPolicy), StoreError> {
+        campaign_id: CampaignId,
+    ) -> Result<(ProgramId, RefundPolicy), StoreError> {
         if let Some(found) = self
             .policies
             .read()
@@ -36,7 +36,7 @@ impl Caches {
         {
             return Ok(found);
         }
-        let found = db::campaign_policy(pg, campaign_id).await?;
+        let found = campaigns::refund_policy(pg, campaign_id).await?;
         if let Ok(mut m) = self.policies.write() {
             m.insert(campaign_id, found);
         }
@@ -50,7 +50,7 @@ impl Caches {
     pub async fn ensure_budget(
         &self,
         pg: &PgPool,
-        campaign_id: i64,
+        campaign_id: CampaignId,
         buckets: i32,
     ) -> Result<(), StoreError> {
         if self
@@ -60,7 +60,7 @@ impl Caches {
         {
             return Ok(());
         }
-        db::ensure_budget(pg, campaign_id, buckets).await?;
+        budget::ensure_budget(pg, campaign_id, buckets).await?;
         if let Ok(mut s) = self.budgets_ready.write() {
             s.insert(campaign_id);
         }

@@ -15,9 +15,11 @@ use uuid::Uuid;
 use voucher_core::checkout::Decline;
 use voucher_core::discount::{self, Limit};
 use voucher_core::token::VoucherClaims;
-use voucher_core::{Fen, Rule};
-use voucher_store::pg::redemptions::{self as db, RedemptionRecord, SingleUse};
-use voucher_store::StoreError;
+use voucher_core::{Fen, ProgramId, RedemptionId, Rule};
+use voucher_store::pg::redemptions::{self as db, RedemptionRecord, RedemptionStatus, SingleUse};
+use voucher_store::pg::vouchers::VoucherStatus;
+use voucher_store::pg::{budget, entitlements, token_vouchers};
+use voucher_store::{Conflict, StoreError};
 
 /// One checkout attempt, checked and ready to decide.
 #[derive(Debug, Clone, Copy)]
@@ -37,13 +39,13 @@ pub struct Attempt<'a> {
     /// The voucher, verified.
     pub claims: &'a VoucherClaims,
     /// Its program as the record knows it.
-    pub program_id: i64,
+    pub program_id: ProgramId,
 }
 
 /// A budget bucket for a redemption: spread by its id.
-pub fn bucket_for(state: &AppState, id: Uuid) -> i32 {
+pub fn bucket_for(state: &AppState, id: RedemptionId) -> i32 {
     let buckets = u128::from(state.settings.budget.buckets.unsigned_abs().max(1));
-    i32::try_from(id.as_u128() % buckets).unwrap_or(0)
+    i32::try_from(id.0.as_u128() % buckets).unwrap_or(0)
 }
 
 /// The decision, inside the transaction that holds the idempotency key: spend the voucher or
@@ -67,17 +69,17 @@ pub async fn decide(
         program_id,
     } = *attempt;
     let idem_key = key.as_str();
-    let campaign_id = claims.campaign_id.0;
+    let campaign_id = claims.campaign_id;
     let now = state.clock.now();
-    let id = Uuid::now_v7();
+    let id = RedemptionId(Uuid::now_v7());
     let bucket = bucket_for(state, id);
-    let voucher_id = claims.voucher_id.0;
-    let person = claims.person_id.as_str();
+    let voucher_id = claims.voucher_id;
+    let person = &claims.person_id;
 
     let (status, hold_expires_at) = match mode {
-        Mode::Sale => ("approved", None),
+        Mode::Sale => (RedemptionStatus::Approved, None),
         Mode::Hold => (
-            "held",
+            RedemptionStatus::Held,
             Some(now + chrono::Duration::seconds(state.settings.holds.timeout_secs)),
         ),
     };
@@ -88,9 +90,9 @@ pub async fn decide(
         voucher_id,
         campaign_id,
         program_id,
-        person_id: person.to_owned(),
+        person_id: person.clone(),
         single_use: claims.rule.is_single_use(),
-        status: status.to_owned(),
+        status,
         order_ref: order_ref.to_owned(),
         order_amount_fen: order.as_i64(),
         discount_fen: discount,
@@ -128,8 +130,8 @@ pub async fn decide(
             {
                 Ok(SingleUse::Recorded) => return Ok(Ok(view)),
                 Ok(SingleUse::NotIssued) => {
-                    let status = db::voucher_status(tx, voucher_id).await?;
-                    return Ok(Err(if status.as_deref() == Some("expired") {
+                    let status = token_vouchers::voucher_status(tx, voucher_id).await?;
+                    return Ok(Err(if status == Some(VoucherStatus::Expired) {
                         Decline::VoucherExpired
                     } else {
                         Decline::VoucherAlreadyRedeemed
@@ -141,16 +143,18 @@ pub async fn decide(
                     // a row that no longer qualified), and gathering under the campaign lock
                     // while holding it could deadlock with another gatherer.
                     db::rollback_to_savepoint(tx).await?;
-                    if !db::spend_voucher_from_token(tx, claims).await? {
+                    if !token_vouchers::spend_voucher_from_token(tx, claims).await? {
                         return Ok(Err(Decline::VoucherAlreadyRedeemed));
                     }
                 }
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
-                Err(StoreError::Conflict(_)) => return Err(ApiError::new(Code::OrderRefUsed)),
+                Err(StoreError::Conflict(Conflict::OrderRef)) => {
+                    return Err(ApiError::new(Code::OrderRefUsed))
+                }
                 Err(e) => return Err(e.into()),
             }
             // Spent again, no bucket lock held: gather from several buckets.
-            if db::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
+            if budget::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
                 return Ok(Err(Decline::BudgetExhausted));
             }
             (amount, None, false)
@@ -159,16 +163,18 @@ pub async fn decide(
             rate_bp,
             per_person_cap,
         } => {
-            match db::insert_voucher_from_token(tx, claims).await {
+            match token_vouchers::insert_voucher_from_token(tx, claims).await {
                 Ok(()) => {}
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
                 Err(e) => return Err(e.into()),
             }
-            if db::voucher_status(tx, voucher_id).await?.as_deref() == Some("expired") {
+            if token_vouchers::voucher_status(tx, voucher_id).await? == Some(VoucherStatus::Expired)
+            {
                 return Ok(Err(Decline::VoucherExpired));
             }
             let (used, cap) =
-                db::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64()).await?;
+                entitlements::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64())
+                    .await?;
             let cap_remaining = Fen::try_from(cap - used).unwrap_or(Fen::ZERO);
             // The budget limit is applied by taking from the buckets below.
             let d = discount::percent(
@@ -177,8 +183,9 @@ pub async fn decide(
                 cap_remaining,
                 Fen::try_from(MAX_ORDER_FEN).unwrap_or_default(),
             );
-            let taken = db::take_budget(tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
-            if taken > 0 && !db::use_entitlement(tx, campaign_id, person, taken).await? {
+            let taken =
+                budget::take_budget(tx, campaign_id, d.amount.as_i64(), true, bucket).await?;
+            if taken > 0 && !entitlements::use_entitlement(tx, campaign_id, person, taken).await? {
                 return Err(ApiError::internal(anyhow::anyhow!(
                     "entitlement changed under its row lock"
                 )));
@@ -199,7 +206,7 @@ pub async fn decide(
     let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
     match db::record_decision(tx, &record, event.as_ref(), idem_key, hash, &body).await {
         Ok(()) => Ok(Ok(view)),
-        Err(StoreError::Conflict(_)) => Err(ApiError::new(Code::OrderRefUsed)),
+        Err(StoreError::Conflict(Conflict::OrderRef)) => Err(ApiError::new(Code::OrderRefUsed)),
         Err(e) => Err(e.into()),
     }
 }

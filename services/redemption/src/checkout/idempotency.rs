@@ -1,9 +1,10 @@
 //! Idempotency of checkout requests. A terminal sends an `Idempotency-Key` per attempt; a
 //! repeat with the same key and the same request gets the first answer, with another body
 //! `IDEMPOTENCY_KEY_REUSED`, while the first is still deciding `IN_FLIGHT`. The key is
-//! taken inside the transaction that decides (`voucher_store::pg::redemptions::idempotency_claim`):
-//! an approval commits the decision and the stored answer together; a decline or a failure
-//! rolls back and leaves the key free, so a retry is decided afresh.
+//! taken inside the transaction that decides
+//! (`voucher_store::pg::idempotency::idempotency_claim`): an approval commits the decision
+//! and the stored answer together; a decline or a failure rolls back and leaves the key
+//! free, so a retry is decided afresh.
 
 use crate::error::{ApiError, Code};
 

@@ -32,8 +32,8 @@ use std::time::Instant;
 use views::{Answer, DeclineView};
 use voucher_core::checkout::{precheck, Decline, Till};
 use voucher_core::token::VoucherClaims;
-use voucher_core::Fen;
-use voucher_store::pg::redemptions::{self as db, IdempotencyBegin};
+use voucher_core::{Fen, ProgramId};
+use voucher_store::pg::idempotency::{idempotency_claim, IdempotencyBegin};
 use voucher_store::StoreError;
 
 /// Largest order accepted: 100 million yuan.
@@ -126,7 +126,7 @@ async fn run(
     let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let stale = state.settings.idempotency.stale_in_flight_secs;
-    let claim = db::idempotency_claim(
+    let claim = idempotency_claim(
         &mut tx,
         &terminal.merchant_id,
         key.as_str(),
@@ -203,14 +203,14 @@ async fn run(
 async fn campaign_facts(
     state: &AppState,
     claims: &VoucherClaims,
-) -> Result<Result<i64, Decline>, ApiError> {
-    let campaign_id = claims.campaign_id.0;
+) -> Result<Result<ProgramId, Decline>, ApiError> {
+    let campaign_id = claims.campaign_id;
     let program_id = match state.caches.policy_of(&state.pg, campaign_id).await {
         Ok((program, _)) => program,
         Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
         Err(e) => return Err(e.into()),
     };
-    if program_id != claims.program_id.0 {
+    if program_id != claims.program_id {
         return Ok(Err(Decline::TokenInvalid));
     }
     state

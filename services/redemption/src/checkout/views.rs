@@ -51,10 +51,10 @@ impl RedemptionView {
     pub fn of(r: &RedemptionRecord, cap_exhausted: bool) -> RedemptionView {
         RedemptionView {
             outcome: "approved".to_owned(),
-            redemption_id: r.id,
-            status: r.status.clone(),
-            voucher_id: r.voucher_id,
-            campaign_id: r.campaign_id,
+            redemption_id: r.id.0,
+            status: r.status.as_str().to_owned(),
+            voucher_id: r.voucher_id.0,
+            campaign_id: r.campaign_id.0,
             order_ref: r.order_ref.clone(),
             order_amount_fen: r.order_amount_fen,
             discount_fen: r.discount_fen,
@@ -104,11 +104,11 @@ pub fn redeemed_event(r: &RedemptionRecord, at: DateTime<Utc>) -> EventEnvelope 
     EventEnvelope {
         event_id: Uuid::now_v7().as_bytes().to_vec(),
         occurred_at_ms: at.timestamp_millis(),
-        campaign_id: r.campaign_id,
+        campaign_id: r.campaign_id.0,
         event: Some(Event::VoucherRedeemed(VoucherRedeemed {
-            voucher_id: r.voucher_id.as_bytes().to_vec(),
-            redemption_id: r.id.as_bytes().to_vec(),
-            merchant_id: r.merchant_id.clone(),
+            voucher_id: r.voucher_id.0.as_bytes().to_vec(),
+            redemption_id: r.id.0.as_bytes().to_vec(),
+            merchant_id: r.merchant_id.as_str().to_owned(),
             order_amount: r.order_amount_fen,
             discount: r.discount_fen,
         })),

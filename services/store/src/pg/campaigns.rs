@@ -1,15 +1,18 @@
 //! Campaigns and their rounds: the `campaigns` and `rounds` tables, mapped to
-//! [`voucher_core::Campaign`] (rounds are always loaded with their campaign, in order).
+//! [`voucher_core::Campaign`] (rounds are always loaded with their campaign, in order); and
+//! the one fact of a campaign the checkout needs, its program's refund policy
+//! ([`refund_policy`]).
 
+use crate::pg::constraints::{self, Expected, Missing};
 use crate::pg::programs::{fen_from_db, place_from_db, place_to_db};
-use crate::StoreError;
+use crate::{Conflict, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::BTreeMap;
 use voucher_core::{
     Campaign, CampaignId, CampaignStatus, Category, Distribution, Eligibility, NewCampaign,
-    PlaceCode, Round, Rule, Validity,
+    PlaceCode, ProgramId, RefundPolicy, Round, Rule, Validity,
 };
 
 /// Inserts a validated campaign with its rounds (one transaction).
@@ -46,7 +49,7 @@ pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, Store
     .bind(distribution_name(spec.distribution))
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| if is_violation(&e, "23503") { StoreError::NotFound } else { e.into() })?;
+    .map_err(|e| constraints::expected(e, &[Expected::ForeignKey(Missing::CampaignProgram)]))?;
     insert_rounds(&mut tx, id, &spec.rounds).await?;
     tx.commit().await?;
     Ok(Campaign {
@@ -79,8 +82,9 @@ pub async fn list(pool: &PgPool, within: Option<PlaceCode>) -> Result<Vec<Campai
     })
 }
 
-/// Appends a validated round (its number must be the next one: a concurrent append of the
-/// same number gives [`StoreError::Conflict`]). Returns the campaign as it now is.
+/// Appends a validated round (its number must be the next one: another number, or a
+/// concurrent append of the same number, gives [`StoreError::Conflict`] with
+/// [`Conflict::Round`]). Returns the campaign as it now is.
 ///
 /// # Errors
 /// Database failure, conflict, not found.
@@ -111,15 +115,9 @@ pub async fn add_round(
     .bind(to_i32(round.quantity, "quantity")?)
     .execute(&mut *tx)
     .await
-    .map_err(|e| {
-        if is_violation(&e, "23505") {
-            StoreError::Conflict("round")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| constraints::expected(e, &[ROUND_TAKEN]))?;
     if inserted.rows_affected() != 1 {
-        return Err(StoreError::Conflict("round"));
+        return Err(StoreError::Conflict(Conflict::Round));
     }
     tx.commit().await?;
     get(pool, id).await?.ok_or(StoreError::NotFound)
@@ -173,13 +171,7 @@ async fn insert_rounds(
     .bind(&quantities)
     .execute(&mut **tx)
     .await
-    .map_err(|e| {
-        if is_violation(&e, "23505") {
-            StoreError::Conflict("round")
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(|e| constraints::expected(e, &[ROUND_TAKEN]))?;
     Ok(())
 }
 
@@ -235,7 +227,7 @@ fn campaign_from_row(
             other => return Err(StoreError::Corrupt(format!("campaign status {other:?}"))),
         },
         spec: NewCampaign {
-            program_id: voucher_core::ProgramId(row.try_get("program_id")?),
+            program_id: ProgramId(row.try_get("program_id")?),
             name: row.try_get("name")?,
             owner_place: place_from_db(row.try_get("owner_place")?)?,
             category: category
@@ -269,11 +261,33 @@ fn campaign_from_row(
     })
 }
 
-/// Whether a database error is a violation with this SQLSTATE (23503 foreign key,
-/// 23505 unique).
-pub(crate) fn is_violation(e: &sqlx::Error, code: &str) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
+/// The campaign's program and that program's refund policy (what a checkout and a reversal
+/// need of a campaign).
+///
+/// # Errors
+/// [`StoreError::NotFound`]; database failure.
+pub async fn refund_policy(
+    pool: &PgPool,
+    campaign_id: CampaignId,
+) -> Result<(ProgramId, RefundPolicy), StoreError> {
+    let row = sqlx::query(
+        "SELECT p.id, p.refund_policy FROM campaigns c JOIN programs p ON p.id = c.program_id WHERE c.id = $1",
+    )
+    .bind(campaign_id.0)
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let policy: String = row.try_get("refund_policy")?;
+    let policy = match policy.as_str() {
+        "restore" => RefundPolicy::Restore,
+        "forfeit" => RefundPolicy::Forfeit,
+        other => return Err(StoreError::Corrupt(format!("refund policy {other:?}"))),
+    };
+    Ok((ProgramId(row.try_get("id")?), policy))
 }
+
+/// The conflict an insert into `rounds` expects: the campaign has a round of that number.
+const ROUND_TAKEN: Expected = Expected::Unique(Conflict::Round);
 
 fn to_i32(v: u32, what: &'static str) -> Result<i32, StoreError> {
     i32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))

@@ -1,9 +1,30 @@
 //! PostgreSQL, the system of record. Migrations live in `services/store/migrations/` and are
 //! never edited once applied; add a new one instead.
+//!
+//! One module per aggregate (its table, or a table and the rows that only exist with it):
+//! - issuance's record: [`programs`], [`campaigns`] (with their rounds), [`vouchers`] (as
+//!   the persister writes them);
+//! - the redemption service's tables (`0002_redemption.sql`): [`merchants`] (with their
+//!   program approvals), [`terminals`], [`entitlements`], [`budget`] (the campaign budget's
+//!   buckets), [`redemptions`] (sales and holds, and the checkout's one-statement decision
+//!   writes), [`reversals`], [`idempotency`] (stored responses), [`token_vouchers`] (vouchers
+//!   inserted from their token and spent), and [`event_log`] (appending to `events`);
+//! - shared by them: [`constraints`] (violations mapped by constraint name) and the `text`
+//!   codec of the status enums.
 
+pub mod budget;
 pub mod campaigns;
+pub mod constraints;
+pub mod entitlements;
+pub mod event_log;
+pub mod idempotency;
+pub mod merchants;
 pub mod programs;
 pub mod redemptions;
+pub mod reversals;
+pub mod terminals;
+pub(crate) mod text_enum;
+pub mod token_vouchers;
 pub mod vouchers;
 
 use crate::StoreError;

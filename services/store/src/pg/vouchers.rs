@@ -1,6 +1,9 @@
 //! Vouchers as persisted from the outbox (the record), read by residents and jobs. The
-//! persister inserts the rows; expiry and redemption change their status.
+//! persister inserts the rows; expiry and redemption change their status (the redemption
+//! service's writes, including vouchers inserted from their token, are in
+//! [`super::token_vouchers`]).
 
+use crate::pg::text_enum::text_enum;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,6 +22,12 @@ pub enum VoucherStatus {
     /// Past validity unused; its stock was (or is being) recycled.
     Expired,
 }
+
+text_enum!(VoucherStatus, "voucher status" {
+    Issued => "issued",
+    Redeemed => "redeemed",
+    Expired => "expired",
+});
 
 /// A persisted voucher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,14 +97,21 @@ fn record_from_row(row: &PgRow) -> Result<VoucherRecord, StoreError> {
         claim_id: ClaimId(row.try_get("claim_id")?),
         round_no: u32::try_from(round_no)
             .map_err(|_| StoreError::Corrupt(format!("round {round_no}")))?,
-        status: match status.as_str() {
-            "issued" => VoucherStatus::Issued,
-            "redeemed" => VoucherStatus::Redeemed,
-            "expired" => VoucherStatus::Expired,
-            other => return Err(StoreError::Corrupt(format!("voucher status {other:?}"))),
-        },
+        status: status
+            .parse()
+            .map_err(|e: super::text_enum::UnknownText| StoreError::Corrupt(e.to_string()))?,
         claimed_at: row.try_get("claimed_at")?,
         valid_from: row.try_get("valid_from")?,
         valid_until: row.try_get("valid_until")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VoucherStatus;
+
+    #[test]
+    fn voucher_statuses_serialise_as_stored() {
+        crate::pg::text_enum::assert_names_agree(VoucherStatus::ALL, |s| s.as_str());
+    }
 }

@@ -1,0 +1,138 @@
+//! The redemption service's writes to `vouchers`: a voucher the persister has not written
+//! yet is inserted from its verified signed token (the token is proof of issuance; such rows
+//! have source `token` and a claim id derived from the voucher id, so the persister's later
+//! insert is a no-op), and a single-use voucher is spent and given back.
+//!
+//! Spending is the conditional update `issued → redeemed` (`… WHERE status = 'issued'`): of
+//! two concurrent spenders of one voucher, the second waits for the first's transaction and
+//! then finds it spent, so a voucher cannot be spent twice. Everything here takes the
+//! checkout transaction's connection; the voucher as the record keeps it is read through
+//! [`super::vouchers`].
+
+use crate::pg::constraints::{self, Expected, Missing};
+use crate::pg::vouchers::VoucherStatus;
+use crate::StoreError;
+use sqlx::PgConnection;
+use uuid::Uuid;
+use voucher_core::token::VoucherClaims;
+use voucher_core::{ClaimId, VoucherId};
+
+/// The claim id given to a voucher inserted from its token: UUID v5 of the voucher id, so it
+/// is stable and never collides with a real (v4/v5-of-person) claim id.
+pub fn token_claim_id(voucher_id: VoucherId) -> ClaimId {
+    ClaimId(Uuid::new_v5(&TOKEN_NAMESPACE, voucher_id.0.as_bytes()))
+}
+
+const TOKEN_NAMESPACE: Uuid = Uuid::from_u128(0x6a0e_52f4_9d1b_4c6e_8f3a_1b2c_3d4e_5f60);
+
+/// What a voucher insert from a token expects: the token's campaign may be unknown to the
+/// record.
+pub(crate) const UNKNOWN_CAMPAIGN: Expected = Expected::ForeignKey(Missing::VoucherCampaign);
+
+/// Inserts the voucher from its verified token if the persister has not written it yet
+/// (idempotent on the voucher id).
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
+pub async fn insert_voucher_from_token(
+    con: &mut PgConnection,
+    claims: &VoucherClaims,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
+                               claimed_at, valid_from, valid_until)
+         VALUES ($1, $2, $3, $4, 0, 'token', 'issued', $5, $5, $6)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(claims.voucher_id.0)
+    .bind(claims.campaign_id.0)
+    .bind(claims.person_id.as_str())
+    .bind(token_claim_id(claims.voucher_id).0)
+    .bind(claims.valid_from)
+    .bind(claims.valid_until)
+    .execute(&mut *con)
+    .await
+    .map_err(|e| constraints::expected(e, &[UNKNOWN_CAMPAIGN]))?;
+    Ok(())
+}
+
+/// Spends a single-use voucher in one statement: inserts it from its verified token already
+/// `redeemed` if the persister has not written it yet, or moves it `issued → redeemed`.
+/// `false` when it exists and was not `issued` (spent, held or expired). This is
+/// [`insert_voucher_from_token`] plus [`spend_voucher`] in one round trip; a concurrent
+/// spender of the same voucher waits for this transaction and then finds it spent.
+///
+/// # Errors
+/// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
+pub async fn spend_voucher_from_token(
+    con: &mut PgConnection,
+    claims: &VoucherClaims,
+) -> Result<bool, StoreError> {
+    let spent: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
+                               claimed_at, valid_from, valid_until)
+         VALUES ($1, $2, $3, $4, 0, 'token', 'redeemed', $5, $5, $6)
+         ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed' WHERE vouchers.status = 'issued'
+         RETURNING 1",
+    )
+    .bind(claims.voucher_id.0)
+    .bind(claims.campaign_id.0)
+    .bind(claims.person_id.as_str())
+    .bind(token_claim_id(claims.voucher_id).0)
+    .bind(claims.valid_from)
+    .bind(claims.valid_until)
+    .fetch_optional(&mut *con)
+    .await
+    .map_err(|e| constraints::expected(e, &[UNKNOWN_CAMPAIGN]))?;
+    Ok(spent.is_some())
+}
+
+/// Marks a single-use voucher spent: `issued → redeemed`. `false` when it was not `issued`.
+///
+/// # Errors
+/// Database failure.
+pub async fn spend_voucher(
+    con: &mut PgConnection,
+    voucher_id: VoucherId,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE vouchers SET status = 'redeemed' WHERE voucher_id = $1 AND status = 'issued'",
+    )
+    .bind(voucher_id.0)
+    .execute(&mut *con)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes a spent single-use voucher usable again: `redeemed → issued`.
+///
+/// # Errors
+/// Database failure.
+pub async fn unspend_voucher(
+    con: &mut PgConnection,
+    voucher_id: VoucherId,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE vouchers SET status = 'issued' WHERE voucher_id = $1 AND status = 'redeemed'",
+    )
+    .bind(voucher_id.0)
+    .execute(&mut *con)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The voucher's status, `None` when the record has no such voucher.
+///
+/// # Errors
+/// Database failure, or a status the schema does not allow.
+pub async fn voucher_status(
+    con: &mut PgConnection,
+    voucher_id: VoucherId,
+) -> Result<Option<VoucherStatus>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT status FROM vouchers WHERE voucher_id = $1")
+            .bind(voucher_id.0)
+            .fetch_optional(&mut *con)
+            .await?,
+    )
+}
