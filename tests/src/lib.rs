@@ -9,6 +9,10 @@
 //!   `deploy/local/test.sh` starts and exports. The database is dropped when the
 //!   [`TestDb`] is (set `VP_TEST_KEEP_DBS=1` to keep it for a post-mortem).
 //! - [`hot_store`]: the Redis side of the store, connected to a [`TestRedis`].
+//! - [`TestPostgres`]: a PostgreSQL cluster of a test's own, which the test can stop (an
+//!   outage, sessions terminated) and start again.
+//! - [`ServiceProcess`]: a service binary of this workspace run as a child process (its
+//!   log captured), for what only a real process shows: signals, exit, log lines.
 //!
 //! The test suites live in `suites/` and build into one test binary (`system`).
 
@@ -359,7 +363,15 @@ async fn admin_connection(admin: &str) -> PgConnection {
 /// # Panics
 /// The cluster cannot be reached, or creating or migrating the database failed.
 pub async fn fresh_db() -> TestDb {
-    let admin = admin_url();
+    fresh_db_on(&admin_url()).await
+}
+
+/// [`fresh_db`] on the cluster whose maintenance URL is `admin` (e.g. a [`TestPostgres`]).
+///
+/// # Panics
+/// As [`fresh_db`].
+pub async fn fresh_db_on(admin: &str) -> TestDb {
+    let admin = admin.to_owned();
     let name = format!("vp_{}", uuid::Uuid::new_v4().simple());
     let mut con = admin_connection(&admin).await;
     // Concurrent CREATE DATABASE can collide on the template ("being accessed by other
@@ -451,6 +463,207 @@ impl Drop for TestDb {
             });
         });
         let _ = dropper.join();
+    }
+}
+
+/// A private PostgreSQL cluster of its own (started by `deploy/local/postgres.sh` in a
+/// temporary directory, on a free port, fsync off), for tests that stop PostgreSQL under a
+/// running service: [`TestPostgres::stop`] is a fast shutdown (sessions are terminated, as
+/// an operator's restart does), [`TestPostgres::start`] brings it back on the same port and
+/// data. Stopped when dropped.
+pub struct TestPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl std::fmt::Debug for TestPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPostgres")
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+/// The repository's root (where `deploy/local/postgres.sh` is).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl TestPostgres {
+    /// Initialises and starts a cluster; waits until it accepts connections.
+    ///
+    /// # Panics
+    /// The PostgreSQL binaries are missing or the server does not come up.
+    pub fn launch() -> TestPostgres {
+        let dir = tempfile::Builder::new()
+            .prefix("vp-pg-")
+            .tempdir()
+            .expect("a temporary directory for postgres");
+        let pg = TestPostgres {
+            dir,
+            port: free_port(),
+        };
+        pg.start();
+        pg
+    }
+
+    fn script(&self, verb: &str) -> std::process::Output {
+        Command::new(repo_root().join("deploy/local/postgres.sh"))
+            .arg(verb)
+            .env("VP_PG_DIR", self.dir.path().join("data"))
+            .env("VP_PG_PORT", self.port.to_string())
+            .env("VP_PG_FSYNC", "off")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running deploy/local/postgres.sh {verb}: {e}"))
+    }
+
+    /// Starts the server (again) on the same port and data.
+    ///
+    /// # Panics
+    /// It does not come up.
+    pub fn start(&self) {
+        let out = self.script("start");
+        assert!(
+            out.status.success(),
+            "postgres.sh start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the server (fast shutdown: open sessions are terminated).
+    pub fn stop(&self) {
+        let _ = self.script("stop");
+    }
+
+    /// The maintenance URL, `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// A fresh, migrated database on this cluster.
+    pub async fn fresh_db(&self) -> TestDb {
+        fresh_db_on(&self.url()).await
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A binary of this workspace (`issuance`, `redemption`, …), built if missing.
+///
+/// # Panics
+/// The build failed.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let root = repo_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("debug").join(name);
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", name, "--bin", name])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build")
+            .success();
+        assert!(ok, "building the {name} binary failed");
+    }
+    bin
+}
+
+/// A service binary running as a child process: `serve` with `APP__…` settings, its
+/// standard error (the JSON log) in a file, killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl ServiceProcess {
+    /// Runs `binary serve` on a free port with `env`, and waits until `/healthz` answers.
+    ///
+    /// # Panics
+    /// The process does not start or does not answer within 60 s.
+    pub fn serve(binary: &str, env: &[(&str, String)]) -> ServiceProcess {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("a log file");
+        let err = log.reopen().expect("the log file");
+        let mut command = Command::new(workspace_binary(binary));
+        command
+            .arg("serve")
+            .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__SERVER__WORKERS", "2")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("the service process");
+        let mut process = ServiceProcess {
+            child,
+            log,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                panic!("{binary} exited ({status}): {}", process.log_text());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{binary} did not listen within 60 s: {}",
+                process.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits at most `limit` for the process to exit; its exit status, or `None` if it
+    /// still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

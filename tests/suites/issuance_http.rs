@@ -7,6 +7,7 @@ use issuance::settings::Settings;
 use serde_json::json;
 use voucher_core::keys::SigningKey;
 use voucher_core::{Clock, PersonId, PlaceCode};
+use voucher_platform::settings::ServiceSettings as _;
 
 fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "{body}");

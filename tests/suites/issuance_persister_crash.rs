@@ -4,33 +4,12 @@
 
 use crate::support::{release_day, spawn, Options, TestApp};
 use futures::stream::{self, StreamExt};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The `issuance` binary of this workspace, built if missing.
-fn issuance_binary() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("issuance");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "issuance", "--bin", "issuance"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo build")
-            .success();
-        assert!(ok, "building the issuance binary failed");
-    }
-    bin
-}
-
 fn persister(app: &TestApp, consumer: &str, batch: usize) -> Child {
-    Command::new(issuance_binary())
+    Command::new(system_tests::workspace_binary("issuance"))
         .arg("persister")
         .env("APP__REDIS__URL", app.redis.url())
         .env("APP__POSTGRES__URL", &app.db.url)

@@ -44,3 +44,7 @@ mod reconciliation_workflow;
 
 mod redemption_checkout;
 mod redemption_limits;
+
+mod platform_faults;
+mod platform_process;
+mod platform_settings;

@@ -282,9 +282,9 @@ async fn holds_resolve_exactly_once_and_release_themselves_after_the_timeout() {
     let id4 = hold["redemption_id"].as_str().unwrap().to_owned();
     let before = app.budget_left(campaign.id).await;
     app.clock.advance(Duration::minutes(16));
-    assert_eq!(redemption::holds::sweep_once(&app.state).await.unwrap(), 1);
+    assert_eq!(redemption::holds::sweep_once(app.state()).await.unwrap(), 1);
     assert_eq!(
-        redemption::holds::sweep_once(&app.state).await.unwrap(),
+        redemption::holds::sweep_once(app.state()).await.unwrap(),
         0,
         "released once"
     );

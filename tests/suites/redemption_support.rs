@@ -9,7 +9,7 @@ use redemption::{Application, ShutdownHandle};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use system_tests::{fresh_db, TestDb, TestRedis};
+use system_tests::{fresh_db, ServiceProcess, TestDb, TestRedis};
 use uuid::Uuid;
 use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::token::{self, VoucherClaims};
@@ -41,12 +41,22 @@ pub struct TestApp {
     pub secrets: DevSecrets,
     /// The database.
     pub db: TestDb,
-    /// The app's state.
-    pub state: redemption::AppState,
+    /// The private Redis (tests may kill and restart it).
+    pub redis: TestRedis,
     codes: DynamicCodes,
-    handle: ShutdownHandle,
-    _redis: TestRedis,
+    running: Running,
     _dir: tempfile::TempDir,
+}
+
+/// How the service under test runs.
+enum Running {
+    /// The real `Application` inside the test process.
+    InProcess {
+        state: redemption::AppState,
+        handle: ShutdownHandle,
+    },
+    /// The `redemption` binary as a child process (its clock is the system's).
+    Process(ServiceProcess),
 }
 
 /// A terminal's credentials.
@@ -64,16 +74,15 @@ pub struct Term {
 
 /// Starts the app; `tune` adjusts the settings.
 pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
-    voucher_platform::telemetry::init(&voucher_platform::settings::LogSettings {
-        format: voucher_platform::settings::LogFormat::Json,
-        level: "warn".into(),
-    });
-    let redis = TestRedis::start();
-    let db = fresh_db().await;
+    spawn_in(fresh_db().await, tune).await
+}
+
+/// A secrets directory as the redemption service gets it: generated, then every private
+/// key removed (the service verifies vouchers and never mints them; the test keeps the
+/// signing key in memory to mint vouchers).
+fn redemption_secrets() -> (tempfile::TempDir, DevSecrets) {
     let dir = tempfile::tempdir().unwrap();
     let secrets = generate_dev_secrets(dir.path()).unwrap();
-    // The redemption service verifies vouchers and never mints them: its secrets directory
-    // holds no private key (the test keeps the signing key in memory to mint vouchers).
     for private in [
         voucher_platform::secrets::VOUCHER_SIGNING,
         voucher_platform::secrets::IDP_SIGNING,
@@ -81,6 +90,17 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     ] {
         std::fs::remove_file(dir.path().join(private)).unwrap();
     }
+    (dir, secrets)
+}
+
+/// Starts the app on `db` (e.g. one of a [`system_tests::TestPostgres`] the test stops).
+pub async fn spawn_in(db: TestDb, tune: impl FnOnce(&mut Settings)) -> TestApp {
+    voucher_platform::telemetry::init(&voucher_platform::settings::LogSettings {
+        format: voucher_platform::settings::LogFormat::Json,
+        level: "warn".into(),
+    });
+    let redis = TestRedis::start();
+    let (dir, secrets) = redemption_secrets();
     let mut s = Settings::default();
     s.server.port = 0;
     s.server.workers = Some(2);
@@ -93,6 +113,11 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     s.rate_limits.terminal_burst = 1000;
     s.rate_limits.ip_per_second = 10_000;
     s.rate_limits.ip_burst = 10_000;
+    // The races below queue hundreds of checkouts on a debug build sharing two cores with
+    // the whole suite: waiting for a connection may take longer than a till would accept.
+    // The fault tests set their own (production) bounds.
+    s.postgres.acquire_timeout_ms = 15_000;
+    s.server.request_timeout_ms = 30_000;
     tune(&mut s);
     let clock = ManualClock::new(t0());
     let codes = DynamicCodes::new(&secrets.dynamic_code_secret, s.dynamic_code.step_secs).unwrap();
@@ -109,10 +134,39 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
         clock,
         secrets,
         db,
-        state,
+        redis,
         codes,
-        handle,
-        _redis: redis,
+        running: Running::InProcess { state, handle },
+        _dir: dir,
+    }
+}
+
+/// Runs the `redemption` binary (`serve`, JSON logs at the default level) against a private
+/// Redis and a fresh database, with `env` on top of the test settings; its clock is the
+/// system's, and so is the harness's.
+pub async fn spawn_process(env: &[(&str, String)]) -> TestApp {
+    let redis = TestRedis::start();
+    let db = fresh_db().await;
+    let (dir, secrets) = redemption_secrets();
+    let mut all: Vec<(&str, String)> = vec![
+        ("APP__REDIS__URL", redis.url()),
+        ("APP__POSTGRES__URL", db.url.clone()),
+        ("APP__SECRETS_DIR", dir.path().display().to_string()),
+        ("APP__RATE_LIMITS__IP_PER_SECOND", "10000".into()),
+        ("APP__RATE_LIMITS__IP_BURST", "10000".into()),
+    ];
+    all.extend(env.iter().cloned());
+    let process = ServiceProcess::serve("redemption", &all);
+    let codes = DynamicCodes::new(&secrets.dynamic_code_secret, 30).unwrap();
+    TestApp {
+        base: process.base.clone(),
+        http: reqwest::Client::new(),
+        clock: ManualClock::new(Utc::now()),
+        secrets,
+        db,
+        redis,
+        codes,
+        running: Running::Process(process),
         _dir: dir,
     }
 }
@@ -139,7 +193,32 @@ impl TestApp {
 
     /// Graceful stop.
     pub async fn stop(&self) {
-        self.handle.stop().await;
+        match &self.running {
+            Running::InProcess { handle, .. } => handle.stop().await,
+            Running::Process(process) => process.terminate(),
+        }
+    }
+
+    /// The in-process app's state.
+    ///
+    /// # Panics
+    /// The service runs as a process.
+    pub fn state(&self) -> &redemption::AppState {
+        match &self.running {
+            Running::InProcess { state, .. } => state,
+            Running::Process(_) => panic!("the service runs as a process"),
+        }
+    }
+
+    /// The service process.
+    ///
+    /// # Panics
+    /// The service runs in process.
+    pub fn process(&mut self) -> &mut ServiceProcess {
+        match &mut self.running {
+            Running::Process(process) => process,
+            Running::InProcess { .. } => panic!("the service runs in process"),
+        }
     }
 
     /// A program with `policy`.
@@ -228,8 +307,8 @@ impl TestApp {
             place: campaign.spec.owner_place,
             category: campaign.spec.category,
             rule: campaign.spec.rule,
-            valid_from: t0() - Duration::hours(1),
-            valid_until: t0() + Duration::days(7),
+            valid_from: self.clock.now() - Duration::hours(1),
+            valid_until: self.clock.now() + Duration::days(7),
         }
     }
 
@@ -406,7 +485,7 @@ impl TestApp {
 
     /// Σ remaining budget of a campaign.
     pub async fn budget_left(&self, campaign: CampaignId) -> i64 {
-        voucher_store::pg::redemptions::budget_remaining(&self.db.pool, campaign.0)
+        voucher_store::pg::budget::budget_remaining(&self.db.pool, campaign)
             .await
             .unwrap()
             .unwrap_or(-1)

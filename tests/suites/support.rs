@@ -27,6 +27,8 @@ pub struct Options {
     pub persister: bool,
     /// Per-person rate limit (per second, burst).
     pub person_rate: (u32, u32),
+    /// `server.request_timeout_ms`, when not the default.
+    pub request_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
         Options {
             persister: true,
             person_rate: (1000, 1000),
+            request_timeout_ms: None,
         }
     }
 }
@@ -60,8 +63,12 @@ pub struct TestApp {
 
 /// Starts the service.
 pub async fn spawn(opts: Options) -> TestApp {
+    spawn_in(opts, fresh_db().await).await
+}
+
+/// Starts the service on `db` (e.g. one of a [`system_tests::TestPostgres`] the test stops).
+pub async fn spawn_in(opts: Options, db: TestDb) -> TestApp {
     let redis = TestRedis::start();
-    let db = fresh_db().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let secrets = generate_dev_secrets(dir.path()).expect("dev secrets");
     let mut s = Settings::default();
@@ -78,6 +85,9 @@ pub async fn spawn(opts: Options) -> TestApp {
     s.persister.block_ms = 50;
     s.expiry.enabled = false;
     s.campaigns_refresh_ms = 500;
+    if let Some(ms) = opts.request_timeout_ms {
+        s.server.request_timeout_ms = ms;
+    }
     let clock = ManualClock::new(release_day() - Duration::minutes(5));
     let app = Application::build(s, Arc::new(clock.clone()))
         .await

@@ -9,8 +9,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use voucher_core::campaign::Ineligible;
 use voucher_core::{CampaignId, ProgramId};
+use voucher_platform::error::CodeInfo;
 pub use voucher_platform::error::{ApiError, Common, ErrorBody, ErrorType};
-use voucher_platform::error::{CodeInfo, ErrorCode as _};
 
 voucher_platform::error_codes! {
     /// The issuance API's own codes (after the platform's [`Common`] ones).
@@ -52,11 +52,7 @@ voucher_platform::error_codes! {
 
 /// Every code this API answers with, the platform's first, in documented order.
 pub fn documented_codes() -> Vec<CodeInfo> {
-    Common::ALL
-        .iter()
-        .map(|c| c.info())
-        .chain(Code::ALL.iter().map(|c| c.info()))
-        .collect()
+    voucher_platform::error::documented_codes::<Code>()
 }
 
 /// `CAMPAIGN_NOT_FOUND` naming the id.

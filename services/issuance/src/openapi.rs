@@ -60,9 +60,7 @@ pub struct ApiDoc;
 
 /// The whole document: this API's routes and the platform's operations routes.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
-    doc.merge(voucher_platform::ops::OpsApi::openapi());
-    doc
+    voucher_platform::ops::with_operations(ApiDoc::openapi())
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 //! in code and override fields.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
 use voucher_platform::settings::{
-    self as platform, invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings,
-    ServerSettings, ServiceSettings,
+    invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings, ServerSettings,
+    ServiceSettings,
 };
 pub use voucher_platform::settings::{LogFormat, SettingsError};
 
@@ -164,26 +165,6 @@ impl ServiceSettings for Settings {
 }
 
 impl Settings {
-    /// Defaults ← `file` (YAML, if given) ← `APP__…` environment variables, then validated.
-    ///
-    /// # Errors
-    /// A file that does not parse, a variable of the wrong type, a value out of range.
-    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
-        platform::load(file, None)
-    }
-
-    /// As [`Settings::load`], with the environment given explicitly (tests): a list of
-    /// `(APP__SECTION__KEY, value)` pairs.
-    ///
-    /// # Errors
-    /// As [`Settings::load`].
-    pub fn load_from(
-        file: Option<&Path>,
-        env: Option<Vec<(String, String)>>,
-    ) -> Result<Settings, SettingsError> {
-        platform::load(file, env)
-    }
-
     /// The persister's consumer name: the setting, or `hostname-pid`.
     pub fn persister_consumer(&self) -> String {
         self.persister.consumer.clone().unwrap_or_else(|| {

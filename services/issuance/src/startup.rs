@@ -14,10 +14,9 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::{AppState, CampaignCache, Keys};
 use crate::{openapi, routes};
-use actix_web::{web, HttpServer};
+use actix_web::web;
 use anyhow::Context;
 use secrecy::ExposeSecret;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -25,14 +24,14 @@ use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::Verifier;
 use voucher_core::Clock;
 use voucher_platform::admin::AdminKeys;
-use voucher_platform::app::{self, Deadlines, Plumbing};
+use voucher_platform::app::{Deadlines, Plumbing};
 use voucher_platform::extract::BodyLimits;
 use voucher_platform::limit::{IpLimit, Limiter};
 use voucher_platform::metrics::PlatformMetrics;
 use voucher_platform::ops::{ApiDocument, Need, Readiness};
 use voucher_platform::secrets::SecretsDir;
 pub use voucher_platform::server::ShutdownHandle;
-use voucher_platform::server::{sleep_or_stop, Lifecycle};
+use voucher_platform::server::{self, sleep_or_stop, Lifecycle};
 use voucher_store::persister::{Persister, PersisterConfig};
 use voucher_store::HotStore;
 
@@ -102,30 +101,14 @@ impl Application {
             scrape_hook: None,
             metrics: platform,
         };
-        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| {
-                format!("binding {}:{}", settings.server.host, settings.server.port)
-            })?;
-        let port = listener.local_addr()?.port();
         let identities = web::Data::new(identities);
-        let server_state = state.clone();
+        let app_state = web::Data::new(state.clone());
         let ip_limit = plumbing.ip_limit.clone();
-        let server = HttpServer::new(move || {
-            let state = server_state.clone();
-            let identities = identities.clone();
-            app::build(&plumbing, move |cfg| {
-                cfg.app_data(web::Data::new(state))
-                    .app_data(identities)
-                    .configure(routes::configure);
-            })
-        })
-        .workers(settings.server.workers())
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let mut lifecycle =
-            Lifecycle::new("issuance", port, server, settings.server.shutdown_timeout());
+        let mut lifecycle = server::serve("issuance", &settings.server, plumbing, move |cfg| {
+            cfg.app_data(app_state.clone())
+                .app_data(identities.clone())
+                .configure(routes::configure);
+        })?;
         if settings.persister.enabled {
             let state = state.clone();
             lifecycle.spawn(|cancel| run_persister(state, cancel));
@@ -138,7 +121,6 @@ impl Application {
             let state = state.clone();
             lifecycle.spawn(|cancel| run_refresher(state, ip_limit, cancel));
         }
-        tracing::info!(port, "issuance listening");
         Ok(Application { lifecycle, state })
     }
 

@@ -168,6 +168,16 @@ error_codes! {
     }
 }
 
+/// Every code a service answers with: the platform's [`Common`] codes first, then the
+/// service's table `C`, in documented order.
+pub fn documented_codes<C: ErrorCode>() -> Vec<CodeInfo> {
+    Common::ALL
+        .iter()
+        .map(|c| c.info())
+        .chain(C::ALL.iter().map(|c| c.info()))
+        .collect()
+}
+
 /// The JSON body of every error response.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {

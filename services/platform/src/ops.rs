@@ -230,6 +230,13 @@ pub async fn openapi(doc: Option<web::Data<ApiDocument>>) -> HttpResponse {
     }
 }
 
+/// A service's OpenAPI document completed with the operations routes and the shared
+/// error body.
+pub fn with_operations(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    doc.merge(OpsApi::openapi());
+    doc
+}
+
 /// The operations routes' part of every service's OpenAPI document, with the shared
 /// error body.
 #[derive(OpenApi)]

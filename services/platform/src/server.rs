@@ -8,6 +8,8 @@
 //! dependency that is down cannot stretch the stop: requests are bounded by their deadline
 //! and tasks are abandoned at the bound.
 
+use crate::app::Plumbing;
+use crate::settings::ServerSettings;
 use actix_web::dev::{Server, ServerHandle};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -165,4 +167,43 @@ pub async fn sleep_or_stop(cancel: &CancellationToken, every: Duration) -> bool 
         () = cancel.cancelled() => false,
         () = tokio::time::sleep(every) => true,
     }
+}
+
+/// Binds `settings.host:port` (0 picks a free port), builds the HTTP server with the
+/// platform's one app builder around the service's routes (`configure`, run once per
+/// worker), and returns it as a [`Lifecycle`] named `name`: `settings.workers` workers,
+/// actix's own signal handling off (the lifecycle handles signals), the shutdown timeout
+/// bounding the stop.
+///
+/// # Errors
+/// The address cannot be bound.
+pub fn serve<F>(
+    name: &'static str,
+    settings: &ServerSettings,
+    plumbing: Plumbing,
+    configure: F,
+) -> anyhow::Result<Lifecycle>
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+{
+    use anyhow::Context as _;
+    let listener = std::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+    let port = listener.local_addr()?.port();
+    let server = actix_web::HttpServer::new(move || {
+        let configure = configure.clone();
+        crate::app::build(&plumbing, move |cfg| configure(cfg))
+    })
+    .workers(settings.workers())
+    .shutdown_timeout(settings.shutdown_timeout_secs)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(service = name, port, "listening");
+    Ok(Lifecycle::new(
+        name,
+        port,
+        server,
+        settings.shutdown_timeout(),
+    ))
 }

@@ -315,6 +315,27 @@ pub trait ServiceSettings: Serialize + DeserializeOwned + Default {
     /// # Errors
     /// [`SettingsError::Invalid`] naming the setting.
     fn validate(&self) -> Result<(), SettingsError>;
+
+    /// The service's defaults ← `file` (YAML, if given) ← the process's `APP__…`
+    /// environment variables, then validated (see [`load`]).
+    ///
+    /// # Errors
+    /// As [`load`].
+    fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        load(file, None)
+    }
+
+    /// As [`ServiceSettings::load`], with the environment given explicitly (tests): a list
+    /// of `(APP__SECTION__KEY, value)` pairs.
+    ///
+    /// # Errors
+    /// As [`load`].
+    fn load_from(
+        file: Option<&Path>,
+        env: Option<Vec<(String, String)>>,
+    ) -> Result<Self, SettingsError> {
+        load(file, env)
+    }
 }
 
 /// The service's defaults ← `file` (YAML, if given) ← `APP__SECTION__KEY` variables (the

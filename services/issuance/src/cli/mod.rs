@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use voucher_core::{PersonId, PlaceCode, SystemClock};
 use voucher_platform::secrets::SecretsDir;
+use voucher_platform::settings::ServiceSettings as _;
 use voucher_store::persister::Persister;
 use voucher_store::pg::PoolOptions;
 use voucher_store::HotStore;
