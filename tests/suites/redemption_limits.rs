@@ -96,3 +96,48 @@ async fn an_oversize_body_is_413_and_writes_nothing() {
     assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
     assert_eq!(app.written().await, before);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A terminal may gzip its body: the service decompresses it, verifies the signature over
+/// the JSON and redeems; a small compressed body that inflates past the limit is a 413 and
+/// writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzipped_signed_request_is_redeemed_and_a_gzip_bomb_is_413() {
+    let app = spawn_with(|s| s.server.json_limit_bytes = 4096).await;
+    let campaign = app
+        .catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap())
+        .await;
+    let term = app
+        .merchant("m-gzip", Category::Catering, None, &[campaign.spec.program_id])
+        .await;
+    let code = app.code(&app.voucher(&campaign, "gzip"));
+    let json = serde_json::to_vec(
+        &json!({"code": code, "order_amount_fen": 15_000, "order_ref": "o-gzip"}),
+    )
+    .unwrap();
+    let send = |signed_over: Vec<u8>, sent: Vec<u8>, key: &'static str| {
+        app.signed(&term, "POST", "/v1/redemptions", &signed_over)
+            .header("content-encoding", "gzip")
+            .header("idempotency-key", key)
+            .body(sent)
+            .send()
+    };
+    let resp = send(json.clone(), gzip(&json), "k-gzip").await.unwrap();
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("approved")), "{body}");
+
+    let mut bomb = json.clone();
+    bomb.extend(std::iter::repeat_n(b' ', 1_000_000));
+    let compressed = gzip(&bomb);
+    assert!(compressed.len() < 4096, "the bomb is small on the wire");
+    let resp = send(bomb, compressed, "k-bomb").await.unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(app.count("redemptions").await, 1);
+}

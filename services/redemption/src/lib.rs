@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod caches;
 pub mod checkout;
 pub mod commands;
 pub mod error;

@@ -7,7 +7,7 @@
 //! Readiness: a checkout needs both PostgreSQL (the decision) and Redis (every signed
 //! request's nonce), so both are critical.
 
-use crate::checkout::caches::Caches;
+use crate::caches::Caches;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;

@@ -2,7 +2,7 @@
 //! clock, keys, metrics and the checkout's caches. (The signed-request extractor does not
 //! read it: it has its own app data, [`crate::terminal_auth::TerminalAuth`].)
 
-use crate::checkout::caches::Caches;
+use crate::caches::Caches;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use sqlx::PgPool;

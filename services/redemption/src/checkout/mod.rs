@@ -2,7 +2,7 @@
 //!
 //! Order of checks: the decline rules that need no database (`voucher_core::checkout::precheck`:
 //! dynamic code and token, validity window, category, place, threshold), the voucher's
-//! campaign and program as the record knows them ([`caches`]), the merchant's approval for
+//! campaign and program as the record knows them ([`crate::caches`]), the merchant's approval for
 //! the program (`MERCHANT_NOT_APPROVED`); then ONE PostgreSQL
 //! transaction decides and records: the voucher row is inserted from its token if the
 //! persister has not written it, then either spent with `… WHERE status = 'issued'`
@@ -17,7 +17,7 @@
 //! the cap (or the budget) is used up is APPROVED with `discount_fen: 0` and a `notice`
 //! (`CAP_EXHAUSTED` / `BUDGET_EXHAUSTED`): POLICY rule 2, the sale is not ours to refuse.
 
-pub mod caches;
+
 pub mod decide;
 pub mod idempotency;
 pub mod views;
