@@ -114,7 +114,12 @@ async fn a_gzipped_signed_request_is_redeemed_and_a_gzip_bomb_is_413() {
         .catering(RefundPolicy::Restore, Fen::try_from(1_000_000).unwrap())
         .await;
     let term = app
-        .merchant("m-gzip", Category::Catering, None, &[campaign.spec.program_id])
+        .merchant(
+            "m-gzip",
+            Category::Catering,
+            None,
+            &[campaign.spec.program_id],
+        )
         .await;
     let code = app.code(&app.voucher(&campaign, "gzip"));
     let json = serde_json::to_vec(
@@ -131,7 +136,11 @@ async fn a_gzipped_signed_request_is_redeemed_and_a_gzip_bomb_is_413() {
     let resp = send(json.clone(), gzip(&json), "k-gzip").await.unwrap();
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!((status, body["outcome"].as_str()), (200, Some("approved")), "{body}");
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
 
     let mut bomb = json.clone();
     bomb.extend(std::iter::repeat_n(b' ', 1_000_000));

@@ -171,16 +171,7 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
     )
     .context("dynamic code settings")?;
     let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
-    let pg = voucher_store::pg::connect(settings.postgres.url(), settings.postgres.options())
-        .await
-        .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect_with(
-        settings.redis.url(),
-        &settings.redis.prefix,
-        settings.redis.options(),
-    )
-    .await
-    .context("connecting to Redis")?;
+    let (pg, hot) = connect_stores(&settings, settings.postgres.max_connections).await?;
     let platform = PlatformMetrics::new("issuance").context("registering metrics")?;
     let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
     let identities = Identities {
@@ -209,6 +200,31 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
         admins,
         platform,
     })
+}
+
+/// PostgreSQL (a pool of `max_connections`) and Redis, as the settings say.
+///
+/// # Errors
+/// Either is unreachable.
+pub async fn connect_stores(
+    settings: &Settings,
+    max_connections: u32,
+) -> anyhow::Result<(sqlx::PgPool, HotStore)> {
+    let options = voucher_store::pg::PoolOptions {
+        max_connections,
+        ..settings.postgres.options()
+    };
+    let pg = voucher_store::pg::connect(settings.postgres.url(), options)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let hot = HotStore::connect_with(
+        settings.redis.url(),
+        &settings.redis.prefix,
+        settings.redis.options(),
+    )
+    .await
+    .context("connecting to Redis")?;
+    Ok((pg, hot))
 }
 
 /// The persister's settings.

@@ -19,7 +19,6 @@ use voucher_platform::secrets::SecretsDir;
 use voucher_platform::settings::ServiceSettings as _;
 use voucher_store::persister::Persister;
 use voucher_store::pg::PoolOptions;
-use voucher_store::HotStore;
 
 /// The issuance service and its tools.
 #[derive(Debug, Parser)]
@@ -165,16 +164,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn persister(settings: Settings) -> anyhow::Result<()> {
-    let pg = voucher_store::pg::connect(settings.postgres.url(), PoolOptions::with_max(4))
-        .await
-        .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect_with(
-        settings.redis.url(),
-        &settings.redis.prefix,
-        settings.redis.options(),
-    )
-    .await
-    .context("connecting to Redis")?;
+    let (pg, hot) = startup::connect_stores(&settings, 4).await?;
     let config = startup::persister_config(&settings);
     tracing::info!(consumer = %config.consumer, "persister starting");
     let shutdown = CancellationToken::new();
@@ -192,16 +182,7 @@ async fn persister(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn expire(settings: Settings) -> anyhow::Result<()> {
-    let pg = voucher_store::pg::connect(settings.postgres.url(), PoolOptions::with_max(2))
-        .await
-        .context("connecting to PostgreSQL")?;
-    let hot = HotStore::connect_with(
-        settings.redis.url(),
-        &settings.redis.prefix,
-        settings.redis.options(),
-    )
-    .await
-    .context("connecting to Redis")?;
+    let (pg, hot) = startup::connect_stores(&settings, 2).await?;
     let report =
         voucher_store::expiry::run_once(&pg, &hot, chrono::Utc::now(), settings.expiry.batch)
             .await?;

@@ -17,7 +17,6 @@
 //! the cap (or the budget) is used up is APPROVED with `discount_fen: 0` and a `notice`
 //! (`CAP_EXHAUSTED` / `BUDGET_EXHAUSTED`): POLICY rule 2, the sale is not ours to refuse.
 
-
 pub mod decide;
 pub mod idempotency;
 pub mod views;
