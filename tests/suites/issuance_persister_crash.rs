@@ -39,13 +39,19 @@ async fn a_persister_killed_mid_drain_is_replaced_and_every_voucher_lands_exactl
     let tokens: Vec<String> = (0..2000)
         .map(|i| app.resident(&format!("K{i:05}"), 140500, 2))
         .collect();
-    let created = stream::iter(&tokens)
+    let statuses: Vec<u16> = stream::iter(&tokens)
         .map(|t| app.claim(t, campaign, Uuid::new_v4()))
         .buffer_unordered(200)
-        .filter(|r| std::future::ready(r.status == 201))
-        .count()
+        .map(|r| r.status)
+        .collect()
         .await;
-    assert_eq!(created, 2000);
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    assert_eq!(
+        created,
+        2000,
+        "{:?}",
+        statuses.iter().filter(|s| **s != 201).collect::<Vec<_>>()
+    );
     assert_eq!(app.state.hot.outbox_len().await.unwrap(), 2000);
 
     // Act: persister A drains in batches of 10 and is killed -9 partway.

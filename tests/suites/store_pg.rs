@@ -397,6 +397,7 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
                 "sha",
                 &serde_json::json!({}),
                 0,
+                0,
             )
             .await;
             tx.commit().await.unwrap();

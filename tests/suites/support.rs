@@ -85,9 +85,11 @@ pub async fn spawn_in(opts: Options, db: TestDb) -> TestApp {
     s.persister.block_ms = 50;
     s.expiry.enabled = false;
     s.campaigns_refresh_ms = 500;
-    if let Some(ms) = opts.request_timeout_ms {
-        s.server.request_timeout_ms = ms;
-    }
+    // The rushes below run hundreds of claims at once on a debug build that shares two cores
+    // with the whole suite; the production bounds would cut some of them. The fault tests
+    // set the bound they test.
+    s.server.request_timeout_ms = opts.request_timeout_ms.unwrap_or(30_000);
+    s.redis.response_timeout_ms = 10_000;
     let clock = ManualClock::new(release_day() - Duration::minutes(5));
     let app = Application::build(s, Arc::new(clock.clone()))
         .await

@@ -10,7 +10,7 @@
 //! list. Declines are answers, not errors: a terminal shows them to the cashier.
 
 use crate::category::Category;
-use crate::dynamic_code::{CodeError, DynamicCodes};
+use crate::dynamic_code::{CodeError, DynamicCodes, VerifiedCode};
 use crate::keys::Verifier;
 use crate::money::Fen;
 use crate::place::PlaceCode;
@@ -45,11 +45,13 @@ pub enum Decline {
     TokenInvalid,
     /// The voucher's campaign is unknown to the record.
     VoucherNotFound,
+    /// The code was made with a code key the owner has since revoked (a new key was issued).
+    CodeRevoked,
 }
 
 impl Decline {
     /// Every decline, in the documented order.
-    pub const ALL: [Decline; 11] = [
+    pub const ALL: [Decline; 12] = [
         Decline::VoucherAlreadyRedeemed,
         Decline::VoucherExpired,
         Decline::VoucherNotYetValid,
@@ -61,6 +63,7 @@ impl Decline {
         Decline::CodeStale,
         Decline::TokenInvalid,
         Decline::VoucherNotFound,
+        Decline::CodeRevoked,
     ];
 
     /// The stable code and the message for people, from one table.
@@ -97,6 +100,10 @@ impl Decline {
             ),
             Decline::TokenInvalid => ("TOKEN_INVALID", "the code is not a valid voucher"),
             Decline::VoucherNotFound => ("VOUCHER_NOT_FOUND", "the voucher is unknown"),
+            Decline::CodeRevoked => (
+                "CODE_REVOKED",
+                "the code's key was revoked: ask the customer to refresh the code",
+            ),
         }
     }
 
@@ -121,7 +128,8 @@ pub struct Till {
 }
 
 /// The checks that need no database: code, token, validity, category, place, threshold.
-/// Returns the voucher's verified claims.
+/// Returns the voucher's verified claims and the code key epoch the code was made with
+/// (which the decision checks against the voucher's current epoch: `CODE_REVOKED`).
 ///
 /// # Errors
 /// The first [`Decline`] that applies, in the order of the module documentation.
@@ -132,13 +140,15 @@ pub fn precheck(
     now: DateTime<Utc>,
     till: Till,
     order: Fen,
-) -> Result<VoucherClaims, Decline> {
-    let claims = codes.verify(code, verifier, now).map_err(|e| match e {
-        CodeError::Stale => Decline::CodeStale,
-        CodeError::Malformed | CodeError::Token(_) => Decline::TokenInvalid,
-    })?;
-    check_claims(&claims, now, till, order)?;
-    Ok(claims)
+) -> Result<VerifiedCode, Decline> {
+    let verified = codes
+        .verify_epoch(code, verifier, now)
+        .map_err(|e| match e {
+            CodeError::Stale => Decline::CodeStale,
+            CodeError::Malformed | CodeError::Token(_) => Decline::TokenInvalid,
+        })?;
+    check_claims(&verified.claims, now, till, order)?;
+    Ok(verified)
 }
 
 /// The checks of [`precheck`] after the code: validity window, category, place, threshold.

@@ -26,7 +26,33 @@ pub enum PlaceLevel {
 #[error("place code must be a six-digit administrative division code such as 140500 (got {0})")]
 pub struct InvalidPlaceCode(pub String);
 
+/// Chinese names of the places the platform serves: the province of the seed documents
+/// (Shanxi, 山西) and its cities, and the counties the demo uses.
+const NAMES: [(u32, &str); 13] = [
+    (140_000, "山西省"),
+    (140_100, "太原市"),
+    (140_200, "大同市"),
+    (140_300, "阳泉市"),
+    (140_400, "长治市"),
+    (140_500, "晋城市"),
+    (140_600, "朔州市"),
+    (140_700, "晋中市"),
+    (140_800, "运城市"),
+    (140_900, "忻州市"),
+    (141_000, "临汾市"),
+    (141_100, "吕梁市"),
+    (140_522, "阳城县"),
+];
+
 impl PlaceCode {
+    /// The place's Chinese name (晋城市), or its code when the name is not known.
+    pub fn name_zh(self) -> String {
+        NAMES
+            .iter()
+            .find(|(code, _)| *code == self.0)
+            .map_or_else(|| self.to_string(), |(_, n)| (*n).to_owned())
+    }
+
     /// Parses a code from text such as `"140522"`.
     ///
     /// # Errors

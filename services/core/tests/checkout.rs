@@ -94,7 +94,7 @@ proptest! {
         let now = t0() + Duration::seconds(offset);
         let code = w.codes.code(&token::sign(&w.key, &c), c.voucher_id, now).code;
         let got = precheck(&w.codes, &w.verifier, &code, now, catering_till(140_522), fen(10_000 + extra));
-        prop_assert_eq!(got, Ok(c));
+        prop_assert_eq!(got.map(|v| (v.claims, v.epoch)), Ok((c, 0)));
     }
 
     #[test]
@@ -107,7 +107,7 @@ proptest! {
         let now = if ahead { shown - delta } else { shown + delta };
         let got = precheck(&w.codes, &w.verifier, &code, now, catering_till(140_500), fen(20_000));
         // Outside the window the validity check would not be reached: the code is refused first.
-        prop_assert_eq!(got, Err(Decline::CodeStale));
+        prop_assert_eq!(got.map(|v| v.epoch), Err(Decline::CodeStale));
     }
 
     #[test]
@@ -118,7 +118,7 @@ proptest! {
         let tampered = format!("{}{}", &code[cut..cut + 1].to_uppercase(), &code[..]);
         let got = precheck(&w.codes, &w.verifier, &tampered, t0(), catering_till(140_500), fen(20_000));
         prop_assert!(matches!(got, Err(Decline::TokenInvalid) | Err(Decline::CodeStale)));
-        prop_assert!(precheck(&w.codes, &w.verifier, "no-dot-here", t0(), catering_till(140_500), fen(1)) == Err(Decline::TokenInvalid));
+        prop_assert!(precheck(&w.codes, &w.verifier, "no-dot-here", t0(), catering_till(140_500), fen(1)).map(|v| v.epoch) == Err(Decline::TokenInvalid));
     }
 
     #[test]
@@ -174,4 +174,60 @@ fn a_city_voucher_is_good_in_its_counties_and_a_county_voucher_only_there() {
         Err(Decline::OutsideIssuingPlace),
         "a merchant registered in the city, not the county"
     );
+}
+
+proptest! {
+    /// A phone that holds only the code key (never the server secret) computes, offline,
+    /// exactly the code the server would draw, for any step and any key epoch; the code
+    /// carries its epoch, and a code made with another epoch's key is refused.
+    #[test]
+    fn codes_computed_from_the_code_key_are_the_server_s(offset in 0i64..7 * 86_400, epoch in 0u32..5) {
+        use voucher_core::dynamic_code::mac_with_key;
+        let w = world();
+        let c = claims(Category::Catering, 140_500, 10_000);
+        let token = token::sign(&w.key, &c);
+        let now = t0() + Duration::seconds(offset);
+        let key = w.codes.code_key(c.voucher_id, epoch);
+        let step = now.timestamp().div_euclid(30);
+        let mac = mac_with_key(&key, step);
+        let offline = if epoch == 0 {
+            format!("{}.{mac}", token.as_str())
+        } else {
+            format!("{}.{epoch}.{mac}", token.as_str())
+        };
+        prop_assert_eq!(&offline, &w.codes.code_at_epoch(&token, c.voucher_id, epoch, now).code);
+        let verified = precheck(&w.codes, &w.verifier, &offline, now, catering_till(140_500), fen(10_000));
+        prop_assert_eq!(verified.map(|v| v.epoch), Ok(epoch));
+        // The same MAC presented as another epoch's code does not verify.
+        let wrong = format!("{}.{}.{mac}", token.as_str(), epoch + 1);
+        prop_assert_eq!(
+            precheck(&w.codes, &w.verifier, &wrong, now, catering_till(140_500), fen(10_000)).map(|v| v.epoch),
+            Err(Decline::CodeStale)
+        );
+        prop_assert_ne!(w.codes.code_key(c.voucher_id, epoch), w.codes.code_key(c.voucher_id, epoch + 1));
+    }
+}
+
+#[test]
+fn malformed_epochs_are_token_invalid() {
+    let w = world();
+    let c = claims(Category::Catering, 140_500, 10_000);
+    let token = token::sign(&w.key, &c);
+    let mac = "AAAAAAAAAAAAAA";
+    for bad in ["0", "01", "-1", "x", "", "99999999999"] {
+        let code = format!("{}.{bad}.{mac}", token.as_str());
+        assert_eq!(
+            precheck(
+                &w.codes,
+                &w.verifier,
+                &code,
+                t0(),
+                catering_till(140_500),
+                fen(10_000)
+            )
+            .map(|v| v.epoch),
+            Err(Decline::TokenInvalid),
+            "{bad:?}"
+        );
+    }
 }

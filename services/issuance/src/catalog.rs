@@ -40,6 +40,8 @@ pub struct ResidentCampaign {
     pub name: String,
     /// The issuing city or county.
     pub owner_place: u32,
+    /// Its name (晋城市): where the voucher can be used.
+    pub owner_place_name: String,
     /// Merchant category (`catering`, `lodging`, `culture_tourism`, `home_furnishing`, `general`).
     pub category: String,
     /// The discount rule (`{"type":"threshold","min_spend":10000,"off":2000}` or
@@ -104,6 +106,7 @@ async fn view(
         id: c.id.0,
         name: c.spec.name.clone(),
         owner_place: c.spec.owner_place.get(),
+        owner_place_name: c.spec.owner_place.name_zh(),
         category: c.spec.category.as_str().to_owned(),
         rule: c.spec.rule,
         validity: c.spec.validity,

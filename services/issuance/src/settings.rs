@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+use voucher_platform::pages::WebSettings;
 use voucher_platform::settings::{
     invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings, ServerSettings,
     ServiceSettings,
@@ -43,6 +44,22 @@ pub struct Settings {
     pub identity_cache_entries: usize,
     /// Logs.
     pub log: LogSettings,
+    /// The residents' page (served at `/app/`).
+    pub web: WebSettings,
+    /// The dev identity provider's sign-in (demo only).
+    pub dev_idp: DevIdpSettings,
+}
+
+/// The dev identity provider: `POST /v1/dev/sign-in` mints resident identity tokens with
+/// the dev key (`idp-signing.json`), for the demo. Off by default: in production identity
+/// tokens come from the province's identity platform, and the private key is not even
+/// loaded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevIdpSettings {
+    /// Serve the dev sign-in (and load the dev identity provider's key).
+    pub enabled: bool,
+    /// Lifetime of a dev identity token, seconds.
+    pub token_ttl_secs: i64,
 }
 
 /// Request limits (governor). Per person on claims, per client IP on every request.
@@ -130,6 +147,11 @@ impl Default for Settings {
             campaigns_refresh_ms: 1000,
             identity_cache_entries: 100_000,
             log: LogSettings::default(),
+            web: WebSettings::default(),
+            dev_idp: DevIdpSettings {
+                enabled: false,
+                token_ttl_secs: 12 * 3600,
+            },
         }
     }
 }
@@ -156,6 +178,9 @@ impl ServiceSettings for Settings {
         }
         if self.expiry.batch <= 0 || self.expiry.interval_secs == 0 {
             return invalid("expiry.batch and expiry.interval_secs must be at least 1");
+        }
+        if self.dev_idp.token_ttl_secs <= 0 {
+            return invalid("dev_idp.token_ttl_secs must be positive");
         }
         if self.bulk.max_rows == 0 || self.bulk.request_timeout_secs == 0 {
             return invalid("bulk.max_rows and bulk.request_timeout_secs must be at least 1");

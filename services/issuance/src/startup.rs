@@ -9,6 +9,7 @@
 //! the administrators and the voucher list, so a PostgreSQL outage makes the service
 //! degraded but keeps it in service.
 
+use crate::dev_idp::DevIdp;
 use crate::identities::{Identities, IdentityCache};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -29,6 +30,7 @@ use voucher_platform::extract::BodyLimits;
 use voucher_platform::limit::{IpLimit, Limiter};
 use voucher_platform::metrics::PlatformMetrics;
 use voucher_platform::ops::{ApiDocument, Need, Readiness};
+use voucher_platform::pages;
 use voucher_platform::secrets::SecretsDir;
 pub use voucher_platform::server::ShutdownHandle;
 use voucher_platform::server::{self, sleep_or_stop, Lifecycle};
@@ -53,6 +55,7 @@ pub struct Loaded {
     identities: Identities,
     admins: AdminKeys,
     platform: PlatformMetrics,
+    dev_idp: Option<DevIdp>,
 }
 
 impl Application {
@@ -73,6 +76,7 @@ impl Application {
             identities,
             admins,
             platform,
+            dev_idp,
         } = loaded;
         let settings = state.settings.clone();
         if let Err(e) = state.refresh_campaigns().await {
@@ -103,11 +107,17 @@ impl Application {
         };
         let identities = web::Data::new(identities);
         let app_state = web::Data::new(state.clone());
+        let dev_idp = dev_idp.map(web::Data::new);
+        let page = settings.web.dir.join("resident");
         let ip_limit = plumbing.ip_limit.clone();
         let mut lifecycle = server::serve("issuance", &settings.server, plumbing, move |cfg| {
             cfg.app_data(app_state.clone())
                 .app_data(identities.clone())
                 .configure(routes::configure);
+            if let Some(idp) = &dev_idp {
+                cfg.app_data(idp.clone());
+            }
+            pages::configure(cfg, "/app", &page);
         })?;
         if settings.persister.enabled {
             let state = state.clone();
@@ -172,6 +182,17 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
     .context("dynamic code settings")?;
     let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
     let (pg, hot) = connect_stores(&settings, settings.postgres.max_connections).await?;
+    // The dev identity provider's PRIVATE key is loaded only when the demo turns it on.
+    let dev_idp = if settings.dev_idp.enabled {
+        tracing::warn!("the dev identity provider is on: POST /v1/dev/sign-in mints identity tokens (demo only)");
+        Some(DevIdp {
+            key: dir.idp_signing().with_context(context)?,
+            ttl: chrono::Duration::seconds(settings.dev_idp.token_ttl_secs),
+            clock: clock.clone(),
+        })
+    } else {
+        None
+    };
     let platform = PlatformMetrics::new("issuance").context("registering metrics")?;
     let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
     let identities = Identities {
@@ -199,6 +220,7 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
         identities,
         admins,
         platform,
+        dev_idp,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod extract;
 pub mod limit;
 pub mod metrics;
 pub mod ops;
+pub mod pages;
 pub mod secrets;
 pub mod server;
 pub mod settings;

@@ -40,6 +40,8 @@ voucher_platform::error_codes! {
         MerchantExists => ("MERCHANT_EXISTS", CONFLICT, Conflict, "a merchant with this id or credit code exists"),
         /// No such terminal.
         TerminalNotFound => ("TERMINAL_NOT_FOUND", NOT_FOUND, NotFound, "no such terminal"),
+        /// The pairing code is unknown, used or expired: ask the administrator for a new one.
+        PairingCodeInvalid => ("PAIRING_CODE_INVALID", NOT_FOUND, NotFound, "the pairing code is not valid (unknown, already used or expired)"),
         /// No such program.
         ProgramNotFound => ("PROGRAM_NOT_FOUND", NOT_FOUND, NotFound, "no such program"),
         /// No such redemption of yours.

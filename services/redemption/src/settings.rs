@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use voucher_platform::pages::WebSettings;
 pub use voucher_platform::settings::SettingsError;
 use voucher_platform::settings::{
     invalid, DynamicCodeSettings, LogSettings, PostgresSettings, RedisSettings, ServerSettings,
@@ -43,6 +44,17 @@ pub struct Settings {
     pub dynamic_code: DynamicCodeSettings,
     /// Logs.
     pub log: LogSettings,
+    /// The merchants' web checkout page (served at `/till/`).
+    pub web: WebSettings,
+    /// Pairing web terminals.
+    pub pairing: PairingSettings,
+}
+
+/// Pairing web terminals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairingSettings {
+    /// A pairing code is refused after this many seconds.
+    pub ttl_secs: i64,
 }
 
 /// Request limits (governor).
@@ -118,6 +130,8 @@ impl Default for Settings {
             idempotency: IdempotencySettings::default(),
             dynamic_code: DynamicCodeSettings::default(),
             log: LogSettings::default(),
+            web: WebSettings::default(),
+            pairing: PairingSettings { ttl_secs: 600 },
         }
     }
 }
@@ -198,6 +212,9 @@ impl ServiceSettings for Settings {
                 < u64::try_from(self.signing.max_skew_secs).unwrap_or(u64::MAX)
         {
             return invalid("signing.max_skew_secs must be positive and signing.nonce_ttl_secs at least as long");
+        }
+        if self.pairing.ttl_secs <= 0 {
+            return invalid("pairing.ttl_secs must be positive");
         }
         if self.holds.timeout_secs <= 0 {
             return invalid("holds.timeout_secs must be positive");

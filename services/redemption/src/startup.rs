@@ -29,6 +29,7 @@ use voucher_platform::extract::BodyLimits;
 use voucher_platform::limit::{IpLimit, Limiter};
 use voucher_platform::metrics::PlatformMetrics;
 use voucher_platform::ops::{ApiDocument, Need, Readiness, ScrapeHook};
+use voucher_platform::pages;
 use voucher_platform::secrets::SecretsDir;
 pub use voucher_platform::server::ShutdownHandle;
 use voucher_platform::server::{self, sleep_or_stop, Lifecycle};
@@ -124,10 +125,12 @@ impl Application {
         };
         let app_state = web::Data::new(state.clone());
         let ip_limit = plumbing.ip_limit.clone();
+        let page = settings.web.dir.join("merchant");
         let mut lifecycle = server::serve("redemption", &settings.server, plumbing, move |cfg| {
             cfg.app_data(app_state.clone())
                 .app_data(terminal_auth.clone())
                 .configure(routes::configure);
+            pages::configure(cfg, "/till", &page);
         })?;
         {
             let state = state.clone();

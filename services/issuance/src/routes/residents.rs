@@ -3,9 +3,11 @@
 use crate::auth::Resident;
 use crate::catalog::{self, ResidentCampaign};
 use crate::claims::{self, ClaimBody, ClaimResponse};
+use crate::dev_idp::{DevIdp, DevSignIn, DevToken};
 use crate::error::{ApiError, ErrorBody};
+use crate::history::{self, History};
 use crate::state::AppState;
-use crate::vouchers::{self, CodeResponse, MyVoucher};
+use crate::vouchers::{self, CodeKeyResponse, CodeResponse, MyVoucher};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -21,7 +23,94 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/me/vouchers/{voucher_id}/code",
             web::get().to(voucher_code),
         )
-        .route("/v1/keys", web::get().to(keys));
+        .route(
+            "/v1/me/vouchers/{voucher_id}/code-key",
+            web::get().to(voucher_code_key),
+        )
+        .route(
+            "/v1/me/vouchers/{voucher_id}/code-key/revoke",
+            web::post().to(revoke_voucher_code_key),
+        )
+        .route("/v1/me/history", web::get().to(history))
+        .route("/v1/keys", web::get().to(keys))
+        .route("/v1/time", web::get().to(time))
+        .route("/v1/dev/sign-in", web::post().to(dev_sign_in));
+}
+
+/// The code key of my voucher, for computing its dynamic codes offline (see
+/// [`crate::vouchers`]).
+#[utoipa::path(get, path = "/v1/me/vouchers/{voucher_id}/code-key", tag = "residents", security(("bearer" = [])),
+    params(("voucher_id" = uuid::Uuid, Path, description = "Voucher id")),
+    responses(
+        (status = 200, body = CodeKeyResponse),
+        (status = 401, description = "MISSING_IDENTITY, IDENTITY_EXPIRED, IDENTITY_INVALID", body = ErrorBody),
+        (status = 404, description = "VOUCHER_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "VOUCHER_NOT_USABLE", body = ErrorBody),
+    ))]
+pub async fn voucher_code_key(
+    state: web::Data<AppState>,
+    who: Resident,
+    voucher_id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(vouchers::code_key(&state, &who.0, voucher_id.into_inner()).await?))
+}
+
+/// Revokes my voucher's code key (a lost phone) and answers the new one; tills refuse codes
+/// of the old key from now on.
+#[utoipa::path(post, path = "/v1/me/vouchers/{voucher_id}/code-key/revoke", tag = "residents", security(("bearer" = [])),
+    params(("voucher_id" = uuid::Uuid, Path, description = "Voucher id")),
+    responses(
+        (status = 200, body = CodeKeyResponse),
+        (status = 404, description = "VOUCHER_NOT_FOUND", body = ErrorBody),
+        (status = 409, description = "VOUCHER_NOT_USABLE", body = ErrorBody),
+    ))]
+pub async fn revoke_voucher_code_key(
+    state: web::Data<AppState>,
+    who: Resident,
+    voucher_id: web::Path<uuid::Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .json(vouchers::revoke_code_key(&state, &who.0, voucher_id.into_inner()).await?))
+}
+
+/// What I spent with vouchers, where, and how much I saved.
+#[utoipa::path(get, path = "/v1/me/history", tag = "residents", security(("bearer" = [])),
+    responses((status = 200, body = History), (status = 401, body = ErrorBody)))]
+pub async fn history(state: web::Data<AppState>, who: Resident) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(history::mine(&state, &who.0).await?))
+}
+
+/// The service's clock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Now {
+    /// Now, RFC 3339 with milliseconds.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// The service's clock: rounds open by it, so the phone's countdown is driven by it.
+#[utoipa::path(get, path = "/v1/time", tag = "residents", responses((status = 200, body = Now)))]
+pub async fn time(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(Now {
+            now: crate::claims::to_millis(state.clock.now()),
+        })
+}
+
+/// Dev sign-in (demo only): a resident identity token from the dev identity provider.
+#[utoipa::path(post, path = "/v1/dev/sign-in", tag = "residents", request_body = DevSignIn,
+    responses(
+        (status = 200, body = DevToken),
+        (status = 400, description = "INVALID_FIELD", body = ErrorBody),
+        (status = 404, description = "NOT_FOUND: the dev identity provider is off (production)", body = ErrorBody),
+    ))]
+pub async fn dev_sign_in(
+    req: actix_web::HttpRequest,
+    idp: Option<web::Data<DevIdp>>,
+    body: ApiJson<DevSignIn>,
+) -> Result<HttpResponse, ApiError> {
+    let idp = idp.ok_or_else(|| ApiError::route_not_found(req.method().as_str(), req.path()))?;
+    Ok(HttpResponse::Ok().json(idp.sign_in(&body.0)?))
 }
 
 /// The campaigns I may claim now or in a coming round.

@@ -40,6 +40,20 @@ pub struct Attempt<'a> {
     pub claims: &'a VoucherClaims,
     /// Its program as the record knows it.
     pub program_id: ProgramId,
+    /// The code key epoch the presented code was made with.
+    pub code_epoch: u32,
+}
+
+/// Why a voucher the decision could not spend was refused: expired, a code made with a
+/// revoked key, or already spent (or held).
+fn not_spendable(state: Option<token_vouchers::VoucherState>, code_epoch: u32) -> Decline {
+    match state {
+        Some(v) if v.status == VoucherStatus::Expired => Decline::VoucherExpired,
+        Some(v) if v.status == VoucherStatus::Issued && v.code_epoch != code_epoch => {
+            Decline::CodeRevoked
+        }
+        _ => Decline::VoucherAlreadyRedeemed,
+    }
 }
 
 /// A budget bucket for a redemption: spread by its id.
@@ -67,6 +81,7 @@ pub async fn decide(
         mode,
         claims,
         program_id,
+        code_epoch,
     } = *attempt;
     let idem_key = key.as_str();
     let campaign_id = claims.campaign_id;
@@ -125,17 +140,14 @@ pub async fn decide(
                 hash,
                 &body,
                 bucket,
+                code_epoch,
             )
             .await
             {
                 Ok(SingleUse::Recorded) => return Ok(Ok(view)),
                 Ok(SingleUse::NotIssued) => {
-                    let status = token_vouchers::voucher_status(tx, voucher_id).await?;
-                    return Ok(Err(if status == Some(VoucherStatus::Expired) {
-                        Decline::VoucherExpired
-                    } else {
-                        Decline::VoucherAlreadyRedeemed
-                    }));
+                    let state = token_vouchers::voucher_state(tx, voucher_id).await?;
+                    return Ok(Err(not_spendable(state, code_epoch)));
                 }
                 Ok(SingleUse::BudgetBusy) => {
                     // Undo the attempt: besides spending the voucher it may hold the lock of
@@ -143,8 +155,9 @@ pub async fn decide(
                     // a row that no longer qualified), and gathering under the campaign lock
                     // while holding it could deadlock with another gatherer.
                     db::rollback_to_savepoint(tx).await?;
-                    if !token_vouchers::spend_voucher_from_token(tx, claims).await? {
-                        return Ok(Err(Decline::VoucherAlreadyRedeemed));
+                    if !token_vouchers::spend_voucher_from_token(tx, claims, code_epoch).await? {
+                        let state = token_vouchers::voucher_state(tx, voucher_id).await?;
+                        return Ok(Err(not_spendable(state, code_epoch)));
                     }
                 }
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
@@ -168,9 +181,11 @@ pub async fn decide(
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
                 Err(e) => return Err(e.into()),
             }
-            if token_vouchers::voucher_status(tx, voucher_id).await? == Some(VoucherStatus::Expired)
+            let state = token_vouchers::voucher_state(tx, voucher_id).await?;
+            if state
+                .is_some_and(|v| v.status == VoucherStatus::Expired || v.code_epoch != code_epoch)
             {
-                return Ok(Err(Decline::VoucherExpired));
+                return Ok(Err(not_spendable(state, code_epoch)));
             }
             let (used, cap) =
                 entitlements::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64())

@@ -36,7 +36,7 @@ use voucher_store::pg::idempotency::{idempotency_claim, IdempotencyBegin};
 use voucher_store::StoreError;
 
 /// Largest order accepted: 100 million yuan.
-const MAX_ORDER_FEN: i64 = 10_000_000_000;
+pub(crate) const MAX_ORDER_FEN: i64 = 10_000_000_000;
 
 /// `POST /v1/redemptions` and `POST /v1/authorizations` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -119,7 +119,7 @@ async fn run(
         order,
     );
     let campaign = match &checked {
-        Ok(claims) => Some(campaign_facts(state, claims).await?),
+        Ok(verified) => Some(campaign_facts(state, &verified.claims).await?),
         Err(_) => None,
     };
     let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
@@ -153,7 +153,7 @@ async fn run(
                 "campaign facts missing after a passed precheck"
             )))
         }
-        (Ok(claims), Some(Ok(program_id))) if claim.approved => {
+        (Ok(verified), Some(Ok(program_id))) if claim.approved => {
             let attempt = Attempt {
                 terminal,
                 key,
@@ -161,8 +161,9 @@ async fn run(
                 order_ref: &req.order_ref,
                 order,
                 mode,
-                claims: &claims,
+                claims: &verified.claims,
                 program_id,
+                code_epoch: verified.epoch,
             };
             decide(state, &mut tx, &attempt).await?
         }
@@ -220,12 +221,7 @@ async fn campaign_facts(
 }
 
 fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
-    if req.order_amount_fen <= 0 || req.order_amount_fen > MAX_ORDER_FEN {
-        return Err(ApiError::invalid_field(
-            "order_amount_fen",
-            format!("must be 1..={MAX_ORDER_FEN} fen"),
-        ));
-    }
+    let order = validate_order(&req.code, req.order_amount_fen)?;
     let len = req.order_ref.chars().count();
     if len == 0 || len > 64 || req.order_ref.chars().any(char::is_control) {
         return Err(ApiError::invalid_field(
@@ -233,11 +229,25 @@ fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
             "must be 1-64 characters without control characters",
         ));
     }
-    if req.code.is_empty() || req.code.len() > 2048 {
+    Ok(order)
+}
+
+/// The scanned code and the order amount of a checkout or a quote, checked.
+///
+/// # Errors
+/// `INVALID_FIELD` naming the field.
+pub(crate) fn validate_order(code: &str, order_amount_fen: i64) -> Result<Fen, ApiError> {
+    if order_amount_fen <= 0 || order_amount_fen > MAX_ORDER_FEN {
+        return Err(ApiError::invalid_field(
+            "order_amount_fen",
+            format!("must be 1..={MAX_ORDER_FEN} fen"),
+        ));
+    }
+    if code.is_empty() || code.len() > 2048 {
         return Err(ApiError::invalid_field(
             "code",
             "must be a scanned dynamic code",
         ));
     }
-    Fen::try_from(req.order_amount_fen).map_err(|e| ApiError::invalid_field("order_amount_fen", e))
+    Fen::try_from(order_amount_fen).map_err(|e| ApiError::invalid_field("order_amount_fen", e))
 }

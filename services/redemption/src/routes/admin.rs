@@ -3,6 +3,7 @@
 
 use crate::error::{ApiError, ErrorBody};
 use crate::merchants::{self, Approval, NewMerchant, TerminalCredentials};
+use crate::pairing::{self, PairingCode};
 use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use uuid::Uuid;
@@ -28,7 +29,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/admin/merchants/{id}/terminals/{terminal}/revoke",
             web::post().to(revoke),
+        )
+        .route(
+            "/v1/admin/merchants/{id}/pairings",
+            web::post().to(create_pairing),
         );
+}
+
+/// Creates a terminal for a web till and a one-time pairing code for it (the till's browser
+/// exchanges the code for the key; the secret never passes through the administrator).
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/pairings", tag = "admin", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Merchant id")),
+    responses((status = 201, body = PairingCode), (status = 401, body = ErrorBody),
+        (status = 404, description = "MERCHANT_NOT_FOUND", body = ErrorBody)))]
+pub async fn create_pairing(
+    state: web::Data<AppState>,
+    who: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(pairing::create(&state, &who, &id).await?))
 }
 
 /// Creates a merchant in a place the caller manages.

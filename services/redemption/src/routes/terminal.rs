@@ -6,7 +6,9 @@ use crate::checkout::idempotency::{request_hash, IdempotencyKey};
 use crate::checkout::views::{Answer, DeclineView, RedemptionView};
 use crate::checkout::{self, CheckoutRequest, Mode};
 use crate::error::{ApiError, ErrorBody};
+use crate::pairing::{self, PairRequest, PairedTerminal, TerminalInfo};
 use crate::queries::{self, DayQuery, DayReport};
+use crate::quote::{self, Quote, QuoteAnswer, QuoteRequest};
 use crate::reversals::{self, ReversalRequest, ReversalView};
 use crate::state::AppState;
 use crate::terminal_auth::SignedRequest;
@@ -14,6 +16,7 @@ use crate::{holds, offline::KeysDocument};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
+use voucher_platform::extract::ApiJson;
 
 /// Registers the terminal routes and the well-known keys.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,7 +31,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/authorizations", web::post().to(authorize))
         .route("/v1/authorizations/{id}/capture", web::post().to(capture))
         .route("/v1/authorizations/{id}/void", web::post().to(void))
+        .route("/v1/quotes", web::post().to(quote))
+        .route("/v1/terminal/me", web::get().to(me))
+        .route("/v1/terminal/unpair", web::post().to(unpair))
+        .route("/v1/terminal-pairings", web::post().to(pair))
         .route("/.well-known/voucher-keys", web::get().to(keys));
+}
+
+/// What a voucher would take off an order (binds nothing: the checkout decides again).
+#[utoipa::path(post, path = "/v1/quotes", tag = "checkout", request_body = QuoteRequest,
+    responses(
+        (status = 200, description = "a quote (Quote) or the decline a checkout would meet (DeclineView)", body = Quote),
+        (status = 400, description = "MALFORMED_JSON, INVALID_FIELD", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn quote(
+    state: web::Data<AppState>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
+    let body: QuoteRequest = signed.json()?;
+    Ok(match quote::quote(&state, &signed.terminal, &body).await? {
+        QuoteAnswer::Quote(q) => HttpResponse::Ok().json(q),
+        QuoteAnswer::Declined(d) => HttpResponse::Ok().json(d),
+    })
+}
+
+/// The terminal behind this request, with its merchant (a web till shows the merchant).
+#[utoipa::path(get, path = "/v1/terminal/me", tag = "checkout",
+    responses((status = 200, body = TerminalInfo), (status = 401, body = ErrorBody)))]
+pub async fn me(
+    state: web::Data<AppState>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pairing::me(&state, &signed.terminal).await?))
+}
+
+/// Unpairs this terminal: its key is revoked.
+#[utoipa::path(post, path = "/v1/terminal/unpair", tag = "checkout",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn unpair(
+    state: web::Data<AppState>,
+    signed: SignedRequest,
+) -> Result<HttpResponse, ApiError> {
+    pairing::unpair(&state, &signed.terminal).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Exchanges a one-time pairing code for the terminal's key (not signed: the till has no key
+/// yet; the code is the credential, once).
+#[utoipa::path(post, path = "/v1/terminal-pairings", tag = "checkout", request_body = PairRequest,
+    responses((status = 200, body = PairedTerminal),
+        (status = 404, description = "PAIRING_CODE_INVALID", body = ErrorBody)))]
+pub async fn pair(
+    state: web::Data<AppState>,
+    body: ApiJson<PairRequest>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pairing::pair(&state, &body.0).await?))
 }
 
 fn respond(answer: Answer) -> HttpResponse {

@@ -60,3 +60,22 @@ pub async fn use_entitlement(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// What the person has used of the campaign's cap, and the cap, when an entitlement row
+/// exists (read without a lock: for a quote, not a decision).
+///
+/// # Errors
+/// Database failure.
+pub async fn entitlement(
+    pool: &sqlx::PgPool,
+    campaign_id: CampaignId,
+    person_id: &PersonId,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT used_fen, cap_fen FROM entitlements WHERE campaign_id = $1 AND person_id = $2",
+    )
+    .bind(campaign_id.0)
+    .bind(person_id.as_str())
+    .fetch_optional(pool)
+    .await?)
+}

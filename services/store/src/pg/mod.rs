@@ -8,7 +8,8 @@
 //!   program approvals), [`terminals`], [`entitlements`], [`budget`] (the campaign budget's
 //!   buckets), [`redemptions`] (sales and holds, and the checkout's one-statement decision
 //!   writes), [`reversals`], [`idempotency`] (stored responses), [`token_vouchers`] (vouchers
-//!   inserted from their token and spent), and [`event_log`] (appending to `events`);
+//!   inserted from their token and spent), [`pairings`] (one-time codes of web terminals)
+//!   and [`event_log`] (appending to `events`);
 //! - shared by them: [`constraints`] (violations mapped by constraint name) and the `text`
 //!   codec of the status enums.
 
@@ -19,6 +20,7 @@ pub mod entitlements;
 pub mod event_log;
 pub mod idempotency;
 pub mod merchants;
+pub mod pairings;
 pub mod programs;
 pub mod redemptions;
 pub mod reversals;

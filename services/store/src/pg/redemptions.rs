@@ -382,7 +382,8 @@ pub enum SingleUse {
 /// [`super::budget::take_budget`]'s fast path), and write the redemption, its event (when
 /// given) and the stored response ([`record_decision`]) — each step only if the previous one
 /// happened. One round trip instead of three; same conditional updates, so the same
-/// guarantees.
+/// guarantees. The voucher is spent only when its code key epoch is `code_epoch` (the
+/// epoch of the code presented): a code made with a revoked key spends nothing.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist;
@@ -398,6 +399,7 @@ pub async fn redeem_single_use(
     request_sha256: &str,
     response: &serde_json::Value,
     hint: i32,
+    code_epoch: u32,
 ) -> Result<SingleUse, StoreError> {
     let event = event
         .map(|e| {
@@ -407,7 +409,7 @@ pub async fn redeem_single_use(
         .transpose()?;
     let event_cte = if event.is_some() {
         ", event AS (INSERT INTO events (event_id, campaign_id, kind, occurred_at, payload, payload_json)
-                     SELECT $26, $5, $27, $28, $29, $30 WHERE EXISTS (SELECT 1 FROM redemption))"
+                     SELECT $27, $5, $28, $29, $30, $31 WHERE EXISTS (SELECT 1 FROM redemption))"
     } else {
         ""
     };
@@ -416,7 +418,8 @@ pub async fn redeem_single_use(
              INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                    claimed_at, valid_from, valid_until)
              VALUES ($4, $5, $7, $22, 0, 'token', 'redeemed', $23, $23, $24)
-             ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed' WHERE vouchers.status = 'issued'
+             ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed'
+             WHERE vouchers.status = 'issued' AND vouchers.code_epoch = $26
              RETURNING 1),
          pick AS (
              SELECT bucket FROM campaign_budget_buckets
@@ -446,7 +449,8 @@ pub async fn redeem_single_use(
         .bind(token_claim_id(claims.voucher_id).0)
         .bind(claims.valid_from)
         .bind(claims.valid_until)
-        .bind(hint);
+        .bind(hint)
+        .bind(i64::from(code_epoch));
     if let Some((bytes, decoded)) = &event {
         q = q
             .bind(decoded.event_id)

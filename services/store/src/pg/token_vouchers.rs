@@ -60,19 +60,22 @@ pub async fn insert_voucher_from_token(
 /// `redeemed` if the persister has not written it yet, or moves it `issued → redeemed`.
 /// `false` when it exists and was not `issued` (spent, held or expired). This is
 /// [`insert_voucher_from_token`] plus [`spend_voucher`] in one round trip; a concurrent
-/// spender of the same voucher waits for this transaction and then finds it spent.
+/// spender of the same voucher waits for this transaction and then finds it spent. Only a
+/// voucher whose code key epoch is `code_epoch` (the presented code's) is spent.
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
 pub async fn spend_voucher_from_token(
     con: &mut PgConnection,
     claims: &VoucherClaims,
+    code_epoch: u32,
 ) -> Result<bool, StoreError> {
     let spent: Option<i32> = sqlx::query_scalar(
         "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                claimed_at, valid_from, valid_until)
          VALUES ($1, $2, $3, $4, 0, 'token', 'redeemed', $5, $5, $6)
-         ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed' WHERE vouchers.status = 'issued'
+         ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed'
+         WHERE vouchers.status = 'issued' AND vouchers.code_epoch = $7
          RETURNING 1",
     )
     .bind(claims.voucher_id.0)
@@ -81,6 +84,7 @@ pub async fn spend_voucher_from_token(
     .bind(token_claim_id(claims.voucher_id).0)
     .bind(claims.valid_from)
     .bind(claims.valid_until)
+    .bind(i64::from(code_epoch))
     .fetch_optional(&mut *con)
     .await
     .map_err(|e| constraints::expected(e, &[UNKNOWN_CAMPAIGN]))?;
@@ -121,18 +125,34 @@ pub async fn unspend_voucher(
     Ok(done.rows_affected() == 1)
 }
 
-/// The voucher's status, `None` when the record has no such voucher.
+/// Where a voucher stands for a checkout: its status and its code key epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoucherState {
+    /// Issued, redeemed or expired.
+    pub status: VoucherStatus,
+    /// The current code key epoch (codes of another epoch are refused).
+    pub code_epoch: u32,
+}
+
+/// The voucher's state, `None` when the record has no such voucher.
 ///
 /// # Errors
 /// Database failure, or a status the schema does not allow.
-pub async fn voucher_status(
+pub async fn voucher_state(
     con: &mut PgConnection,
     voucher_id: VoucherId,
-) -> Result<Option<VoucherStatus>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT status FROM vouchers WHERE voucher_id = $1")
+) -> Result<Option<VoucherState>, StoreError> {
+    let row: Option<(VoucherStatus, i32)> =
+        sqlx::query_as("SELECT status, code_epoch FROM vouchers WHERE voucher_id = $1")
             .bind(voucher_id.0)
             .fetch_optional(&mut *con)
-            .await?,
-    )
+            .await?;
+    row.map(|(status, epoch)| {
+        Ok(VoucherState {
+            status,
+            code_epoch: u32::try_from(epoch)
+                .map_err(|_| StoreError::Corrupt(format!("code epoch {epoch}")))?,
+        })
+    })
+    .transpose()
 }

@@ -50,6 +50,8 @@ pub struct VoucherRecord {
     pub valid_from: DateTime<Utc>,
     /// Validity end.
     pub valid_until: DateTime<Utc>,
+    /// The generation of its code key (raised when the owner revokes the key).
+    pub code_epoch: u32,
 }
 
 /// A person's vouchers, newest first.
@@ -83,7 +85,7 @@ pub async fn get(pool: &PgPool, id: VoucherId) -> Result<Option<VoucherRecord>, 
 
 const SELECT: &str =
     "SELECT voucher_id, campaign_id, person_id, claim_id, round_no, status, claimed_at, \
-                      valid_from, valid_until FROM vouchers";
+                      valid_from, valid_until, code_epoch FROM vouchers";
 
 fn record_from_row(row: &PgRow) -> Result<VoucherRecord, StoreError> {
     let person: String = row.try_get("person_id")?;
@@ -103,7 +105,86 @@ fn record_from_row(row: &PgRow) -> Result<VoucherRecord, StoreError> {
         claimed_at: row.try_get("claimed_at")?,
         valid_from: row.try_get("valid_from")?,
         valid_until: row.try_get("valid_until")?,
+        code_epoch: epoch(row.try_get("code_epoch")?)?,
     })
+}
+
+fn epoch(value: i32) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("code epoch {value}")))
+}
+
+/// Revokes the code key of `person`'s usable voucher: its epoch goes up by one, so codes
+/// drawn with the old key are refused at every till. Returns the new epoch; `None` when the
+/// voucher is not `person`'s, does not exist (yet), or is no longer `issued`.
+///
+/// # Errors
+/// Database failure.
+pub async fn revoke_code_key(
+    pool: &PgPool,
+    id: VoucherId,
+    person: &PersonId,
+) -> Result<Option<u32>, StoreError> {
+    let epoch: Option<i32> = sqlx::query_scalar(
+        "UPDATE vouchers SET code_epoch = code_epoch + 1
+         WHERE voucher_id = $1 AND person_id = $2 AND status = 'issued'
+         RETURNING code_epoch",
+    )
+    .bind(id.0)
+    .bind(person.as_str())
+    .fetch_optional(pool)
+    .await?;
+    epoch.map(self::epoch).transpose()
+}
+
+/// One spending of a person's voucher, for the resident's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Spending {
+    /// The redemption.
+    pub redemption_id: uuid::Uuid,
+    /// The voucher.
+    pub voucher_id: uuid::Uuid,
+    /// Its campaign's name.
+    pub campaign_name: String,
+    /// Where.
+    pub merchant_name: String,
+    /// The order, fen.
+    pub order_amount_fen: i64,
+    /// The discount granted, fen.
+    pub discount_fen: i64,
+    /// Given back by reversals, fen.
+    pub reversed_fen: i64,
+    /// Refunded of the order, fen.
+    pub refunded_amount_fen: i64,
+    /// `approved`, `held`, `captured`, `voided`, `expired`.
+    pub status: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `person` spent with vouchers, newest first (at most `limit` rows).
+///
+/// # Errors
+/// Database failure.
+pub async fn spendings_of(
+    pool: &PgPool,
+    person: &PersonId,
+    limit: i64,
+) -> Result<Vec<Spending>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT r.id AS redemption_id, r.voucher_id, c.name AS campaign_name, m.name AS merchant_name,
+                r.order_amount_fen, r.discount_fen, r.reversed_fen, r.refunded_amount_fen, r.status,
+                r.created_at
+         FROM redemptions r
+         JOIN campaigns c ON c.id = r.campaign_id
+         JOIN merchants m ON m.id = r.merchant_id
+         WHERE r.person_id = $1
+         ORDER BY r.created_at DESC, r.id DESC
+         LIMIT $2",
+    )
+    .bind(person.as_str())
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
 }
 
 #[cfg(test)]
