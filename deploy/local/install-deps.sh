@@ -2,7 +2,9 @@
 # Installs what the local demo and the tests need, and only what is missing:
 #   PostgreSQL (server: initdb/pg_ctl under /usr/lib/postgresql/*/bin; client: psql),
 #   redis-server and redis-cli, curl, jq, pkg-config, a C compiler (for `ring`),
-#   and a Rust toolchain (rustup, stable) when no `cargo` is found.
+#   Node.js and npm (the pages are built with them), Debian's Chromium and ChromeDriver
+#   (the browser tests; browsers cannot be downloaded here), a CJK font (so screenshots of the
+#   pages show Chinese), and a Rust toolchain (rustup, stable) when no `cargo` is found.
 # Debian/Ubuntu (apt-get). Runs as root, or through sudo when not root.
 # Idempotent: when everything is present it prints one line and does nothing.
 set -euo pipefail
@@ -24,6 +26,11 @@ command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 
 if [ ${#missing[@]} -gt 0 ]; then
   # De-duplicate, keep order.
@@ -52,7 +59,7 @@ fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] \
   || die "initdb/pg_ctl not found under /usr/lib/postgresql/*/bin"
-for c in psql redis-server redis-cli curl jq; do
+for c in psql redis-server redis-cli curl jq node npm chromium chromedriver; do
   command -v "$c" >/dev/null 2>&1 || die "$c is still missing"
 done
 

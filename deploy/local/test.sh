@@ -5,8 +5,10 @@
 #   deploy/local/test.sh [extra `cargo test` arguments, e.g. -- store_]
 #
 # Installs what is missing, starts a private throw-away PostgreSQL cluster (fsync off) on
-# port ${VP_TEST_PG_PORT:-55433} in .local/test-pg, builds the binaries the system tests
-# spawn, and runs `cargo test --workspace`. Each test starts its own redis-server and
+# port ${VP_TEST_PG_PORT:-55433} in .local/test-pg, builds and type-checks the pages
+# (services/web), builds the binaries the system tests spawn, and runs
+# `cargo test --workspace` (the browser tests drive Debian's Chromium through ChromeDriver;
+# their screenshots go to target/browser-artifacts/). Each test starts its own redis-server and
 # creates its own database (vp_*) in that cluster; leftovers of earlier runs are dropped.
 # The cluster keeps running afterwards (the next run starts faster); stop it with
 #   VP_PG_DIR=.local/test-pg VP_PG_PORT=55433 deploy/local/postgres.sh stop
@@ -44,6 +46,10 @@ if [ -n "$leftovers" ]; then
   done <<<"$leftovers"
   echo "test.sh: dropped $n test database(s) left by earlier runs"
 fi
+
+echo "== the pages: npm ci, typecheck, build (services/web) =="
+deploy/local/web.sh
+export VP_WEB_DIST="$REPO/services/web/dist"
 
 echo "== cargo build --workspace --bins =="
 cargo build --workspace --bins --locked

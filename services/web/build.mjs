@@ -19,7 +19,13 @@ for (const page of pages) {
     minify: true,
     sourcemap: false,
     format: "esm",
-    target: ["chrome90", "safari14"],
+    // Code split by dynamic import() (the till's QR decoder, loaded only when a camera has no
+    // BarcodeDetector) goes to chunk files beside app.js, served from the same folder.
+    splitting: true,
+    chunkNames: "chunk-[hash]",
+    // The in-app browsers residents use: Chromium 87+ (WeChat, Alipay on Android) and
+    // WKWebView of iOS 14.5+ (14.0 mishandles some destructuring).
+    target: ["chrome87", "safari14.1"],
     outdir: out,
     jsx: "automatic",
     jsxImportSource: "preact",

@@ -48,3 +48,6 @@ mod redemption_limits;
 mod platform_faults;
 mod platform_process;
 mod platform_settings;
+
+mod pages_api;
+mod stack_support;

@@ -29,7 +29,7 @@ async function tx<T>(mode: IDBTransactionMode, run: (s: IDBObjectStore) => IDBRe
 
 /** Imports raw HMAC-SHA256 key bytes as a NON-extractable key (sign only). */
 export function importHmacKey(raw: Uint8Array): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return crypto.subtle.importKey("raw", raw as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
 /** Stores `value` (a CryptoKey or plain data) under `name`. */
@@ -54,10 +54,10 @@ export async function names(): Promise<string[]> {
 
 /** HMAC-SHA256 of `data` with `key`. */
 export async function hmac(key: CryptoKey, data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, data));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, data as BufferSource));
 }
 
 /** SHA-256 of `data`. */
 export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
 }
