@@ -49,5 +49,7 @@ mod platform_faults;
 mod platform_process;
 mod platform_settings;
 
+mod browser_pages;
+mod browser_support;
 mod pages_api;
 mod stack_support;

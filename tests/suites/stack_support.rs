@@ -52,7 +52,11 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
     let secrets = issuance::generate_dev_secrets(issuance_dir.path()).unwrap();
     let redemption_dir = tempfile::tempdir().unwrap();
     for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS] {
-        std::fs::copy(issuance_dir.path().join(file), redemption_dir.path().join(file)).unwrap();
+        std::fs::copy(
+            issuance_dir.path().join(file),
+            redemption_dir.path().join(file),
+        )
+        .unwrap();
     }
     let mut iss = issuance::Settings::default();
     let mut rdm = redemption::Settings::default();
@@ -78,7 +82,9 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
     rdm.rate_limits.ip_per_second = 100_000;
     rdm.rate_limits.ip_burst = 100_000;
     rdm.holds.sweep_interval_secs = 0;
-    let issuance_app = issuance::Application::build(iss, clock.clone()).await.unwrap();
+    let issuance_app = issuance::Application::build(iss, clock.clone())
+        .await
+        .unwrap();
     let redemption_app = redemption::Application::build(rdm, clock.clone())
         .await
         .unwrap();
@@ -129,9 +135,14 @@ impl Stack {
         let province = self.secrets.province_admin.key.clone();
         let jincheng = self.secrets.jincheng_admin.key.clone();
         let (status, program) = self
-            .admin_post(&self.issuance, &province, "/v1/admin/programs", json!({
+            .admin_post(
+                &self.issuance,
+                &province,
+                "/v1/admin/programs",
+                json!({
                 "name": "住宿餐饮文旅数字消费券", "funder_place": 140000, "province_ratio_bp": 5000,
-                "pool": 10_000_000_000_i64, "refund_policy": "restore"}))
+                "pool": 10_000_000_000_i64, "refund_policy": "restore"}),
+            )
             .await;
         assert_eq!(status, 201, "{program}");
         let (status, campaign) = self
@@ -144,18 +155,29 @@ impl Stack {
                 "eligibility": {"places": [140500], "min_real_name_level": 1}, "distribution": "claim"}))
             .await;
         assert_eq!(status, 201, "{campaign}");
-        (program["id"].as_i64().unwrap(), campaign["id"].as_i64().unwrap())
+        (
+            program["id"].as_i64().unwrap(),
+            campaign["id"].as_i64().unwrap(),
+        )
     }
 
     /// A Jincheng catering merchant `id` approved for `program`.
     pub async fn merchant(&self, id: &str, program: i64) {
         let jincheng = self.secrets.jincheng_admin.key.clone();
         let head = format!("91140500MA{:07}", id.bytes().map(u32::from).sum::<u32>());
-        let credit = format!("{head}{}", voucher_core::CreditCode::check_char(&head).unwrap());
+        let credit = format!(
+            "{head}{}",
+            voucher_core::CreditCode::check_char(&head).unwrap()
+        );
         let (status, body) = self
-            .admin_post(&self.redemption, &jincheng, "/v1/admin/merchants", json!({
+            .admin_post(
+                &self.redemption,
+                &jincheng,
+                "/v1/admin/merchants",
+                json!({
                 "id": id, "name": format!("晋城老字号饭店 {id}"), "credit_code": credit,
-                "category": "catering", "city": 140500, "settlement_account": "ICBC-6222-0001"}))
+                "category": "catering", "city": 140500, "settlement_account": "ICBC-6222-0001"}),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         let (status, body) = self
@@ -303,7 +325,9 @@ impl Stack {
         body: Option<Value>,
         idem: Option<&str>,
     ) -> (u16, Value) {
-        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
         let headers = voucher_core::signing::sign_request(
             &term.key_id,
             &term.secret,
@@ -313,9 +337,10 @@ impl Stack {
             &bytes,
         )
         .unwrap();
-        let mut req = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.redemption));
+        let mut req = self.http.request(
+            method.parse().unwrap(),
+            format!("{}{path}", self.redemption),
+        );
         for (name, value) in headers {
             req = req.header(name, value);
         }
