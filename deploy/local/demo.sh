@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # The README's demo command: sets everything up on this machine (packages, a private
-# PostgreSQL and a private Redis with its append-only file on, secrets, the build,
-# migrations), starts the issuance and redemption services, and drives the demo against
-# them: sample programs and campaigns, a list issuance, a rush of residents, merchants
-# redeeming at signed terminals, then the day's settlement and a Redis/PostgreSQL cross-check.
+# PostgreSQL and a private Redis with its append-only file on, secrets, the build of the
+# services and of the pages, migrations), starts the issuance and redemption services, and
+# drives the demo against them: sample programs and campaigns, a list issuance, a rush of
+# residents, merchants redeeming at signed terminals, then the day's settlement and a
+# Redis/PostgreSQL cross-check. Then it KEEPS THE SERVICES RUNNING, with the residents' page
+# and a paired web till to try, until Ctrl-C.
+#
+#   deploy/local/demo.sh [--exit] [demo driver options, e.g. --residents 500]
+#
+#   --exit   stop the services once the story is told (today's run-and-exit, for CI)
 set -euo pipefail
+STAY=1
+ARGS=()
+for a in "$@"; do
+  if [ "$a" = --exit ]; then STAY=0; else ARGS+=("$a"); fi
+done
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
 STATE="$REPO/.local"
@@ -19,9 +30,12 @@ export APP__SERVER__PORT="${VP_ISSUANCE_PORT:-8080}"
 # The rush comes from one address (this machine): lift the per-IP limit for the demo.
 export APP__RATE_LIMITS__IP_PER_SECOND=100000 APP__RATE_LIMITS__IP_BURST=100000
 export APP__LOG__FORMAT=json APP__LOG__LEVEL="warn,tracing_actix_web=error"
+# The pages, served by the services themselves; the dev sign-in for the residents' page.
+deploy/local/web.sh
+export APP__WEB__DIR="$REPO/services/web/dist"
 
 "$BIN/issuance" migrate
-"$BIN/issuance" serve > "$STATE/issuance.log" 2>&1 &
+APP__DEV_IDP__ENABLED=true "$BIN/issuance" serve > "$STATE/issuance.log" 2>&1 &
 ISSUANCE_PID=$!
 REDEMPTION_PORT="${VP_REDEMPTION_PORT:-8081}"
 # One terminal per merchant stands in for a whole shopping street: lift its request rate.
@@ -33,7 +47,7 @@ echo "== issuance service on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/
 echo "== redemption service on :$REDEMPTION_PORT (pid $REDEMPTION_PID, log $STATE/redemption.log) =="
 
 "$BIN/demo" --issuance "http://127.0.0.1:$APP__SERVER__PORT" --redemption "http://127.0.0.1:$REDEMPTION_PORT" \
-  --secrets-dir "$SECRETS" "$@"
+  --secrets-dir "$SECRETS" ${ARGS[@]+"${ARGS[@]}"}
 
 echo
 echo "== In PostgreSQL ($DB) =="
@@ -51,3 +65,12 @@ echo "Reports written to $STATE/settlement-$DAY/ (CSV with a BOM for spreadsheet
 echo
 echo "== Cross-check of Redis against PostgreSQL =="
 "$BIN/reconciliation" check --max-outbox-lag 1000 || echo "(differences above)"
+
+if [ "$STAY" = 1 ]; then
+  echo
+  echo "== The services stay up: open the pages printed under \"The pages\" above =="
+  echo "   residents' page  http://127.0.0.1:$APP__SERVER__PORT/app/   (phone size: the browser's device toolbar)"
+  echo "   merchants' till  http://127.0.0.1:$REDEMPTION_PORT/till/"
+  echo "   logs: $STATE/issuance.log, $STATE/redemption.log. Ctrl-C stops everything."
+  wait "$ISSUANCE_PID" "$REDEMPTION_PID" || true
+fi

@@ -268,7 +268,70 @@ async fn main() -> Result<()> {
         ("furnishing", id_of(&furnishing)?),
     ];
     checkout(&args, &api, &jincheng, &people, &handed_out, &programs).await?;
+    pages(&args, &api, &jincheng, id_of(&consumption)?).await?;
     println!("== Demo done ==");
+    Ok(())
+}
+
+/// Sets up something to try on the pages: a campaign whose round opens in 90 seconds (the
+/// phone page counts down to it) and a one-time pairing code for a web till of the catering
+/// merchant; prints where to open them.
+async fn pages(args: &Args, api: &IssuanceClient, jincheng: &str, program: i64) -> Result<()> {
+    println!("== The pages ==");
+    let opens = Utc::now() + ChronoDuration::seconds(90);
+    let campaign = expect(
+        api.post_json(
+            "/v1/admin/campaigns",
+            Auth::ApiKey(jincheng),
+            &json!({
+                "program_id": program, "name": "晋城餐饮券 体验场 满100减20",
+                "owner_place": 140500, "category": "catering",
+                "rule": {"type": "threshold", "min_spend": 10_000, "off": 2_000},
+                "stock": 1000, "per_person_limit": 1,
+                "rounds": [{"round_no": 1, "starts_at": opens, "quantity": 1000}],
+                "validity": {"days_after_claim": 7}, "budget": 2_000_000,
+                "eligibility": {"places": [140500], "min_real_name_level": 1},
+                "distribution": "claim"}),
+        )
+        .await?,
+        "creating the campaign to try",
+    )?;
+    let redemption = IssuanceClient::new(&args.redemption, 1)?;
+    let pairing = expect(
+        redemption
+            .post_json(
+                "/v1/admin/merchants/JC-CAT-001/pairings",
+                Auth::ApiKey(jincheng),
+                &json!({}),
+            )
+            .await?,
+        "creating a pairing code for a web till",
+    )?;
+    println!(
+        "  campaign #{} \"{}\" opens at {} (in 90 s)",
+        id_of(&campaign)?,
+        campaign["name"].as_str().unwrap_or(""),
+        opens
+            .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).context("offset")?)
+            .format("%H:%M:%S"),
+    );
+    println!(
+        "  residents' page (open it at phone size):  {}/app/",
+        args.issuance
+    );
+    println!(
+        "    sign in with the dev sign-in: any id, 晋城市, level 2; claim when the round opens"
+    );
+    println!(
+        "  the till of 晋城老字号饭店 (pairs itself; the code works once, for 10 minutes): {}{}",
+        args.redemption,
+        pairing["pairing_path"].as_str().unwrap_or("")
+    );
+    println!(
+        "    pairing code {}; another one: POST {}/v1/admin/merchants/JC-CAT-001/pairings with X-Api-Key",
+        pairing["pairing_code"].as_str().unwrap_or(""),
+        args.redemption
+    );
     Ok(())
 }
 
