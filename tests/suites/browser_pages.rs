@@ -203,7 +203,8 @@ async fn a_resident_claims_when_the_round_opens_and_a_cashier_redeems_it_once_at
     );
     assert_eq!(stack.count("vouchers WHERE status = 'redeemed'").await, 1);
 
-    // The resident's page notices the voucher was spent.
+    // The resident's page notices the voucher was spent: the open code view says so and
+    // closes (or is closed), and the list shows it used.
     phone
         .until(
             "the phone shows the voucher spent",
@@ -214,6 +215,24 @@ async fn a_resident_claims_when_the_round_opens_and_a_cashier_redeems_it_once_at
         )
         .await;
     phone.screenshot("resident-spent-390x844").await;
+    if phone.has("code-close").await {
+        let _ = phone
+            .client
+            .execute(
+                "document.querySelector('[data-testid=\"code-close\"]')?.click();",
+                vec![],
+            )
+            .await;
+    }
+    phone
+        .until(
+            "the list shows the voucher used",
+            &format!(
+                "!document.querySelector('[data-testid=\"code-view\"]') && \
+                 document.querySelector('[data-testid=\"voucher-{voucher}\"]')?.getAttribute('data-status') === 'redeemed'"
+            ),
+        )
+        .await;
 
     // Today's list at the till matches the record.
     till.click("tab-today").await;

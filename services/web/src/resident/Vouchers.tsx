@@ -107,7 +107,9 @@ export function Vouchers({ say, expect }: Props) {
       const back = opener.current;
       opener.current = null;
       if (back && back.isConnected) back.focus();
-      if (reason !== "user") void load(true);
+      // The voucher may have been spent (or expired) while its code was shown: always reload;
+      // after a redemption the keys are re-synced too (the spent voucher's key is dropped).
+      void load(reason !== "user");
     },
     [load],
   );
