@@ -17,7 +17,8 @@
 
 use crate::error::ReconError;
 use crate::rebuild::pg_state;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use std::collections::BTreeSet;
 use voucher_core::CampaignStatus;
@@ -27,7 +28,7 @@ use voucher_store::HotStore;
 const LIST_LIMIT: usize = 20;
 
 /// One difference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
     /// The campaign (none for global items).
     pub campaign_id: Option<i64>,
@@ -40,7 +41,7 @@ pub struct Difference {
 }
 
 /// The result of a cross-check.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckReport {
     /// Campaigns compared.
     pub campaigns: usize,
@@ -80,6 +81,68 @@ impl CheckReport {
         }
         s
     }
+}
+
+/// A check as recorded (`check_results`): whoever ran it — the cron's command line or an
+/// officer in the console — and what it found. The console shows the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRecord {
+    /// The record.
+    pub id: i64,
+    /// When it ran.
+    pub at: DateTime<Utc>,
+    /// Who ran it.
+    pub actor: String,
+    /// Whether Redis and PostgreSQL agreed.
+    pub clean: bool,
+    /// What it found.
+    pub report: CheckReport,
+}
+
+/// Records `report`, run by `actor` at `at`; returns the record's id.
+///
+/// # Errors
+/// Database failure.
+pub async fn record(
+    pool: &PgPool,
+    actor: &str,
+    report: &CheckReport,
+    at: DateTime<Utc>,
+) -> Result<i64, ReconError> {
+    let json = serde_json::to_value(report).map_err(|e| ReconError::Encode(e.to_string()))?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO check_results (at, actor, clean, report) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(report.is_clean())
+    .bind(json)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The last recorded check, if any.
+///
+/// # Errors
+/// Database failure; a stored report that does not parse.
+pub async fn latest(pool: &PgPool) -> Result<Option<CheckRecord>, ReconError> {
+    let Some(r) = sqlx::query(
+        "SELECT id, at, actor, clean, report FROM check_results ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let report: serde_json::Value = r.try_get("report")?;
+    Ok(Some(CheckRecord {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        clean: r.try_get("clean")?,
+        report: serde_json::from_value(report)
+            .map_err(|e| ReconError::Corrupt(format!("check_results: {e}")))?,
+    }))
 }
 
 /// Options of the check.

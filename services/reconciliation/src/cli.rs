@@ -91,8 +91,15 @@ pub struct AdminArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Applies the store's migrations (0001–0003).
+    /// Applies the store's migrations.
     Migrate,
+    /// Migrates, then serves the finance console and its API (default port 8082) until
+    /// SIGINT/SIGTERM. Settings: the platform's `APP__…` keys (see `serve::settings`).
+    Serve {
+        /// A YAML settings file (environment variables `APP__…` override it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Settles a period and writes its reports.
     Settle {
         /// The period.
@@ -190,6 +197,11 @@ fn write_file(path: PathBuf, text: &str) -> Result<(), ReconError> {
     })
 }
 
+/// Who runs a command, for the records: `$USER`, else `reconciliation-job`.
+fn cli_actor() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "reconciliation-job".to_owned())
+}
+
 /// Runs the parsed command line.
 ///
 /// # Errors
@@ -200,6 +212,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             let pool = pg(&cli.database_url).await?;
             voucher_store::pg::migrate(&pool).await?;
             println!("migrations applied");
+        }
+        Command::Serve { config } => {
+            use voucher_platform::settings::ServiceSettings as _;
+            let settings = crate::serve::settings::Settings::load(config.as_deref())
+                .map_err(|e| ReconError::Usage(e.to_string()))?;
+            voucher_platform::telemetry::init(&settings.log);
+            let pool = pg(settings.postgres.url()).await?;
+            voucher_store::pg::migrate(&pool).await?;
+            pool.close().await;
+            let app = crate::serve::Application::build(
+                settings,
+                std::sync::Arc::new(voucher_core::SystemClock),
+            )
+            .await
+            .map_err(|e| ReconError::Usage(format!("{e:#}")))?;
+            app.run_until_stopped()
+                .await
+                .map_err(|e| ReconError::Usage(format!("{e:#}")))?;
         }
         Command::Settle { period, out, actor } => {
             let pool = pg(&cli.database_url).await?;
@@ -275,6 +305,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 },
             )
             .await?;
+            // The console's operations glance shows the last check, the cron's included.
+            if let Err(e) = crate::check::record(&pool, &cli_actor(), &r, Utc::now()).await {
+                eprintln!("reconciliation: the check's result was not recorded: {e}");
+            }
             if *json {
                 println!(
                     "{}",

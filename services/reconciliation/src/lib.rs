@@ -14,6 +14,10 @@
 //! - **reviews** redemptions for suspected cash-out (套现) patterns ([`review`]);
 //! - generates a benchmark period ([`bench`]).
 //!
+//! It also **serves** the finance console ([`serve`], `reconciliation serve`): the same
+//! functions over HTTP for people, with sessions, CSRF protection, place scope and an
+//! audit trail, and the console page at `/console/`.
+//!
 //! The binary (`src/main.rs`, [`cli`]) is a thin layer over these functions, which the
 //! system tests call directly.
 #![forbid(unsafe_code)]
@@ -31,6 +35,7 @@ pub mod places;
 pub mod rebuild;
 pub mod report;
 pub mod review;
+pub mod serve;
 pub mod settle;
 pub mod workflow;
 

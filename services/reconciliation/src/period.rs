@@ -66,6 +66,21 @@ impl Period {
         midnight(self.end.checked_add_days(Days::new(1)).unwrap_or(self.end))
     }
 
+    /// A period as the reports print it: `2026-05-01` or `2026-05-01..2026-05-07`.
+    ///
+    /// # Errors
+    /// Not a day or a range of days, or a range that ends before it starts.
+    pub fn parse(text: &str) -> Result<Period, String> {
+        let day = |s: &str| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| format!("{s:?} is not a day (YYYY-MM-DD)"))
+        };
+        match text.split_once("..") {
+            None => Ok(Period::day(day(text)?)),
+            Some((from, to)) => Period::new(day(from)?, day(to)?),
+        }
+    }
+
     /// Whether two periods share a day.
     pub fn overlaps(&self, other: &Period) -> bool {
         self.start <= other.end && other.start <= self.end
@@ -114,6 +129,23 @@ mod tests {
             .unwrap_or_default()
             .and_utc();
         assert_eq!(Period::yesterday(now), Period::day(d("2026-05-02")));
+    }
+
+    #[test]
+    fn parses_what_it_prints() {
+        for text in ["2026-05-01", "2026-05-01..2026-05-07"] {
+            let p = Period::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.to_string(), text);
+        }
+        for bad in [
+            "",
+            "2026-5-1x",
+            "2026-05-07..2026-05-01",
+            "2026-05-01..",
+            "..2026-05-01",
+        ] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

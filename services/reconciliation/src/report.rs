@@ -523,17 +523,27 @@ pub fn summary(r: &PeriodReport) -> String {
     s
 }
 
+/// The file names of a report, in the order [`render_all`] renders them.
+pub const FILES: [&str; 5] = [
+    "cities.csv",
+    "merchants.csv",
+    "programs.csv",
+    "report.json",
+    "summary.txt",
+];
+
 /// Every rendering of `r`, by file name, in a fixed order.
 ///
 /// # Errors
 /// Encoding failed.
 pub fn render_all(r: &PeriodReport) -> Result<Vec<(&'static str, String)>, ReconError> {
+    let [cities, merchants, programs, json_file, summary_file] = FILES;
     Ok(vec![
-        ("cities.csv", cities_csv(r)?),
-        ("merchants.csv", merchants_csv(r)?),
-        ("programs.csv", programs_csv(r)?),
-        ("report.json", json(r)?),
-        ("summary.txt", summary(r)),
+        (cities, cities_csv(r)?),
+        (merchants, merchants_csv(r)?),
+        (programs, programs_csv(r)?),
+        (json_file, json(r)?),
+        (summary_file, summary(r)),
     ])
 }
 
