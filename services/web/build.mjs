@@ -1,13 +1,14 @@
-// Builds the two pages into dist/ with esbuild: one minified bundle per page (app.js, with
+// Builds the pages into dist/ with esbuild: one minified bundle per page (app.js, with
 // its CSS in app.css), its index.html copied beside it, and the gzipped size of each page's
 // JavaScript printed (the README states it; the residents' page must stay under 100 KB).
 // Everything is served by the services themselves (no CDN): issuance serves dist/resident at
-// /app/, redemption serves dist/merchant at /till/.
+// /app/, redemption serves dist/merchant at /till/, reconciliation serves dist/console at
+// /console/ (its charts in a chunk loaded by the overview, so sign-in stays small).
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 
-const pages = ["resident", "merchant"];
+const pages = ["resident", "merchant", "console"];
 rmSync("dist", { recursive: true, force: true });
 const sizes = {};
 for (const page of pages) {
@@ -20,7 +21,8 @@ for (const page of pages) {
     sourcemap: false,
     format: "esm",
     // Code split by dynamic import() (the till's QR decoder, loaded only when a camera has no
-    // BarcodeDetector) goes to chunk files beside app.js, served from the same folder.
+    // BarcodeDetector; the console's charts) goes to chunk files beside app.js, served from
+    // the same folder.
     splitting: true,
     chunkNames: "chunk-[hash]",
     // The in-app browsers residents use: Chromium 87+ (WeChat, Alipay on Android) and

@@ -51,5 +51,7 @@ mod platform_settings;
 
 mod browser_pages;
 mod browser_support;
+mod console_api;
+mod console_support;
 mod pages_api;
 mod stack_support;

@@ -165,7 +165,11 @@ pub async fn review(
               s AS (SELECT merchant_id, (sum(n) + 28 * 24 - 1)::bigint / (28 * 24) AS normal FROM h GROUP BY 1),
               peak AS (SELECT DISTINCT ON (merchant_id) merchant_id, hr, n FROM h
                         WHERE hr >= date_trunc('hour', $1::timestamptz) ORDER BY merchant_id, n DESC, hr)
-         SELECT p.merchant_id, p.hr, p.n, greatest(s.normal, 1) AS normal
+         SELECT p.merchant_id, p.hr, p.n, greatest(s.normal, 1) AS normal,
+                ARRAY(SELECT r.id::text FROM redemptions r
+                       WHERE r.merchant_id = p.merchant_id AND r.status IN ('approved', 'captured')
+                         AND r.created_at >= p.hr AND r.created_at < p.hr + interval '1 hour'
+                       ORDER BY r.created_at, r.id LIMIT 5) AS sample
            FROM peak p JOIN s USING (merchant_id)
           WHERE p.n >= $3 AND p.n >= $4 * greatest(s.normal, 1)",
     )
@@ -188,7 +192,7 @@ pub async fn review(
                 hr.with_timezone(&crate::period::beijing())
                     .format("%Y-%m-%d %H:%M %:z")
             ),
-            sample: Vec::new(),
+            sample: r.try_get("sample")?,
         });
     }
 

@@ -36,3 +36,23 @@ export function parseYuanToFen(text: string, maxFen = 10_000_000_000): number | 
   if (!Number.isSafeInteger(fen) || fen <= 0 || fen > maxFen) return null;
   return fen;
 }
+
+/**
+ * "¥1,234.57万" from integer fen, for chart axes and compact figures: 万元 (10,000 yuan =
+ * 1,000,000 fen) with two decimals, rounded half up, in integer arithmetic. Below 1万 it is
+ * `formatYuan` itself.
+ */
+export function formatWanYuan(fen: number): string {
+  if (!Number.isSafeInteger(fen)) {
+    throw new RangeError(`not a whole number of fen: ${fen}`);
+  }
+  const negative = fen < 0;
+  const abs = negative ? -fen : fen;
+  if (abs < 1_000_000) return formatYuan(fen);
+  // Hundredths of 万 are 10,000 fen each: round to the nearest, half up.
+  const hundredths = Math.trunc((abs + 5_000) / 10_000);
+  const whole = Math.trunc(hundredths / 100);
+  const frac = hundredths % 100;
+  const grouped = String(whole).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${negative ? "-" : ""}¥${grouped}.${frac < 10 ? "0" : ""}${frac}万`;
+}
