@@ -4,8 +4,9 @@
 # services and of the pages, migrations), starts the issuance and redemption services, and
 # drives the demo against them: sample programs and campaigns, a list issuance, a rush of
 # residents, merchants redeeming at signed terminals, then the day's settlement and a
-# Redis/PostgreSQL cross-check. Then it KEEPS THE SERVICES RUNNING, with the residents' page
-# and a paired web till to try, until Ctrl-C.
+# Redis/PostgreSQL cross-check. Then it starts the finance console (reconciliation serve) and
+# KEEPS THE SERVICES RUNNING, with the residents' page, a paired web till and the console
+# (today's settlement waiting to be confirmed) to try, until Ctrl-C.
 #
 #   deploy/local/demo.sh [--exit] [demo driver options, e.g. --residents 500]
 #
@@ -66,11 +67,30 @@ echo
 echo "== Cross-check of Redis against PostgreSQL =="
 "$BIN/reconciliation" check --max-outbox-lag 1000 || echo "(differences above)"
 
+# The finance console: the settlement above waits there for the cities and the province to
+# confirm it. The dev identity provider lets the demo sign in as any officer without a key.
+CONSOLE_PORT="${VP_CONSOLE_PORT:-8082}"
+APP__SERVER__PORT=$CONSOLE_PORT APP__DEV_IDP__ENABLED=true \
+  "$BIN/reconciliation" serve > "$STATE/reconciliation.log" 2>&1 &
+CONSOLE_PID=$!
+trap 'kill $ISSUANCE_PID $REDEMPTION_PID $CONSOLE_PID 2>/dev/null || true; wait $ISSUANCE_PID $REDEMPTION_PID $CONSOLE_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$CONSOLE_PORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$CONSOLE_PORT/readyz" >/dev/null
+echo
+echo "== The finance console on :$CONSOLE_PORT (pid $CONSOLE_PID, log $STATE/reconciliation.log) =="
+echo "   http://127.0.0.1:$CONSOLE_PORT/console/  — sign in (开发环境登录) as jincheng-city to confirm"
+echo "   today's batches ($DAY), then as shanxi-province to confirm them and mark them paid;"
+echo "   or with an administrator key from $SECRETS/admin-keys.plain.json"
+
 if [ "$STAY" = 1 ]; then
   echo
   echo "== The services stay up: open the pages printed under \"The pages\" above =="
   echo "   residents' page  http://127.0.0.1:$APP__SERVER__PORT/app/   (phone size: the browser's device toolbar)"
   echo "   merchants' till  http://127.0.0.1:$REDEMPTION_PORT/till/"
-  echo "   logs: $STATE/issuance.log, $STATE/redemption.log. Ctrl-C stops everything."
-  wait "$ISSUANCE_PID" "$REDEMPTION_PID" || true
+  echo "   finance console  http://127.0.0.1:$CONSOLE_PORT/console/   (today's settlement waits to be confirmed)"
+  echo "   logs: $STATE/issuance.log, $STATE/redemption.log, $STATE/reconciliation.log. Ctrl-C stops everything."
+  wait "$ISSUANCE_PID" "$REDEMPTION_PID" "$CONSOLE_PID" || true
 fi

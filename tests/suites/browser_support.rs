@@ -52,6 +52,16 @@ impl Browser {
     /// A headless Chromium with a `width`×`height` window; `camera`: a Y4M video its fake
     /// camera films.
     pub async fn start(width: u32, height: u32, camera: Option<&Path>) -> Browser {
+        Browser::start_with(width, height, camera, None).await
+    }
+
+    /// As [`Browser::start`]; downloads (without asking) go to `downloads`.
+    pub async fn start_with(
+        width: u32,
+        height: u32,
+        camera: Option<&Path>,
+        downloads: Option<&Path>,
+    ) -> Browser {
         let port = free_port();
         let driver = Command::new(chromedriver())
             .arg(format!("--port={port}"))
@@ -84,10 +94,16 @@ impl Browser {
             ));
         }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({ "binary": chromium(), "args": args }),
-        );
+        let mut options = json!({ "binary": chromium(), "args": args });
+        if let Some(dir) = downloads {
+            options["prefs"] = json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false,
+            });
+        }
+        caps.insert("goog:chromeOptions".to_owned(), options);
         // Dialogs (the till's "unpair?") are accepted.
         caps.insert("unhandledPromptBehavior".to_owned(), json!("accept"));
         let url = format!("http://127.0.0.1:{port}");

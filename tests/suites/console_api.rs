@@ -70,7 +70,10 @@ async fn reads_are_scoped_to_the_officers_place() {
         .iter()
         .map(|d| d["spending_fen"].as_i64().unwrap())
         .sum();
-    assert_eq!(county_spending, 3_000, "the county sees its own campaign only");
+    assert_eq!(
+        county_spending, 3_000,
+        "the county sees its own campaign only"
+    );
 
     // Periods: the runs' sums cover the batches the officer sees.
     let spending = |v: &Value| -> Vec<i64> {
@@ -121,7 +124,11 @@ async fn reads_are_scoped_to_the_officers_place() {
     ] {
         for (s, expected) in [(&prov, 200), (&jc, 200), (&ty, 403), (&yc, 403)] {
             let (status, body) = c.get(&path, s).await;
-            assert_eq!(status, expected, "{path} as {}: {body}", s.body["officer"]["name"]);
+            assert_eq!(
+                status, expected,
+                "{path} as {}: {body}",
+                s.body["officer"]["name"]
+            );
             if status == 403 {
                 assert_eq!(body["code"], "FORBIDDEN_PLACE");
             }
@@ -129,11 +136,16 @@ async fn reads_are_scoped_to_the_officers_place() {
     }
     let (_, b) = c.get(&format!("/v1/batches/{}", c.jc_batch), &jc).await;
     assert_eq!(b["status"], "draft");
-    assert_eq!(b["next"], json!({"to": "city_confirmed", "role": "city", "allowed": true}));
+    assert_eq!(
+        b["next"],
+        json!({"to": "city_confirmed", "role": "city", "allowed": true})
+    );
     assert_eq!(b["steps"][0]["status"], "draft");
     let (_, b) = c.get(&format!("/v1/batches/{}", c.jc_batch), &prov).await;
     assert_eq!(b["next"]["allowed"], false, "the city confirms first");
-    let (_, m) = c.get(&format!("/v1/batches/{}/merchants", c.jc_batch), &jc).await;
+    let (_, m) = c
+        .get(&format!("/v1/batches/{}/merchants", c.jc_batch), &jc)
+        .await;
     let ids: Vec<&str> = m["merchants"]
         .as_array()
         .unwrap()
@@ -156,7 +168,11 @@ async fn reads_are_scoped_to_the_officers_place() {
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(text.lines().count(), 1 + cities.len(), "{text}");
         for city in ["晋城", "太原"] {
-            assert_eq!(text.contains(city), cities.contains(&city), "{city} in {text}");
+            assert_eq!(
+                text.contains(city),
+                cities.contains(&city),
+                "{city} in {text}"
+            );
         }
     }
 
@@ -171,7 +187,10 @@ async fn reads_are_scoped_to_the_officers_place() {
     };
     let path = "/v1/review?period=2026-05-10";
     let (_, r) = c.get(path, &prov).await;
-    assert_eq!(merchants(&r), ["m-jc", "m-ty", "m-yc"].map(String::from).into());
+    assert_eq!(
+        merchants(&r),
+        ["m-jc", "m-ty", "m-yc"].map(String::from).into()
+    );
     let (_, r) = c.get(path, &jc).await;
     assert_eq!(merchants(&r), ["m-jc", "m-yc"].map(String::from).into());
     let (_, r) = c.get(path, &ty).await;
@@ -208,7 +227,9 @@ async fn reads_are_scoped_to_the_officers_place() {
     let (_, a) = c.get("/v1/audit", &jc).await;
     assert_eq!(
         actors(&a),
-        ["jincheng-finance", "yangcheng-finance"].map(String::from).into()
+        ["jincheng-finance", "yangcheng-finance"]
+            .map(String::from)
+            .into()
     );
     let (_, a) = c.get("/v1/audit", &ty).await;
     assert_eq!(actors(&a), ["taiyuan-finance"].map(String::from).into());
@@ -232,21 +253,39 @@ async fn the_confirm_workflow_follows_the_command_lines_rules() {
         (&yc, "FORBIDDEN_PLACE"),
         (&prov, "FORBIDDEN_ROLE"),
     ] {
-        let (status, body) = c.write(Method::POST, &confirm, s, step("city_confirmed")).await;
+        let (status, body) = c
+            .write(Method::POST, &confirm, s, step("city_confirmed"))
+            .await;
         assert_eq!((status, body["code"].as_str()), (403, Some(code)), "{body}");
     }
     let (status, body) = c.write(Method::POST, &confirm, &jc, step("paid")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN_ROLE")));
-    let (status, body) = c.write(Method::POST, &confirm, &prov, step("province_confirmed")).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("INVALID_TRANSITION")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_ROLE"))
+    );
+    let (status, body) = c
+        .write(Method::POST, &confirm, &prov, step("province_confirmed"))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("INVALID_TRANSITION")),
+        "{body}"
+    );
 
-    let (status, body) = c.write(Method::POST, &confirm, &jc, step("city_confirmed")).await;
+    let (status, body) = c
+        .write(Method::POST, &confirm, &jc, step("city_confirmed"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "city_confirmed");
     assert_eq!(body["next"]["to"], "province_confirmed");
     assert_eq!(body["next"]["allowed"], false);
-    let (status, body) = c.write(Method::POST, &confirm, &prov, step("province_confirmed")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("province_confirmed")));
+    let (status, body) = c
+        .write(Method::POST, &confirm, &prov, step("province_confirmed"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("province_confirmed"))
+    );
     let (status, body) = c.write(Method::POST, &confirm, &prov, step("paid")).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("paid")));
     assert_eq!(body["next"], Value::Null);
@@ -266,7 +305,10 @@ async fn the_confirm_workflow_follows_the_command_lines_rules() {
         ]
     );
     let (status, body) = c.write(Method::POST, &confirm, &prov, step("paid")).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("INVALID_TRANSITION")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("INVALID_TRANSITION"))
+    );
     // Taiyuan's batch did not move.
     let (_, t) = c.get(&format!("/v1/batches/{}", c.ty_batch), &ty).await;
     assert_eq!(t["status"], "draft");
@@ -334,11 +376,15 @@ async fn only_the_province_runs_a_settlement_and_running_it_twice_writes_nothing
     let [prov, jc, _, yc] = everyone(&c).await;
     let body = Some(json!({"from": "2026-05-11"}));
     for s in [&jc, &yc] {
-        let (status, b) = c.write(Method::POST, "/v1/settlements", s, body.clone()).await;
+        let (status, b) = c
+            .write(Method::POST, "/v1/settlements", s, body.clone())
+            .await;
         assert_eq!((status, b["code"].as_str()), (403, Some("FORBIDDEN_ROLE")));
     }
     assert_eq!(c.fx.scalar("SELECT count(*) FROM settlement_runs").await, 1);
-    let (status, first) = c.write(Method::POST, "/v1/settlements", &prov, body.clone()).await;
+    let (status, first) = c
+        .write(Method::POST, "/v1/settlements", &prov, body.clone())
+        .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["period"], "2026-05-11");
     assert_eq!(first["created"].as_array().unwrap().len(), 1);
@@ -347,7 +393,11 @@ async fn only_the_province_runs_a_settlement_and_running_it_twice_writes_nothing
     assert_eq!(status, 200);
     assert_eq!(again["created"], json!([]));
     assert_eq!(again["existing"], first["created"]);
-    assert_eq!(c.fx.ledger_rows().await, rows, "the second run wrote nothing");
+    assert_eq!(
+        c.fx.ledger_rows().await,
+        rows,
+        "the second run wrote nothing"
+    );
     c.fx.assert_balanced().await;
     // The new run shows in the list, with the unsettled sale of the 11th now settled.
     let (_, p) = c.get("/v1/periods", &prov).await;
@@ -361,7 +411,11 @@ async fn only_the_province_runs_a_settlement_and_running_it_twice_writes_nothing
             Some(json!({"from": "2026-05-09", "to": "2026-05-10"})),
         )
         .await;
-    assert_eq!((status, b["code"].as_str()), (409, Some("PERIOD_OVERLAP")), "{b}");
+    assert_eq!(
+        (status, b["code"].as_str()),
+        (409, Some("PERIOD_OVERLAP")),
+        "{b}"
+    );
 }
 
 #[tokio::test]
@@ -393,7 +447,11 @@ async fn every_write_needs_the_sessions_csrf_token() {
                 .await;
             let status = resp.status().as_u16();
             let b: Value = resp.json().await.unwrap();
-            assert_eq!((status, b["code"].as_str()), (403, Some("CSRF_TOKEN_INVALID")), "{method} {path} with {token:?}");
+            assert_eq!(
+                (status, b["code"].as_str()),
+                (403, Some("CSRF_TOKEN_INVALID")),
+                "{method} {path} with {token:?}"
+            );
         }
     }
     // Nothing happened.
@@ -413,14 +471,21 @@ async fn every_write_needs_the_sessions_csrf_token() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = c.write(Method::POST, "/v1/checks", &prov, Some(json!({}))).await;
+    let (status, body) = c
+        .write(Method::POST, "/v1/checks", &prov, Some(json!({})))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["actor"], "shanxi-finance");
     let (_, ops) = c.get("/v1/ops", &jc).await;
     assert_eq!(ops["last_check"]["id"], body["id"]);
     assert_eq!(ops["outbox"]["available"], true);
-    let (status, body) = c.write(Method::POST, "/v1/checks", &jc, Some(json!({}))).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN_ROLE")));
+    let (status, body) = c
+        .write(Method::POST, "/v1/checks", &jc, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_ROLE"))
+    );
 }
 
 #[tokio::test]
@@ -441,7 +506,10 @@ async fn sessions_end_when_idle_at_their_maximum_age_and_at_sign_out() {
     assert_eq!(c.get("/v1/periods", &s).await.0, 200);
     c.advance_secs(601);
     let (status, body) = c.get("/v1/periods", &s).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("SESSION_EXPIRED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("SESSION_EXPIRED"))
+    );
 
     // Maximum age: used every 5 minutes, it still ends 30 minutes after sign-in.
     let s = c.sign_in(JC).await;
@@ -453,7 +521,10 @@ async fn sessions_end_when_idle_at_their_maximum_age_and_at_sign_out() {
         if used < 1800 {
             assert_eq!(status, 200, "after {used} s: {body}");
         } else {
-            assert_eq!((status, body["code"].as_str()), (401, Some("SESSION_EXPIRED")));
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (401, Some("SESSION_EXPIRED"))
+            );
             break;
         }
     }
@@ -465,9 +536,15 @@ async fn sessions_end_when_idle_at_their_maximum_age_and_at_sign_out() {
         .await;
     assert_eq!(resp.status(), 204);
     let cleared = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cleared.starts_with("vp_console=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(
+        cleared.starts_with("vp_console=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
     let (status, body) = c.get("/v1/session", &s).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("SESSION_EXPIRED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("SESSION_EXPIRED"))
+    );
 
     // A cookie the service never issued.
     let forged = Session {
@@ -475,14 +552,23 @@ async fn sessions_end_when_idle_at_their_maximum_age_and_at_sign_out() {
         ..s.clone()
     };
     let (status, body) = c.get("/v1/session", &forged).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("SESSION_REQUIRED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("SESSION_REQUIRED"))
+    );
 }
 
 #[tokio::test]
 async fn sign_in_refuses_a_wrong_key_and_the_dev_provider_exists_only_when_on() {
     let c = Console::start().await;
     let resp = c
-        .call(Method::POST, "/v1/session", None, None, Some(json!({"api_key": "nope"})))
+        .call(
+            Method::POST,
+            "/v1/session",
+            None,
+            None,
+            Some(json!({"api_key": "nope"})),
+        )
         .await;
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().get("set-cookie").is_none());
@@ -493,32 +579,57 @@ async fn sign_in_refuses_a_wrong_key_and_the_dev_provider_exists_only_when_on() 
         .scalar("SELECT count(*) FROM console_audit WHERE action = 'session.sign_in' AND outcome = 'API_KEY_INVALID'")
         .await;
     assert_eq!(refused, 1);
-    for body in [json!({}), json!({"api_key": 5}), json!({"api_key": "x", "extra": 1})] {
-        let resp = c.call(Method::POST, "/v1/session", None, None, Some(body.clone())).await;
+    for body in [
+        json!({}),
+        json!({"api_key": 5}),
+        json!({"api_key": "x", "extra": 1}),
+    ] {
+        let resp = c
+            .call(Method::POST, "/v1/session", None, None, Some(body.clone()))
+            .await;
         assert_eq!(resp.status(), 400, "{body}");
     }
-    let resp = c.call(Method::GET, "/v1/session/dev", None, None, None).await;
+    let resp = c
+        .call(Method::GET, "/v1/session/dev", None, None, None)
+        .await;
     assert_eq!(resp.status(), 404, "the dev provider is off by default");
 
     let d = Console::start_with(|s| s.dev_idp.enabled = true).await;
     let (status, list) = crate::stack_support::json(
-        d.call(Method::GET, "/v1/session/dev", None, None, None).await,
+        d.call(Method::GET, "/v1/session/dev", None, None, None)
+            .await,
     )
     .await;
     assert_eq!(status, 200);
     assert_eq!(list["officers"].as_array().unwrap().len(), 4);
     let s = session_of(
-        d.call(Method::POST, "/v1/session/dev", None, None, Some(json!({"name": "taiyuan-finance"})))
-            .await,
+        d.call(
+            Method::POST,
+            "/v1/session/dev",
+            None,
+            None,
+            Some(json!({"name": "taiyuan-finance"})),
+        )
+        .await,
     )
     .await;
     assert_eq!(s.body["method"], "dev_idp");
     assert_eq!(s.body["officer"]["place"], TAIYUAN);
     let (status, r) = d.get(&format!("/v1/runs/{}", d.run), &s).await;
     assert_eq!(status, 200);
-    assert_eq!(cities_of(&r["batches"], "city"), set(&[TAIYUAN]), "the same scope as a key");
+    assert_eq!(
+        cities_of(&r["batches"], "city"),
+        set(&[TAIYUAN]),
+        "the same scope as a key"
+    );
     let resp = d
-        .call(Method::POST, "/v1/session/dev", None, None, Some(json!({"name": "mallory"})))
+        .call(
+            Method::POST,
+            "/v1/session/dev",
+            None,
+            None,
+            Some(json!({"name": "mallory"})),
+        )
         .await;
     assert_eq!(resp.status(), 401);
 }
@@ -553,9 +664,15 @@ async fn the_report_files_are_the_command_lines_bytes() {
                 )
                 .await;
             assert_eq!(resp.status(), 200);
-            let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_owned();
+            let disposition = resp.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let stem = file.split('.').next().unwrap();
-            assert!(disposition.contains(&format!("{stem}-2026-05-10.")), "{disposition}");
+            assert!(
+                disposition.contains(&format!("{stem}-2026-05-10.")),
+                "{disposition}"
+            );
             let api = resp.bytes().await.unwrap().to_vec();
             assert_eq!(api, cli, "{file} as {name}");
         }
@@ -588,23 +705,40 @@ async fn bad_input_gets_a_code_and_writes_nothing() {
     ] {
         let (status, body) = c.get(path, &prov).await;
         assert_eq!(status, 400, "{path}: {body}");
-        assert!(body["code"].is_string() && body["message"].is_string(), "{body}");
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{body}"
+        );
     }
     for (path, code) in [
         ("/v1/runs/999999", "RUN_NOT_FOUND"),
         ("/v1/batches/999999", "BATCH_NOT_FOUND"),
-        ("/v1/redemptions/00000000-0000-0000-0000-000000000000", "REDEMPTION_NOT_FOUND"),
+        (
+            "/v1/redemptions/00000000-0000-0000-0000-000000000000",
+            "REDEMPTION_NOT_FOUND",
+        ),
     ] {
         let (status, body) = c.get(path, &prov).await;
         assert_eq!((status, body["code"].as_str()), (404, Some(code)));
     }
     let confirm = format!("/v1/batches/{}/confirm", c.jc_batch);
-    for body in [json!({"to": "approved"}), json!({}), json!({"to": "city_confirmed", "x": 1})] {
-        let (status, b) = c.write(Method::POST, &confirm, &jc, Some(body.clone())).await;
+    for body in [
+        json!({"to": "approved"}),
+        json!({}),
+        json!({"to": "city_confirmed", "x": 1}),
+    ] {
+        let (status, b) = c
+            .write(Method::POST, &confirm, &jc, Some(body.clone()))
+            .await;
         assert_eq!(status, 400, "{body}: {b}");
     }
-    for body in [json!({"from": "2026-05-12", "to": "2026-05-11"}), json!({"from": "May 11"})] {
-        let (status, b) = c.write(Method::POST, "/v1/settlements", &prov, Some(body.clone())).await;
+    for body in [
+        json!({"from": "2026-05-12", "to": "2026-05-11"}),
+        json!({"from": "May 11"}),
+    ] {
+        let (status, b) = c
+            .write(Method::POST, "/v1/settlements", &prov, Some(body.clone()))
+            .await;
         assert_eq!(status, 400, "{body}: {b}");
     }
     assert_eq!(c.fx.scalar("SELECT count(*) FROM settlement_runs").await, 1);

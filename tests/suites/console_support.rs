@@ -106,11 +106,20 @@ impl Console {
 
     /// The service, with `tune` applied to its settings.
     pub async fn start_with(tune: impl FnOnce(&mut Settings)) -> Console {
+        Console::start_funded(10_000_000, &[(TAIYUAN, 50_000), (JINCHENG, 80_000)], tune).await
+    }
+
+    /// The service over a program with `pool` fen and these city allocations.
+    pub async fn start_funded(
+        pool: i64,
+        allocations: &[(i32, i64)],
+        tune: impl FnOnce(&mut Settings),
+    ) -> Console {
         voucher_platform::telemetry::init(&voucher_platform::settings::LogSettings {
             format: voucher_platform::settings::LogFormat::Json,
             level: "warn".into(),
         });
-        let fx = Fx::new(10_000_000, 5000, None, &[(TAIYUAN, 50_000), (JINCHENG, 80_000)]).await;
+        let fx = Fx::new(pool, 5000, None, allocations).await;
         let (ty, jc, yc) = (
             fx.campaign(TAIYUAN).await,
             fx.campaign(JINCHENG).await,
@@ -236,8 +245,11 @@ impl Console {
 
     /// GET as `session`: (status, JSON body).
     pub async fn get(&self, path: &str, session: &Session) -> (u16, Value) {
-        crate::stack_support::json(self.call(Method::GET, path, Some(session), None, None).await)
-            .await
+        crate::stack_support::json(
+            self.call(Method::GET, path, Some(session), None, None)
+                .await,
+        )
+        .await
     }
 
     /// A write as `session`, with its CSRF token.
@@ -257,7 +269,9 @@ impl Console {
 
     /// A report file as `session`: status and bytes.
     pub async fn download(&self, path: &str, session: &Session) -> (u16, Vec<u8>) {
-        let resp = self.call(Method::GET, path, Some(session), None, None).await;
+        let resp = self
+            .call(Method::GET, path, Some(session), None, None)
+            .await;
         let status = resp.status().as_u16();
         (status, resp.bytes().await.unwrap().to_vec())
     }

@@ -49,6 +49,7 @@ mod platform_faults;
 mod platform_process;
 mod platform_settings;
 
+mod browser_console;
 mod browser_pages;
 mod browser_support;
 mod console_api;
