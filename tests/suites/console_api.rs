@@ -373,7 +373,22 @@ async fn officers_confirming_at_once_move_the_batch_once() {
 #[tokio::test]
 async fn only_the_province_runs_a_settlement_and_running_it_twice_writes_nothing() {
     let c = Console::start().await;
+    // The morning after the 11th.
+    c.clock.set(at(12, 9, 0));
     let [prov, jc, _, yc] = everyone(&c).await;
+    let (status, b) = c
+        .write(
+            Method::POST,
+            "/v1/settlements",
+            &prov,
+            Some(json!({"from": "2026-05-12"})),
+        )
+        .await;
+    assert_eq!(
+        (status, b["details"]["field"].as_str()),
+        (400, Some("to")),
+        "today is not over: {b}"
+    );
     let body = Some(json!({"from": "2026-05-11"}));
     for s in [&jc, &yc] {
         let (status, b) = c

@@ -300,6 +300,18 @@ pub async fn run_settlement(
     let body = body.0;
     let period = Period::new(body.from, body.to.unwrap_or(body.from))
         .map_err(|e| ApiError::invalid_field("to", e))?;
+    // A day is settled once it is over: redemptions of a day settled early would never be
+    // settled (the day's run exists). The command line leaves this to its operator.
+    let today = state.clock.now().with_timezone(&beijing()).date_naive();
+    if period.end() >= today {
+        return Err(ApiError::invalid_field(
+            "to",
+            format!(
+                "a day can be settled once it is over (Beijing time); the last is {}",
+                today.pred_opt().unwrap_or(today)
+            ),
+        ));
+    }
     let done = async {
         officer.admin.require_role(AdminRole::Province)?;
         let outcome = settle(
