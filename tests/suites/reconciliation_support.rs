@@ -266,7 +266,7 @@ impl Fx {
     /// S = P + city + county, and the clearing account nets to zero.
     pub async fn assert_balanced(&self) {
         let unbalanced = self
-            .scalar("SELECT count(*) FROM (SELECT batch_id FROM ledger_postings GROUP BY batch_id HAVING sum(amount_fen) <> 0) x")
+            .scalar("SELECT count(*) FROM (SELECT batch_id, advance_id FROM ledger_postings GROUP BY batch_id, advance_id HAVING sum(amount_fen) <> 0) x")
             .await;
         assert_eq!(unbalanced, 0, "every batch's postings sum to zero");
         let clearing = self
@@ -277,7 +277,8 @@ impl Fx {
             .scalar(
                 "SELECT count(*) FROM settlement_batches b
                   WHERE b.spending_fen <> b.province_fen + b.city_fen + b.county_fen
-                     OR b.spending_fen <> (SELECT COALESCE(sum(payable_fen), 0) FROM settlement_merchant_lines l WHERE l.batch_id = b.id)",
+                     OR b.spending_fen <> (SELECT COALESCE(sum(payable_fen), 0) FROM settlement_merchant_lines l WHERE l.batch_id = b.id)
+                                        + (SELECT COALESCE(sum(payable_fen), 0) FROM settlement_subsidy_lines l WHERE l.batch_id = b.id)",
             )
             .await;
         assert_eq!(

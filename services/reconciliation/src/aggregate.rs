@@ -12,6 +12,11 @@
 //! The city is the one of the campaign's owner place (a county's campaign belongs to its
 //! city, and the county is kept for co-funding); for a campaign the province owns, the
 //! merchant's city.
+//!
+//! The other schemes' subsidies (car trade-in approvals, scenic-ticket subsidies, green
+//! top-ups: `subsidy_lines`) count at their `counted_at`, in the city and county the line
+//! names, grouped by kind and payee (a merchant or a resident): each is settled as its own
+//! line beside the merchants' redemption lines.
 
 use crate::error::ReconError;
 use crate::period::Period;
@@ -35,6 +40,45 @@ pub struct MerchantAgg {
     pub reversals: i64,
 }
 
+/// Who a subsidy line pays.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Payee {
+    /// A merchant (by id).
+    Merchant(String),
+    /// A resident (by person id).
+    Resident(String),
+}
+
+impl Payee {
+    /// `merchant` or `resident`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payee::Merchant(_) => "merchant",
+            Payee::Resident(_) => "resident",
+        }
+    }
+
+    /// The merchant's or the person's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Payee::Merchant(id) | Payee::Resident(id) => id,
+        }
+    }
+}
+
+/// One kind of subsidy to one payee in one city of one program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineAgg {
+    /// The payee's name (a merchant's name; empty for a resident).
+    pub name: String,
+    /// Granted.
+    pub granted_fen: i64,
+    /// Given back.
+    pub reversed_fen: i64,
+    /// Rows counted.
+    pub lines: i64,
+}
+
 /// One city's figures in one program.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CityAgg {
@@ -48,8 +92,10 @@ pub struct CityAgg {
     pub reversals: i64,
     /// Spending (granted − reversed) of county-issued campaigns, per county.
     pub counties: BTreeMap<PlaceCode, i64>,
-    /// Per merchant.
+    /// Per merchant (redemptions).
     pub merchants: BTreeMap<String, MerchantAgg>,
+    /// The other schemes' subsidies, per (kind, payee).
+    pub lines: BTreeMap<(String, Payee), LineAgg>,
 }
 
 impl CityAgg {
@@ -95,6 +141,18 @@ SELECT b.program_id,
   JOIN merchants m ON m.id = b.merchant_id
  GROUP BY 1, 2, 3, 4, 5
  ORDER BY 1, 2, 3, 4";
+
+/// The other schemes' subsidy lines of the period, grouped. `$1`/`$2` bound the period.
+const LINES_SQL: &str = "
+SELECT s.program_id, s.city, s.county, s.kind, s.payee_kind,
+       coalesce(s.merchant_id, s.person_id) AS payee_id, coalesce(m.name, '') AS payee_name,
+       coalesce(sum(s.amount_fen) FILTER (WHERE s.amount_fen > 0), 0)::bigint AS granted,
+       coalesce(-sum(s.amount_fen) FILTER (WHERE s.amount_fen < 0), 0)::bigint AS reversed,
+       count(*)::bigint AS n
+  FROM subsidy_lines s LEFT JOIN merchants m ON m.id = s.merchant_id
+ WHERE s.counted_at >= $1 AND s.counted_at < $2
+ GROUP BY 1, 2, 3, 4, 5, 6, 7
+ ORDER BY 1, 2, 3, 4, 5, 6";
 
 fn place(code: i32, what: &str) -> Result<PlaceCode, ReconError> {
     u32::try_from(code)
@@ -144,6 +202,40 @@ pub async fn aggregate(
         m.reversed_fen += reversed;
         m.redemptions += n_red;
         m.reversals += n_rev;
+    }
+    drop(rows);
+    let mut rows = sqlx::query(LINES_SQL)
+        .bind(period.starts_at())
+        .bind(period.ends_at())
+        .fetch(&mut *con);
+    while let Some(row) = rows.try_next().await? {
+        let program: i64 = row.try_get("program_id")?;
+        if skip.contains(&program) {
+            continue;
+        }
+        let city = place(row.try_get("city")?, "city")?;
+        let county: Option<i32> = row.try_get("county")?;
+        let granted: i64 = row.try_get("granted")?;
+        let reversed: i64 = row.try_get("reversed")?;
+        let payee_id: String = row.try_get("payee_id")?;
+        let payee = match row.try_get::<String, _>("payee_kind")?.as_str() {
+            "resident" => Payee::Resident(payee_id),
+            _ => Payee::Merchant(payee_id),
+        };
+        let agg = out.entry(program).or_default().entry(city).or_default();
+        agg.granted_fen += granted;
+        agg.reversed_fen += reversed;
+        if let Some(county) = county {
+            *agg.counties.entry(place(county, "county")?).or_default() += granted - reversed;
+        }
+        let line = agg
+            .lines
+            .entry((row.try_get("kind")?, payee))
+            .or_default();
+        line.name = row.try_get("payee_name")?;
+        line.granted_fen += granted;
+        line.reversed_fen += reversed;
+        line.lines += row.try_get::<i64, _>("n")?;
     }
     Ok(out)
 }

@@ -139,6 +139,25 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Advances a program's money to a merchant before its sales (预拨资金; a province
+    /// officer). Idempotent on `--reference`.
+    Advance {
+        /// The program.
+        #[arg(long)]
+        program: i64,
+        /// The merchant.
+        #[arg(long)]
+        merchant: String,
+        /// How much, fen.
+        #[arg(long)]
+        amount_fen: i64,
+        /// The payment's reference.
+        #[arg(long)]
+        reference: String,
+        /// Who.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Shows a batch and its steps (only to an administrator covering its city).
     Show {
         /// The batch.
@@ -281,6 +300,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             let pool = pg(&cli.database_url).await?;
             advance(&pool, *batch, *to, &who, Utc::now()).await?;
             println!("batch {batch} is now {} (by {})", to.as_str(), who.name);
+        }
+        Command::Advance {
+            program,
+            merchant,
+            amount_fen,
+            reference,
+            admin,
+        } => {
+            let who = admin_from_files(&admin.secrets_dir, &admin.api_key_file)?;
+            let pool = pg(&cli.database_url).await?;
+            let a = crate::advances::advance(
+                &pool,
+                &who,
+                &crate::advances::AdvanceRequest {
+                    program_id: *program,
+                    merchant_id: merchant.clone(),
+                    amount_fen: *amount_fen,
+                    reference: reference.clone(),
+                },
+                Utc::now(),
+            )
+            .await?;
+            println!(
+                "advance {} of {} to merchant {} under program {} ({}){}",
+                a.id,
+                crate::money::yuan(a.amount_fen),
+                a.merchant_id,
+                a.program_id,
+                a.reference,
+                if a.created { "" } else { ": already made, nothing written" }
+            );
         }
         Command::Show { batch, admin } => {
             let who = admin_from_files(&admin.secrets_dir, &admin.api_key_file)?;

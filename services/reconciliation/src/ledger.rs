@@ -12,6 +12,19 @@
 //! Σ payables = S = P + city + Σ county (invariant I6). A negative amount (a period with more
 //! reversed than granted) simply reverses the direction. Zero amounts are not posted.
 //! The pool account's balance is what the province has paid out of the pool so far.
+//!
+//! Payees are merchants (discounts, ticket subsidies, top-ups) and residents (car trade-in).
+//!
+//! **Advances** (预拨资金): an advance to a merchant is posted when it is made, on its own
+//! (debit `merchant_advance:<merchant>:p<program>`, credit the program's
+//! `advance_disbursement:p<program>`). A batch then **draws it down**: the merchant's payable
+//! is debited with the drawdown and the advance account credited, so the cash still to pay is
+//! the payable less the drawdown. At any time the advance account's balance is what the
+//! merchant holds and has not yet earned (owed back if the program ends), and the payable
+//! account's credit balance what is owed to the merchant: the balance in either direction,
+//! to the fen.
+
+pub use crate::aggregate::Payee;
 
 /// The kind of a ledger account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +39,12 @@ pub enum AccountKind {
     MerchantPayable,
     /// 清算: the program's clearing account.
     Clearing,
+    /// 应付居民: what is owed to a resident (car trade-in).
+    ResidentPayable,
+    /// 预拨资金: what a merchant was advanced by a program and has not yet earned.
+    MerchantAdvance,
+    /// 预拨支出: what a program paid out as advances.
+    AdvanceDisbursement,
 }
 
 impl AccountKind {
@@ -37,6 +56,9 @@ impl AccountKind {
             AccountKind::CountyBudget => "county_budget",
             AccountKind::MerchantPayable => "merchant_payable",
             AccountKind::Clearing => "clearing",
+            AccountKind::ResidentPayable => "resident_payable",
+            AccountKind::MerchantAdvance => "merchant_advance",
+            AccountKind::AdvanceDisbursement => "advance_disbursement",
         }
     }
 }
@@ -52,8 +74,10 @@ pub struct Account {
     pub program_id: Option<i64>,
     /// The place (city or county budgets).
     pub place: Option<u32>,
-    /// The merchant (payables).
+    /// The merchant (payables, advances).
     pub merchant_id: Option<String>,
+    /// The resident (payables).
+    pub person_id: Option<String>,
 }
 
 impl Account {
@@ -65,6 +89,7 @@ impl Account {
             program_id: Some(program),
             place: None,
             merchant_id: None,
+            person_id: None,
         }
     }
 
@@ -76,6 +101,7 @@ impl Account {
             program_id: Some(program),
             place: Some(city),
             merchant_id: None,
+            person_id: None,
         }
     }
 
@@ -87,6 +113,7 @@ impl Account {
             program_id: Some(program),
             place: Some(county),
             merchant_id: None,
+            person_id: None,
         }
     }
 
@@ -98,6 +125,51 @@ impl Account {
             program_id: None,
             place: None,
             merchant_id: Some(merchant.to_owned()),
+            person_id: None,
+        }
+    }
+
+    /// `resident_payable:<person>`.
+    pub fn resident(person: &str) -> Account {
+        Account {
+            code: format!("resident_payable:{person}"),
+            kind: AccountKind::ResidentPayable,
+            program_id: None,
+            place: None,
+            merchant_id: None,
+            person_id: Some(person.to_owned()),
+        }
+    }
+
+    /// The account a payee is paid through.
+    pub fn payee(payee: &Payee) -> Account {
+        match payee {
+            Payee::Merchant(m) => Account::merchant(m),
+            Payee::Resident(p) => Account::resident(p),
+        }
+    }
+
+    /// `merchant_advance:<merchant>:p<program>`.
+    pub fn advance(program: i64, merchant: &str) -> Account {
+        Account {
+            code: format!("merchant_advance:{merchant}:p{program}"),
+            kind: AccountKind::MerchantAdvance,
+            program_id: Some(program),
+            place: None,
+            merchant_id: Some(merchant.to_owned()),
+            person_id: None,
+        }
+    }
+
+    /// `advance_disbursement:p<program>`.
+    pub fn disbursement(program: i64) -> Account {
+        Account {
+            code: format!("advance_disbursement:p{program}"),
+            kind: AccountKind::AdvanceDisbursement,
+            program_id: Some(program),
+            place: None,
+            merchant_id: None,
+            person_id: None,
         }
     }
 
@@ -109,6 +181,7 @@ impl Account {
             program_id: Some(program),
             place: None,
             merchant_id: None,
+            person_id: None,
         }
     }
 }
@@ -137,11 +210,29 @@ pub struct BatchFigures<'a> {
     pub city_fen: i64,
     /// County shares.
     pub counties: &'a [(u32, i64)],
-    /// Payables per merchant.
-    pub payables: &'a [(&'a str, i64)],
+    /// Payables per payee, with what they are for.
+    pub payables: &'a [(Payee, i64, &'a str)],
+    /// Advances drawn down per merchant.
+    pub drawdowns: &'a [(&'a str, i64)],
 }
 
-/// The postings of a batch, in a fixed order (funding, then payout by merchant id).
+/// The postings of an advance of `amount_fen` by `program` to `merchant`.
+pub fn advance_postings(program: i64, merchant: &str, amount_fen: i64) -> Vec<Posting> {
+    vec![
+        Posting {
+            account: Account::advance(program, merchant),
+            amount_fen,
+            memo: "advance paid to the merchant".to_owned(),
+        },
+        Posting {
+            account: Account::disbursement(program),
+            amount_fen: -amount_fen,
+            memo: "advance paid out of the program".to_owned(),
+        },
+    ]
+}
+
+/// The postings of a batch, in a fixed order (funding, payout by payee, then drawdowns).
 pub fn postings(b: &BatchFigures<'_>) -> Vec<Posting> {
     let mut out = Vec::new();
     let mut push = |account: Account, amount_fen: i64, memo: String| {
@@ -182,11 +273,19 @@ pub fn postings(b: &BatchFigures<'_>) -> Vec<Posting> {
         paid,
         "payout of the period".to_owned(),
     );
-    for &(merchant, amount) in b.payables {
+    for (payee, amount, what) in b.payables {
+        push(Account::payee(payee), -amount, (*what).to_owned());
+    }
+    for &(merchant, amount) in b.drawdowns {
         push(
             Account::merchant(merchant),
+            amount,
+            "advance drawn down against the payable".to_owned(),
+        );
+        push(
+            Account::advance(b.program_id, merchant),
             -amount,
-            "discounts granted − reversed".to_owned(),
+            "advance drawn down".to_owned(),
         );
     }
     out
@@ -204,10 +303,45 @@ mod tests {
             province_fen: 6_172,
             city_fen: 5_007,
             counties: &[(140_522, 1_166)],
-            payables: &[("m1", 10_000), ("m2", 2_345), ("m3", 0)],
+            payables: &[
+                (Payee::Merchant("m1".into()), 10_000, "discounts"),
+                (Payee::Merchant("m2".into()), 2_345, "discounts"),
+                (Payee::Merchant("m3".into()), 0, "discounts"),
+            ],
+            drawdowns: &[],
         });
         assert_eq!(p.iter().map(|x| x.amount_fen).sum::<i64>(), 0);
         assert_eq!(p.len(), 7);
         assert!(p.iter().all(|x| x.amount_fen != 0));
+    }
+
+    #[test]
+    fn a_drawdown_moves_the_payable_against_the_advance_and_balances() {
+        let advance = advance_postings(1, "m1", 50_000);
+        assert_eq!(advance.iter().map(|x| x.amount_fen).sum::<i64>(), 0);
+        let p = postings(&BatchFigures {
+            program_id: 1,
+            city: 140_500,
+            province_fen: 5_000,
+            city_fen: 5_000,
+            counties: &[],
+            payables: &[
+                (Payee::Merchant("m1".into()), 8_000, "discounts"),
+                (Payee::Resident("p1".into()), 2_000, "trade_in"),
+            ],
+            drawdowns: &[("m1", 8_000)],
+        });
+        assert_eq!(p.iter().map(|x| x.amount_fen).sum::<i64>(), 0);
+        let balance = |code: &str| -> i64 {
+            advance
+                .iter()
+                .chain(&p)
+                .filter(|x| x.account.code == code)
+                .map(|x| x.amount_fen)
+                .sum()
+        };
+        assert_eq!(balance("merchant_payable:m1"), 0, "all earned against the advance");
+        assert_eq!(balance("merchant_advance:m1:p1"), 42_000, "still held by the merchant");
+        assert_eq!(balance("resident_payable:p1"), -2_000, "owed to the resident");
     }
 }

@@ -22,6 +22,7 @@
 //! system tests call directly.
 #![forbid(unsafe_code)]
 
+pub mod advances;
 pub mod aggregate;
 pub mod auth;
 pub mod bench;

@@ -202,6 +202,7 @@ mod tests {
             round_no,
             starts_at: t0() + Duration::days(days),
             quantity,
+            mode: voucher_core::RoundMode::Rush,
         };
         Campaign {
             id: CampaignId(1),

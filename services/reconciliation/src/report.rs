@@ -6,6 +6,11 @@
 //!   share, what bounded the province share, the pool remaining after the run;
 //! - `merchants.csv`: per program, city and merchant — granted, reversed, payable, counts;
 //! - `programs.csv`: per program — totals and the pool before and after;
+//! - `subsidy_lines.csv`: per program, city, kind and payee — the other schemes' subsidies
+//!   (car trade-in to residents, scenic tickets, green top-ups), each its own line;
+//! - `advances.csv`: per program, city and merchant advanced money — the payable, the
+//!   advance outstanding before, drawn down, outstanding after, and the net still to pay
+//!   (negative: the merchant owes it back);
 //! - `report.json`: all of it, amounts in integer fen;
 //! - `summary.txt`: one page for people.
 //!
@@ -96,6 +101,52 @@ pub struct MerchantLine {
     pub reversals: i64,
 }
 
+/// One kind of subsidy to one payee in one city of a program (the other schemes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubsidyLine {
+    /// The batch.
+    pub batch_id: i64,
+    /// The city.
+    pub city: u32,
+    /// What for, e.g. `trade_in`, `ticket`, `extra:green_product`.
+    pub kind: String,
+    /// `merchant` or `resident`.
+    pub payee_kind: String,
+    /// The merchant's or the person's id.
+    pub payee_id: String,
+    /// The merchant's name (empty for a resident).
+    pub payee_name: String,
+    /// Granted.
+    pub granted_fen: i64,
+    /// Given back.
+    pub reversed_fen: i64,
+    /// What is owed.
+    pub payable_fen: i64,
+    /// Rows counted.
+    pub lines: i64,
+}
+
+/// How a batch netted a merchant's payable against the program's advance to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdvanceLine {
+    /// The batch.
+    pub batch_id: i64,
+    /// The city.
+    pub city: u32,
+    /// The merchant.
+    pub merchant_id: String,
+    /// What the batch owes the merchant, all kinds together.
+    pub payable_fen: i64,
+    /// Advance the merchant held before the batch.
+    pub outstanding_before_fen: i64,
+    /// Drawn down by the batch.
+    pub drawdown_fen: i64,
+    /// Advance the merchant still holds.
+    pub outstanding_after_fen: i64,
+    /// Still to pay the merchant (negative: it owes that back).
+    pub net_payable_fen: i64,
+}
+
 /// One program's run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProgramRun {
@@ -133,6 +184,10 @@ pub struct ProgramRun {
     pub cities: Vec<CityLine>,
     /// Per merchant (only in cities the reader may see).
     pub merchants: Vec<MerchantLine>,
+    /// The other schemes' subsidy lines (only in cities the reader may see).
+    pub lines: Vec<SubsidyLine>,
+    /// Advances netted (only in cities the reader may see).
+    pub advances: Vec<AdvanceLine>,
 }
 
 /// The report of a period.
@@ -256,6 +311,60 @@ pub async fn load(
                 reversals: m.try_get("reversals")?,
             });
         }
+        let mut lines = Vec::new();
+        for l in &sqlx::query(
+            "SELECT l.batch_id, b.city, l.kind, l.payee_kind, l.payee_id, l.payee_name,
+                    l.granted_fen, l.reversed_fen, l.payable_fen, l.lines
+               FROM settlement_subsidy_lines l JOIN settlement_batches b ON b.id = l.batch_id
+              WHERE b.run_id = $1 ORDER BY b.city, l.kind, l.payee_kind, l.payee_id",
+        )
+        .bind(run_id)
+        .fetch_all(pool)
+        .await?
+        {
+            let city: i32 = l.try_get("city")?;
+            if !visible(city) {
+                continue;
+            }
+            lines.push(SubsidyLine {
+                batch_id: l.try_get("batch_id")?,
+                city: code(city),
+                kind: l.try_get("kind")?,
+                payee_kind: l.try_get("payee_kind")?,
+                payee_id: l.try_get("payee_id")?,
+                payee_name: l.try_get("payee_name")?,
+                granted_fen: l.try_get("granted_fen")?,
+                reversed_fen: l.try_get("reversed_fen")?,
+                payable_fen: l.try_get("payable_fen")?,
+                lines: l.try_get("lines")?,
+            });
+        }
+        let mut advances = Vec::new();
+        for a in &sqlx::query(
+            "SELECT a.batch_id, b.city, a.merchant_id, a.payable_fen, a.outstanding_before_fen,
+                    a.drawdown_fen, a.outstanding_after_fen, a.net_payable_fen
+               FROM settlement_advance_lines a JOIN settlement_batches b ON b.id = a.batch_id
+              WHERE b.run_id = $1 ORDER BY b.city, a.merchant_id",
+        )
+        .bind(run_id)
+        .fetch_all(pool)
+        .await?
+        {
+            let city: i32 = a.try_get("city")?;
+            if !visible(city) {
+                continue;
+            }
+            advances.push(AdvanceLine {
+                batch_id: a.try_get("batch_id")?,
+                city: code(city),
+                merchant_id: a.try_get("merchant_id")?,
+                payable_fen: a.try_get("payable_fen")?,
+                outstanding_before_fen: a.try_get("outstanding_before_fen")?,
+                drawdown_fen: a.try_get("drawdown_fen")?,
+                outstanding_after_fen: a.try_get("outstanding_after_fen")?,
+                net_payable_fen: a.try_get("net_payable_fen")?,
+            });
+        }
         if reader.is_some() && cities.is_empty() {
             continue;
         }
@@ -274,9 +383,12 @@ pub async fn load(
             province_fen: cities.iter().map(|c| c.province_fen).sum(),
             city_fen: cities.iter().map(|c| c.city_fen).sum(),
             county_fen: cities.iter().map(|c| c.county_fen).sum(),
-            payable_fen: merchants.iter().map(|m| m.payable_fen).sum(),
+            payable_fen: merchants.iter().map(|m| m.payable_fen).sum::<i64>()
+                + lines.iter().map(|l| l.payable_fen).sum::<i64>(),
             cities,
             merchants,
+            lines,
+            advances,
         });
     }
     Ok(PeriodReport {
@@ -444,6 +556,88 @@ pub fn programs_csv(r: &PeriodReport) -> Result<String, ReconError> {
     )
 }
 
+/// `subsidy_lines.csv`.
+///
+/// # Errors
+/// Encoding failed.
+pub fn subsidy_lines_csv(r: &PeriodReport) -> Result<String, ReconError> {
+    let mut rows = Vec::new();
+    for p in &r.programs {
+        for l in &p.lines {
+            rows.push(vec![
+                r.period.clone(),
+                p.program_id.to_string(),
+                p.program_name.clone(),
+                format!("{:06}", l.city),
+                l.kind.clone(),
+                l.payee_kind.clone(),
+                l.payee_id.clone(),
+                l.payee_name.clone(),
+                yuan(l.granted_fen),
+                yuan(l.reversed_fen),
+                yuan(l.payable_fen),
+                l.lines.to_string(),
+            ]);
+        }
+    }
+    csv_text(
+        &[
+            "结算期 period",
+            "项目编号 program_id",
+            "项目 program",
+            "城市代码 city",
+            "补贴类型 kind",
+            "收款方类型 payee_kind",
+            "收款方 payee_id",
+            "收款方名称 payee_name",
+            "补贴(元) granted",
+            "冲回(元) reversed",
+            "应付(元) payable",
+            "笔数 lines",
+        ],
+        rows,
+    )
+}
+
+/// `advances.csv`.
+///
+/// # Errors
+/// Encoding failed.
+pub fn advances_csv(r: &PeriodReport) -> Result<String, ReconError> {
+    let mut rows = Vec::new();
+    for p in &r.programs {
+        for a in &p.advances {
+            rows.push(vec![
+                r.period.clone(),
+                p.program_id.to_string(),
+                p.program_name.clone(),
+                format!("{:06}", a.city),
+                a.merchant_id.clone(),
+                yuan(a.payable_fen),
+                yuan(a.outstanding_before_fen),
+                yuan(a.drawdown_fen),
+                yuan(a.outstanding_after_fen),
+                yuan(a.net_payable_fen),
+            ]);
+        }
+    }
+    csv_text(
+        &[
+            "结算期 period",
+            "项目编号 program_id",
+            "项目 program",
+            "城市代码 city",
+            "商户编号 merchant_id",
+            "本期应付(元) payable",
+            "期初预拨余额(元) advance_before",
+            "本期冲抵(元) drawdown",
+            "期末预拨余额(元) advance_after",
+            "净应付(元) net_payable",
+        ],
+        rows,
+    )
+}
+
 /// `report.json` (amounts in fen), pretty-printed with a final newline.
 ///
 /// # Errors
@@ -487,9 +681,10 @@ pub fn summary(r: &PeriodReport) -> String {
         );
         let _ = writeln!(
             s,
-            "  merchants payable {:>14} ({} merchants); pool {} → {} of {}",
+            "  payable {:>14} ({} merchants, {} other subsidy lines); pool {} → {} of {}",
             yuan(p.payable_fen),
             p.merchants.len(),
+            p.lines.len(),
             yuan(p.pool_before_fen),
             yuan(p.pool_after_fen),
             yuan(p.pool_fen)
@@ -524,10 +719,12 @@ pub fn summary(r: &PeriodReport) -> String {
 }
 
 /// The file names of a report, in the order [`render_all`] renders them.
-pub const FILES: [&str; 5] = [
+pub const FILES: [&str; 7] = [
     "cities.csv",
     "merchants.csv",
     "programs.csv",
+    "subsidy_lines.csv",
+    "advances.csv",
     "report.json",
     "summary.txt",
 ];
@@ -537,11 +734,13 @@ pub const FILES: [&str; 5] = [
 /// # Errors
 /// Encoding failed.
 pub fn render_all(r: &PeriodReport) -> Result<Vec<(&'static str, String)>, ReconError> {
-    let [cities, merchants, programs, json_file, summary_file] = FILES;
+    let [cities, merchants, programs, lines, advances, json_file, summary_file] = FILES;
     Ok(vec![
         (cities, cities_csv(r)?),
         (merchants, merchants_csv(r)?),
         (programs, programs_csv(r)?),
+        (lines, subsidy_lines_csv(r)?),
+        (advances, advances_csv(r)?),
         (json_file, json(r)?),
         (summary_file, summary(r)),
     ])

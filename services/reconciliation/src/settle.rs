@@ -10,13 +10,19 @@
 //!
 //! Cumulative figures come from the runs already written: what the province paid each city
 //! (Σ P of its batches) and so what remains of the pool and of each city's allocation.
+//!
+//! The other schemes' subsidy lines are written per kind and payee beside the merchant lines
+//! (`settlement_subsidy_lines`). A merchant the program advanced money to (预拨资金) has its
+//! payable of the batch netted against what is still outstanding of the advance
+//! (`settlement_advance_lines`; drawdown = min(payable, outstanding), never negative), and
+//! the ledger posts the drawdown ([`crate::ledger`]).
 //! Settle periods in order (the cron job settles each day once); paybacks of a negative
 //! period are bounded by what was paid before it.
 //!
 //! Crash testing: `VP_RECON_FAULT=error` fails just before commit, `VP_RECON_FAULT=abort`
 //! aborts the process there (as a `kill -9` would).
 
-use crate::aggregate::{aggregate, CityAgg};
+use crate::aggregate::{aggregate, CityAgg, Payee};
 use crate::error::ReconError;
 use crate::ledger::{self, BatchFigures, Posting};
 use crate::period::Period;
@@ -191,6 +197,7 @@ async fn settle_program(
             paid_to_date_fen: paid.get(&key).copied().unwrap_or(0),
         });
     }
+    let mut outstanding = outstanding_advances(con, program.id, &req.period).await?;
     let split = split_program_period(&ProgramPeriod {
         ratio: program.ratio,
         pool_remaining: pool_before,
@@ -223,11 +230,42 @@ async fn settle_program(
         let agg = cities
             .get(&c.city)
             .ok_or_else(|| ReconError::Corrupt(format!("city {} lost in the split", c.city)))?;
-        write_batch(con, program, run_id, c, city_in, agg, req).await?;
+        write_batch(con, program, run_id, c, city_in, agg, req, &mut outstanding).await?;
     }
     Ok(run_id)
 }
 
+/// What each merchant still holds of the program's advances made before the period ends:
+/// Σ advances − Σ drawdowns of earlier batches.
+async fn outstanding_advances(
+    con: &mut PgConnection,
+    program: i64,
+    period: &Period,
+) -> Result<BTreeMap<String, i64>, ReconError> {
+    let rows = sqlx::query(
+        "SELECT a.merchant_id,
+                (a.advanced - coalesce((SELECT sum(l.drawdown_fen) FROM settlement_advance_lines l
+                                         JOIN settlement_batches b ON b.id = l.batch_id
+                                        WHERE b.program_id = $1 AND l.merchant_id = a.merchant_id), 0))::bigint
+                  AS outstanding
+           FROM (SELECT merchant_id, sum(amount_fen)::bigint AS advanced FROM merchant_advances
+                  WHERE program_id = $1 AND created_at < $2 GROUP BY merchant_id) a",
+    )
+    .bind(program)
+    .bind(period.ends_at())
+    .fetch_all(&mut *con)
+    .await?;
+    let mut out = BTreeMap::new();
+    for r in &rows {
+        let left: i64 = r.try_get::<Option<i64>, _>("outstanding")?.unwrap_or(0);
+        if left > 0 {
+            out.insert(r.try_get("merchant_id")?, left);
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn write_batch(
     con: &mut PgConnection,
     program: &ProgramRow,
@@ -236,6 +274,7 @@ async fn write_batch(
     city_in: &CityPeriod,
     agg: &CityAgg,
     req: &SettleRequest,
+    outstanding: &mut BTreeMap<String, i64>,
 ) -> Result<(), ReconError> {
     let counties: Vec<(PlaceCode, i64)> = agg.counties.iter().map(|(k, v)| (*k, *v)).collect();
     let local = split_local_share(c.local_fen, c.spending_fen, &counties, program.cofund)?;
@@ -316,13 +355,88 @@ async fn write_batch(
     .execute(&mut *con)
     .await?;
 
-    let county_figures: Vec<(u32, i64)> =
-        local.counties.iter().map(|(k, v)| (k.get(), *v)).collect();
-    let payables: Vec<(&str, i64)> = ids
+    let mut payables: Vec<(Payee, i64, &str)> = ids
         .iter()
-        .map(String::as_str)
+        .zip(payable.iter().copied())
+        .map(|(id, amount)| (Payee::Merchant(id.clone()), amount, "discounts granted − reversed"))
+        .collect();
+    // What each merchant is owed by this batch, all kinds together (for the advance).
+    let mut merchant_total: BTreeMap<String, i64> = ids
+        .iter()
+        .cloned()
         .zip(payable.iter().copied())
         .collect();
+    if !agg.lines.is_empty() {
+        let (mut kinds, mut payee_kinds, mut payee_ids, mut payee_names) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut granted, mut reversed, mut line_payable, mut counts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((kind, payee), l) in &agg.lines {
+            let amount = merchant_payable(l.granted_fen, l.reversed_fen)?;
+            kinds.push(kind.clone());
+            payee_kinds.push(payee.kind());
+            payee_ids.push(payee.id().to_owned());
+            payee_names.push(l.name.clone());
+            granted.push(l.granted_fen);
+            reversed.push(l.reversed_fen);
+            line_payable.push(amount);
+            counts.push(l.lines);
+            payables.push((payee.clone(), amount, kind.as_str()));
+            if let Payee::Merchant(m) = payee {
+                *merchant_total.entry(m.clone()).or_default() += amount;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO settlement_subsidy_lines (batch_id, kind, payee_kind, payee_id, payee_name,
+                 granted_fen, reversed_fen, payable_fen, lines)
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                                      $7::bigint[], $8::bigint[], $9::bigint[])",
+        )
+        .bind(batch_id)
+        .bind(&kinds)
+        .bind(&payee_kinds)
+        .bind(&payee_ids)
+        .bind(&payee_names)
+        .bind(&granted)
+        .bind(&reversed)
+        .bind(&line_payable)
+        .bind(&counts)
+        .execute(&mut *con)
+        .await?;
+    }
+
+    // Advances: each merchant's payable of the batch draws down what it still holds.
+    let mut drawdowns: Vec<(String, i64)> = Vec::new();
+    for (merchant, total) in &merchant_total {
+        let Some(left) = outstanding.get_mut(merchant) else {
+            continue;
+        };
+        let before = *left;
+        let drawn = (*total).clamp(0, before);
+        *left -= drawn;
+        sqlx::query(
+            "INSERT INTO settlement_advance_lines (batch_id, merchant_id, payable_fen,
+                 outstanding_before_fen, drawdown_fen, outstanding_after_fen, net_payable_fen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(batch_id)
+        .bind(merchant)
+        .bind(total)
+        .bind(before)
+        .bind(drawn)
+        .bind(before - drawn)
+        .bind(total - drawn)
+        .execute(&mut *con)
+        .await?;
+        if drawn > 0 {
+            drawdowns.push((merchant.clone(), drawn));
+        }
+    }
+
+    let county_figures: Vec<(u32, i64)> =
+        local.counties.iter().map(|(k, v)| (k.get(), *v)).collect();
+    let drawdown_refs: Vec<(&str, i64)> =
+        drawdowns.iter().map(|(m, d)| (m.as_str(), *d)).collect();
     let postings = ledger::postings(&BatchFigures {
         program_id: program.id,
         city: c.city.get(),
@@ -330,8 +444,9 @@ async fn write_batch(
         city_fen: local.city_fen,
         counties: &county_figures,
         payables: &payables,
+        drawdowns: &drawdown_refs,
     });
-    write_postings(con, batch_id, &postings).await?;
+    write_postings(con, Some(batch_id), None, &postings).await?;
 
     sqlx::query(
         "INSERT INTO settlement_batch_steps (batch_id, status, actor, role, place, at)
@@ -345,9 +460,15 @@ async fn write_batch(
     Ok(())
 }
 
-async fn write_postings(
+/// Writes `postings` of a batch (`batch_id`) or of an advance (`advance_id`), creating their
+/// accounts, and checks that they sum to zero.
+///
+/// # Errors
+/// Database failure; [`ReconError::Unbalanced`].
+pub async fn write_postings(
     con: &mut PgConnection,
-    batch_id: i64,
+    batch_id: Option<i64>,
+    advance_id: Option<i64>,
     postings: &[Posting],
 ) -> Result<(), ReconError> {
     let mut codes = Vec::with_capacity(postings.len());
@@ -355,6 +476,7 @@ async fn write_postings(
     let mut programs: Vec<Option<i64>> = Vec::with_capacity(postings.len());
     let mut places: Vec<Option<i32>> = Vec::with_capacity(postings.len());
     let mut merchants: Vec<Option<String>> = Vec::with_capacity(postings.len());
+    let mut persons: Vec<Option<String>> = Vec::with_capacity(postings.len());
     let mut line_nos = Vec::with_capacity(postings.len());
     let mut amounts = Vec::with_capacity(postings.len());
     let mut memos = Vec::with_capacity(postings.len());
@@ -368,6 +490,7 @@ async fn write_postings(
                 .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
         );
         merchants.push(p.account.merchant_id.clone());
+        persons.push(p.account.person_id.clone());
         line_nos.push(
             i32::try_from(i + 1).map_err(|_| ReconError::Corrupt("too many postings".into()))?,
         );
@@ -375,9 +498,10 @@ async fn write_postings(
         memos.push(p.memo.clone());
     }
     sqlx::query(
-        "INSERT INTO ledger_accounts (code, kind, program_id, place, merchant_id)
-         SELECT DISTINCT ON (code) * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::text[])
-                AS a(code, kind, program_id, place, merchant_id)
+        "INSERT INTO ledger_accounts (code, kind, program_id, place, merchant_id, person_id)
+         SELECT DISTINCT ON (code) * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::integer[],
+                                                 $5::text[], $6::text[])
+                AS a(code, kind, program_id, place, merchant_id, person_id)
          ON CONFLICT (code) DO NOTHING",
     )
     .bind(&codes)
@@ -385,13 +509,15 @@ async fn write_postings(
     .bind(&programs)
     .bind(&places)
     .bind(&merchants)
+    .bind(&persons)
     .execute(&mut *con)
     .await?;
     sqlx::query(
-        "INSERT INTO ledger_postings (batch_id, line_no, account_code, amount_fen, memo)
-         SELECT $1, * FROM UNNEST($2::integer[], $3::text[], $4::bigint[], $5::text[])",
+        "INSERT INTO ledger_postings (batch_id, advance_id, line_no, account_code, amount_fen, memo)
+         SELECT $1, $2, * FROM UNNEST($3::integer[], $4::text[], $5::bigint[], $6::text[])",
     )
     .bind(batch_id)
+    .bind(advance_id)
     .bind(&line_nos)
     .bind(&codes)
     .bind(&amounts)
@@ -399,14 +525,16 @@ async fn write_postings(
     .execute(&mut *con)
     .await?;
     let sum: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(sum(amount_fen), 0)::bigint FROM ledger_postings WHERE batch_id = $1",
+        "SELECT COALESCE(sum(amount_fen), 0)::bigint FROM ledger_postings
+          WHERE batch_id IS NOT DISTINCT FROM $1 AND advance_id IS NOT DISTINCT FROM $2",
     )
     .bind(batch_id)
+    .bind(advance_id)
     .fetch_one(&mut *con)
     .await?;
     if sum != 0 {
         return Err(ReconError::Unbalanced {
-            batch: batch_id,
+            batch: batch_id.or(advance_id).unwrap_or(0),
             sum,
         });
     }

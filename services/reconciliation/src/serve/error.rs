@@ -65,6 +65,7 @@ impl From<ReconError> for ApiError {
                 .with_message(message)
                 .with_details(serde_json::json!({ "program_id": program, "settled": settled })),
             ReconError::UnknownApiKey => ApiError::new(Common::ApiKeyInvalid),
+            ReconError::Usage(reason) => ApiError::new(Common::InvalidField).with_message(reason),
             other => ApiError::internal(other),
         }
     }

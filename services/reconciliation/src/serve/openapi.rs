@@ -59,13 +59,17 @@ impl Modify for SecuritySchemes {
         super::routes::ops,
         super::routes::run_check,
         super::routes::audit,
+        super::routes::make_advance,
+        super::routes::list_advances,
     ),
     components(schemas(ApiKeyProof, DevProof, SessionView, OfficerView, DevOfficers, Overview, Scope,
         ProgramBurn, BurnPoint, RunOut, DaySpending, CategorySpending, CityBudget, Periods, PeriodSummary,
         RunSummary, StatusCounts, RunDetail, Batch, CountyShare, BatchDetail, RunRef, StepView, NextStep,
         BatchMerchants, MerchantLineView, ConfirmRequest, Status, SettleBody, Settled, ProgramRunRef,
         ReviewView, FindingView, RedemptionDetail, ReversalLine, Ops, OutboxLag, CheckView,
-        DifferenceView, AuditList, AuditEntry)),
+        DifferenceView, AuditList, AuditEntry, super::routes::AdvanceBody, super::routes::AdvanceList,
+        crate::advances::Advance, crate::advances::AdvanceBalance, super::views::SubsidyLineView,
+        super::views::AdvanceLineView)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;
@@ -98,6 +102,7 @@ mod tests {
             "/v1/ops",
             "/v1/checks",
             "/v1/audit",
+            "/v1/advances",
             "/readyz",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path}");

@@ -55,7 +55,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, dev_idp: bool) {
         .route("/v1/redemptions/{id}", web::get().to(redemption))
         .route("/v1/ops", web::get().to(ops))
         .route("/v1/checks", web::post().to(run_check))
-        .route("/v1/audit", web::get().to(audit));
+        .route("/v1/audit", web::get().to(audit))
+        .route("/v1/advances", web::get().to(list_advances))
+        .route("/v1/advances", web::post().to(make_advance));
 }
 
 fn no_store() -> (header::HeaderName, &'static str) {
@@ -561,5 +563,77 @@ pub async fn audit(
     }
     Ok(json(&AuditList {
         entries: state.audit.list(&officer.admin, limit).await?,
+    }))
+}
+
+/// `POST /v1/advances` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceBody {
+    /// The program paying it.
+    pub program_id: i64,
+    /// The merchant receiving it (approved for the program).
+    pub merchant_id: String,
+    /// How much, fen (> 0).
+    pub amount_fen: i64,
+    /// The payment's reference, 1–64 characters (a repeat returns the first advance).
+    pub reference: String,
+}
+
+/// `GET /v1/advances`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdvanceList {
+    /// Per program and merchant.
+    pub advances: Vec<crate::advances::AdvanceBalance>,
+}
+
+/// Advances a program's money to a merchant before its sales (province officers; idempotent
+/// on the reference).
+#[utoipa::path(post, path = "/v1/advances", tag = "console", security(("session" = [], "csrf" = [])), request_body = AdvanceBody,
+    responses((status = 201, body = crate::advances::Advance, description = "advanced"),
+        (status = 200, body = crate::advances::Advance, description = "the reference was used: the first advance, nothing written"),
+        (status = 400, description = "INVALID_FIELD", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "CSRF_TOKEN_INVALID, FORBIDDEN_ROLE, FORBIDDEN_PLACE", body = ErrorBody)))]
+pub async fn make_advance(
+    officer: Officer,
+    state: web::Data<State>,
+    body: ApiJson<AdvanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.0;
+    let target = format!("program {} → merchant {}: {} fen ({})", b.program_id, b.merchant_id, b.amount_fen, b.reference);
+    let done = crate::advances::advance(
+        &state.pg,
+        &officer.admin,
+        &crate::advances::AdvanceRequest {
+            program_id: b.program_id,
+            merchant_id: b.merchant_id,
+            amount_fen: b.amount_fen,
+            reference: b.reference,
+        },
+        state.clock.now(),
+    )
+    .await
+    .map_err(ApiError::from);
+    let advance = state
+        .audit
+        .outcome(&officer.admin, "advance.create", target, done)
+        .await?;
+    let mut resp = if advance.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(resp.insert_header(no_store()).json(advance))
+}
+
+/// Every merchant's advance balance (advanced, drawn down by settlements, outstanding).
+#[utoipa::path(get, path = "/v1/advances", tag = "console", security(("session" = [])),
+    responses((status = 200, body = AdvanceList), (status = 401, body = ErrorBody)))]
+pub async fn list_advances(
+    officer: Officer,
+    state: web::Data<State>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(json(&AdvanceList {
+        advances: crate::advances::balances(&state.pg, &officer.admin).await?,
     }))
 }

@@ -547,15 +547,57 @@ pub struct MerchantLineView {
     pub reversals: i64,
 }
 
+/// One kind of subsidy to one payee (the other schemes: car trade-in, tickets, top-ups).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubsidyLineView {
+    /// What for, e.g. `trade_in`, `ticket`, `extra:green_product`.
+    pub kind: String,
+    /// `merchant` or `resident`.
+    pub payee_kind: String,
+    /// The merchant's or the person's id.
+    pub payee_id: String,
+    /// The merchant's name (empty for a resident).
+    pub payee_name: String,
+    /// Granted.
+    pub granted_fen: i64,
+    /// Given back.
+    pub reversed_fen: i64,
+    /// What is owed.
+    pub payable_fen: i64,
+    /// Rows counted.
+    pub lines: i64,
+}
+
+/// How the batch netted a merchant's payable against the program's advance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdvanceLineView {
+    /// The merchant.
+    pub merchant_id: String,
+    /// What the batch owes the merchant.
+    pub payable_fen: i64,
+    /// Advance held before.
+    pub outstanding_before_fen: i64,
+    /// Drawn down.
+    pub drawdown_fen: i64,
+    /// Advance still held.
+    pub outstanding_after_fen: i64,
+    /// Still to pay (negative: owed back).
+    pub net_payable_fen: i64,
+}
+
 /// `GET /v1/batches/{batch_id}/merchants`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BatchMerchants {
     /// The batch.
     pub batch_id: i64,
-    /// Σ payables.
+    /// Σ payables, merchant lines and subsidy lines.
     pub payable_fen: i64,
     /// By merchant id.
     pub merchants: Vec<MerchantLineView>,
+    /// The other schemes' subsidy lines, by kind and payee.
+    pub lines: Vec<SubsidyLineView>,
+    /// Advances netted, by merchant.
+    pub advances: Vec<AdvanceLineView>,
 }
 
 /// A batch's merchant lines.
@@ -570,6 +612,34 @@ pub async fn merchants(
     let run_id = run_of_batch(pg, batch_id).await?;
     workflow::view(pg, batch_id, officer).await?;
     let (_, run) = load_run(pg, run_id, officer).await?;
+    let lines: Vec<SubsidyLineView> = run
+        .lines
+        .iter()
+        .filter(|l| l.batch_id == batch_id)
+        .map(|l| SubsidyLineView {
+            kind: l.kind.clone(),
+            payee_kind: l.payee_kind.clone(),
+            payee_id: l.payee_id.clone(),
+            payee_name: l.payee_name.clone(),
+            granted_fen: l.granted_fen,
+            reversed_fen: l.reversed_fen,
+            payable_fen: l.payable_fen,
+            lines: l.lines,
+        })
+        .collect();
+    let advances: Vec<AdvanceLineView> = run
+        .advances
+        .iter()
+        .filter(|a| a.batch_id == batch_id)
+        .map(|a| AdvanceLineView {
+            merchant_id: a.merchant_id.clone(),
+            payable_fen: a.payable_fen,
+            outstanding_before_fen: a.outstanding_before_fen,
+            drawdown_fen: a.drawdown_fen,
+            outstanding_after_fen: a.outstanding_after_fen,
+            net_payable_fen: a.net_payable_fen,
+        })
+        .collect();
     let merchants: Vec<MerchantLineView> = run
         .merchants
         .into_iter()
@@ -586,8 +656,11 @@ pub async fn merchants(
         .collect();
     Ok(BatchMerchants {
         batch_id,
-        payable_fen: merchants.iter().map(|m| m.payable_fen).sum(),
+        payable_fen: merchants.iter().map(|m| m.payable_fen).sum::<i64>()
+            + lines.iter().map(|l| l.payable_fen).sum::<i64>(),
         merchants,
+        lines,
+        advances,
     })
 }
 

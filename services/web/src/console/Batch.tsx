@@ -89,6 +89,97 @@ function Merchants(props: { data: BatchMerchants }) {
   );
 }
 
+function Lines(props: { data: BatchMerchants }) {
+  const t = useT();
+  const rows = props.data.lines;
+  if (rows.length === 0) return null;
+  return (
+    <div class="table-scroll">
+      <h3>{t.linesTitle}</h3>
+      <table class="table" data-testid="subsidy-lines-table">
+        <thead>
+          <tr>
+            <th scope="col">{t.colKind}</th>
+            <th scope="col">{t.colPayee}</th>
+            <th scope="col" class="num">{t.colGranted}</th>
+            <th scope="col" class="num">{t.colReversed}</th>
+            <th scope="col" class="num">{t.colPayable}</th>
+            <th scope="col" class="num">{t.colLines}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((l) => (
+            <tr key={`${l.kind}-${l.payee_kind}-${l.payee_id}`} data-testid="subsidy-line-row" data-kind={l.kind}>
+              <td class="mono small">{l.kind}</td>
+              <th scope="row">{l.payee_kind === "resident" ? t.resident(l.payee_id) : `${l.payee_name} (${l.payee_id})`}</th>
+              <td class="num">{formatYuan(l.granted_fen)}</td>
+              <td class="num">{formatYuan(l.reversed_fen)}</td>
+              <td class="num">
+                <Yuan fen={l.payable_fen} testid="subsidy-line-payable" />
+              </td>
+              <td class="num">{l.lines}</td>
+            </tr>
+          ))}
+        </tbody>
+        <tfoot>
+          <tr data-testid="subsidy-lines-total">
+            <th scope="row" colSpan={4}>
+              {t.total}
+            </th>
+            <td class="num">{formatYuan(sumFen(rows, (l) => l.payable_fen))}</td>
+            <td class="num">{rows.reduce((n, l) => n + l.lines, 0)}</td>
+          </tr>
+        </tfoot>
+      </table>
+    </div>
+  );
+}
+
+function Advances(props: { data: BatchMerchants }) {
+  const t = useT();
+  const rows = props.data.advances;
+  if (rows.length === 0) return null;
+  return (
+    <div class="table-scroll">
+      <h3>{t.advancesTitle}</h3>
+      <table class="table" data-testid="advances-table">
+        <thead>
+          <tr>
+            <th scope="col">{t.colMerchantId}</th>
+            <th scope="col" class="num">{t.colPayable}</th>
+            <th scope="col" class="num">{t.colAdvanceBefore}</th>
+            <th scope="col" class="num">{t.colDrawdown}</th>
+            <th scope="col" class="num">{t.colAdvanceAfter}</th>
+            <th scope="col" class="num">{t.colNetPayable}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((a) => (
+            <tr key={a.merchant_id} data-testid="advance-row" data-merchant-id={a.merchant_id}>
+              <th scope="row" class="mono small">{a.merchant_id}</th>
+              <td class="num">{formatYuan(a.payable_fen)}</td>
+              <td class="num">{formatYuan(a.outstanding_before_fen)}</td>
+              <td class="num">{formatYuan(a.drawdown_fen)}</td>
+              <td class="num">{formatYuan(a.outstanding_after_fen)}</td>
+              <td class="num">{formatYuan(a.net_payable_fen)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function Payables(props: { data: BatchMerchants }) {
+  return (
+    <>
+      <Merchants data={props.data} />
+      <Lines data={props.data} />
+      <Advances data={props.data} />
+    </>
+  );
+}
+
 function Action(props: { b: BatchDetail; onDone: (b: BatchDetail) => void; onStale: () => void }) {
   const t = useT();
   const { b } = props;
@@ -308,7 +399,7 @@ export function Batch(props: { id: number }) {
             reload={detail.reload}
             merchants={
               <Loaded load={merchants.state} retry={merchants.reload}>
-                {(m) => <Merchants data={m} />}
+                {(m) => <Payables data={m} />}
               </Loaded>
             }
           />

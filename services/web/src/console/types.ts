@@ -194,10 +194,32 @@ export interface MerchantLine {
   reversals: number;
 }
 
+export interface SubsidyLine {
+  kind: string;
+  payee_kind: "merchant" | "resident";
+  payee_id: string;
+  payee_name: string;
+  granted_fen: number;
+  reversed_fen: number;
+  payable_fen: number;
+  lines: number;
+}
+
+export interface AdvanceLine {
+  merchant_id: string;
+  payable_fen: number;
+  outstanding_before_fen: number;
+  drawdown_fen: number;
+  outstanding_after_fen: number;
+  net_payable_fen: number;
+}
+
 export interface BatchMerchants {
   batch_id: number;
   payable_fen: number;
   merchants: MerchantLine[];
+  lines: SubsidyLine[];
+  advances: AdvanceLine[];
 }
 
 export interface Finding {
@@ -292,4 +314,12 @@ export interface SettleResult {
 }
 
 /** The report files of a period, as `GET /v1/periods/{period}/files/{name}` names them. */
-export const REPORT_FILES = ["cities.csv", "merchants.csv", "programs.csv", "report.json", "summary.txt"] as const;
+export const REPORT_FILES = [
+  "cities.csv",
+  "merchants.csv",
+  "programs.csv",
+  "subsidy_lines.csv",
+  "advances.csv",
+  "report.json",
+  "summary.txt",
+] as const;
