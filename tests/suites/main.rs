@@ -38,6 +38,7 @@ mod loadtest_smoke;
 
 mod reconciliation_check;
 mod reconciliation_review;
+mod reconciliation_schemes;
 mod reconciliation_settle;
 mod reconciliation_support;
 mod reconciliation_workflow;
@@ -56,3 +57,4 @@ mod console_api;
 mod console_support;
 mod pages_api;
 mod stack_support;
+mod trade_in;

@@ -258,6 +258,7 @@ impl TestApp {
                 round_no: 1,
                 starts_at: t0() - Duration::days(1),
                 quantity: 100_000,
+                mode: voucher_core::RoundMode::Rush,
             }],
             validity: Validity {
                 days_after_claim: Some(7),
@@ -306,7 +307,7 @@ impl TestApp {
             person_id: PersonId::parse(person).unwrap(),
             place: campaign.spec.owner_place,
             category: campaign.spec.category,
-            rule: campaign.spec.rule,
+            rule: campaign.spec.rule.clone(),
             valid_from: self.clock.now() - Duration::hours(1),
             valid_until: self.clock.now() + Duration::days(7),
         }

@@ -125,6 +125,7 @@ async fn rounds_append_in_order_and_a_taken_number_conflicts() {
         round_no: 2,
         starts_at: t0() + Duration::days(1),
         quantity: 5,
+        mode: voucher_core::RoundMode::Rush,
     };
     let updated = campaigns::add_round(&db.pool, campaign.id, &round_2)
         .await
@@ -141,6 +142,7 @@ async fn rounds_append_in_order_and_a_taken_number_conflicts() {
         round_no: 4,
         starts_at: t0() + Duration::days(3),
         quantity: 5,
+        mode: voucher_core::RoundMode::Rush,
     };
     assert!(matches!(
         campaigns::add_round(&db.pool, campaign.id, &skipping).await,
@@ -154,6 +156,7 @@ async fn rounds_append_in_order_and_a_taken_number_conflicts() {
         round_no: 3,
         starts_at: t0() + Duration::days(2),
         quantity: 5,
+        mode: voucher_core::RoundMode::Rush,
     };
     let (x, y) = tokio::join!(
         campaigns::add_round(&db.pool, campaign.id, &round_3),
@@ -377,7 +380,7 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
         person_id: person("alice"),
         place: jincheng(),
         category: campaign.spec.category,
-        rule: campaign.spec.rule,
+        rule: campaign.spec.rule.clone(),
         valid_from: t0(),
         valid_until: t0() + Duration::days(30),
     };

@@ -93,6 +93,7 @@ pub fn campaign_spec(program: &Program, owner: PlaceCode, shape: &Shape) -> NewC
                 round_no,
                 starts_at: t0() + *offset,
                 quantity: *quantity,
+                mode: voucher_core::RoundMode::Rush,
             })
             .collect(),
         validity: Validity {

@@ -6,10 +6,16 @@
 //!        + claimed − recycled`.
 //! When round *n* opens it releases `min(pool, quantity_n + recycled since the last release)`;
 //! what a round leaves unclaimed stays live for the next.
+//!
+//! A round is a rush (claims from its start) or a lottery (报名摇号: registration during a
+//! window that closes at or before the round's start, then a draw; see [`crate::lottery`]).
+//! A lottery round's stock is released like a rush round's, and its winners are issued
+//! through the same claim script; what they do not take stays live for the next round.
 
 use crate::category::Category;
 use crate::identity::Identity;
 use crate::ids::{CampaignId, ProgramId};
+use crate::lottery::Commitment;
 use crate::money::Fen;
 use crate::place::PlaceCode;
 use crate::rule::Rule;
@@ -92,17 +98,187 @@ pub mod bounds {
 }
 
 /// A release round: at `starts_at`, `quantity` vouchers (plus recycled stock) go on sale.
+///
+/// On the wire a round is flat: `round_no`, `starts_at`, `quantity`, `mode` (`rush`, the
+/// default, or `lottery`) and, for a lottery, `registration_opens_at`,
+/// `registration_closes_at` and (in what the server answers) `commitment`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RoundWire", into = "RoundWire")]
 pub struct Round {
     /// 1, 2, 3 … in order of start time.
-    #[serde(deserialize_with = "bounds::round_no")]
     pub round_no: u32,
-    /// When the round opens.
+    /// When the round opens (a lottery round: the earliest moment of its draw).
     pub starts_at: DateTime<Utc>,
     /// How many vouchers it releases (recycled stock comes on top).
-    #[serde(deserialize_with = "bounds::stock")]
     pub quantity: u32,
+    /// Rush (first come, first served) or lottery (registration, then a draw).
+    pub mode: RoundMode,
+}
+
+/// How a round hands out its vouchers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundMode {
+    /// 抢券: residents claim from `starts_at`, first come first served.
+    Rush,
+    /// 报名摇号: residents register during a window; after it, a verifiable draw picks the
+    /// winners, who are issued their vouchers (see [`crate::lottery`]). Rush claims are
+    /// refused while this round is the current one.
+    Lottery(LotteryWindow),
+}
+
+/// A lottery round's registration window and its published commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LotteryWindow {
+    /// Registrations accepted from this instant…
+    pub registration_opens_at: DateTime<Utc>,
+    /// …until this one (excluded). At or before the round's `starts_at`.
+    pub registration_closes_at: DateTime<Utc>,
+    /// SHA-256 of the round's secret seed, made by the server when it records the round
+    /// (`None` in a request: a client never supplies it).
+    pub commitment: Option<Commitment>,
+}
+
+/// The name of a round mode on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundKind {
+    /// [`RoundMode::Rush`].
+    #[default]
+    Rush,
+    /// [`RoundMode::Lottery`].
+    Lottery,
+}
+
+/// A round mode whose fields do not fit together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRoundMode {
+    /// A lottery without both ends of its window.
+    #[error("a lottery round needs registration_opens_at and registration_closes_at")]
+    MissingWindow,
+    /// Window fields on a rush round.
+    #[error("registration_opens_at, registration_closes_at and commitment belong to lottery rounds only")]
+    WindowOnRush,
+    /// The window is empty or ends after the round starts.
+    #[error("the registration window must open before it closes and close at or before the round's starts_at")]
+    WindowOrder,
+}
+
+impl RoundMode {
+    /// Builds a mode from its wire fields, checking the window against the round's start
+    /// (`opens < closes <= starts_at`).
+    ///
+    /// # Errors
+    /// [`InvalidRoundMode`].
+    pub fn from_parts(
+        kind: RoundKind,
+        registration_opens_at: Option<DateTime<Utc>>,
+        registration_closes_at: Option<DateTime<Utc>>,
+        commitment: Option<Commitment>,
+        starts_at: DateTime<Utc>,
+    ) -> Result<RoundMode, InvalidRoundMode> {
+        match (kind, registration_opens_at, registration_closes_at) {
+            (RoundKind::Rush, None, None) if commitment.is_none() => Ok(RoundMode::Rush),
+            (RoundKind::Rush, _, _) => Err(InvalidRoundMode::WindowOnRush),
+            (RoundKind::Lottery, Some(opens), Some(closes)) => {
+                if opens < closes && closes <= starts_at {
+                    Ok(RoundMode::Lottery(LotteryWindow {
+                        registration_opens_at: opens,
+                        registration_closes_at: closes,
+                        commitment,
+                    }))
+                } else {
+                    Err(InvalidRoundMode::WindowOrder)
+                }
+            }
+            (RoundKind::Lottery, _, _) => Err(InvalidRoundMode::MissingWindow),
+        }
+    }
+
+    /// Its wire name.
+    pub fn kind(&self) -> RoundKind {
+        match self {
+            RoundMode::Rush => RoundKind::Rush,
+            RoundMode::Lottery(_) => RoundKind::Lottery,
+        }
+    }
+
+    /// The lottery window, if a lottery.
+    pub fn lottery(&self) -> Option<&LotteryWindow> {
+        match self {
+            RoundMode::Rush => None,
+            RoundMode::Lottery(w) => Some(w),
+        }
+    }
+}
+
+impl Round {
+    /// A rush round.
+    pub fn rush(round_no: u32, starts_at: DateTime<Utc>, quantity: u32) -> Round {
+        Round {
+            round_no,
+            starts_at,
+            quantity,
+            mode: RoundMode::Rush,
+        }
+    }
+
+    /// Whether this is a lottery round.
+    pub fn is_lottery(&self) -> bool {
+        matches!(self.mode, RoundMode::Lottery(_))
+    }
+}
+
+/// The flat wire form of a [`Round`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoundWire {
+    #[serde(deserialize_with = "bounds::round_no")]
+    round_no: u32,
+    starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "bounds::stock")]
+    quantity: u32,
+    #[serde(default)]
+    mode: RoundKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registration_opens_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registration_closes_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    commitment: Option<Commitment>,
+}
+
+impl TryFrom<RoundWire> for Round {
+    type Error = InvalidRoundMode;
+    fn try_from(w: RoundWire) -> Result<Round, InvalidRoundMode> {
+        let mode = RoundMode::from_parts(
+            w.mode,
+            w.registration_opens_at,
+            w.registration_closes_at,
+            w.commitment,
+            w.starts_at,
+        )?;
+        Ok(Round {
+            round_no: w.round_no,
+            starts_at: w.starts_at,
+            quantity: w.quantity,
+            mode,
+        })
+    }
+}
+
+impl From<Round> for RoundWire {
+    fn from(r: Round) -> RoundWire {
+        let window = r.mode.lottery();
+        RoundWire {
+            round_no: r.round_no,
+            starts_at: r.starts_at,
+            quantity: r.quantity,
+            mode: r.mode.kind(),
+            registration_opens_at: window.map(|w| w.registration_opens_at),
+            registration_closes_at: window.map(|w| w.registration_closes_at),
+            commitment: window.and_then(|w| w.commitment),
+        }
+    }
 }
 
 /// How long a claimed voucher may be spent. At least one of the two is set; with both,
@@ -258,6 +434,9 @@ pub enum InvalidCampaign {
     /// Real-name level above 3.
     #[error("min_real_name_level must be 0-3")]
     RealNameLevel,
+    /// A lottery round submitted with a commitment: the server makes it.
+    #[error("a lottery round's commitment is made by the server; do not send one")]
+    Commitment,
 }
 
 /// Why a person may not claim.
@@ -289,17 +468,21 @@ impl NewCampaign {
         let fits = match self.rule {
             Rule::Percent { .. } => self.category == Category::HomeFurnishing,
             Rule::Threshold { .. } => self.category != Category::HomeFurnishing,
+            // 以旧换新: appliances and kitchen-and-bath at home-furnishing merchants, phones,
+            // digital products and e-bikes at general ones.
+            Rule::ItemPercent(_) => {
+                matches!(self.category, Category::HomeFurnishing | Category::General)
+            }
+            Rule::AnnualCard { .. } => self.category == Category::CultureTourism,
         };
         if !fits {
-            let rule = if self.rule.is_single_use() {
-                "threshold"
-            } else {
-                "percent"
-            };
             return Err(InvalidCampaign::RuleCategory {
-                rule,
+                rule: self.rule.kind(),
                 category: self.category,
             });
+        }
+        if matches!(self.rule, Rule::AnnualCard { .. }) && self.per_person_limit != 1 {
+            return Err(crate::rule::InvalidRule::AnnualCardLimit.into());
         }
         if self.stock == 0 {
             return Err(InvalidCampaign::ZeroStock);
@@ -318,6 +501,9 @@ impl NewCampaign {
             let later = i == 0 || self.rounds[i - 1].starts_at < round.starts_at;
             if !numbered || !later || round.quantity == 0 {
                 return Err(InvalidCampaign::Rounds);
+            }
+            if round.mode.lottery().is_some_and(|w| w.commitment.is_some()) {
+                return Err(InvalidCampaign::Commitment);
             }
         }
         if self.validity.days_after_claim == Some(0)
@@ -360,6 +546,9 @@ impl NewCampaign {
         if Some(round.round_no) != expected || !later || round.quantity == 0 {
             return Err(InvalidCampaign::Rounds);
         }
+        if round.mode.lottery().is_some_and(|w| w.commitment.is_some()) {
+            return Err(InvalidCampaign::Commitment);
+        }
         Ok(())
     }
 }
@@ -392,6 +581,11 @@ impl Campaign {
             .iter()
             .filter(|r| r.starts_at <= now)
             .max_by_key(|r| r.starts_at)
+    }
+
+    /// The round numbered `round_no`, if any.
+    pub fn round(&self, round_no: u32) -> Option<&Round> {
+        self.spec.rounds.iter().find(|r| r.round_no == round_no)
     }
 
     /// The first round starting after `now`, if any.

@@ -5,9 +5,9 @@
 //! `TOKEN_INVALID`), the validity window (`VOUCHER_NOT_YET_VALID`, `VOUCHER_EXPIRED`), the
 //! merchant's category (`MERCHANT_CATEGORY_MISMATCH`), the merchant's place
 //! (`OUTSIDE_ISSUING_PLACE`) and a threshold rule's minimum spend (`BELOW_THRESHOLD`). The
-//! rest of the declines (already redeemed, budget exhausted, not approved, unknown) are
-//! found by the decision in PostgreSQL; their codes live here too so that the API has one
-//! list. Declines are answers, not errors: a terminal shows them to the cashier.
+//! rest of the declines (already redeemed, budget exhausted, not approved, unknown; for a
+//! per-item voucher the lines' categories and prices, the person's category limits and cap)
+//! are found by the decision; their codes live here too so that the API has one list. Declines are answers, not errors: a terminal shows them to the cashier.
 
 use crate::category::Category;
 use crate::dynamic_code::{CodeError, DynamicCodes, VerifiedCode};
@@ -47,11 +47,21 @@ pub enum Decline {
     VoucherNotFound,
     /// The code was made with a code key the owner has since revoked (a new key was issued).
     CodeRevoked,
+    /// A per-item (以旧换新) voucher without the order's lines.
+    ItemsRequired,
+    /// A line's product category is missing or not covered by the voucher.
+    ProductCategoryNotCovered,
+    /// An item is priced above the highest price the voucher subsidises.
+    ItemPriceAboveLimit,
+    /// The person has had as many items of a product category subsidised as allowed.
+    CategoryLimitReached,
+    /// A per-item voucher's cumulative cap is used up.
+    CapExhausted,
 }
 
 impl Decline {
     /// Every decline, in the documented order.
-    pub const ALL: [Decline; 12] = [
+    pub const ALL: [Decline; 17] = [
         Decline::VoucherAlreadyRedeemed,
         Decline::VoucherExpired,
         Decline::VoucherNotYetValid,
@@ -64,6 +74,11 @@ impl Decline {
         Decline::TokenInvalid,
         Decline::VoucherNotFound,
         Decline::CodeRevoked,
+        Decline::ItemsRequired,
+        Decline::ProductCategoryNotCovered,
+        Decline::ItemPriceAboveLimit,
+        Decline::CategoryLimitReached,
+        Decline::CapExhausted,
     ];
 
     /// The stable code and the message for people, from one table.
@@ -103,6 +118,26 @@ impl Decline {
             Decline::CodeRevoked => (
                 "CODE_REVOKED",
                 "the code's key was revoked: ask the customer to refresh the code",
+            ),
+            Decline::ItemsRequired => (
+                "ITEMS_REQUIRED",
+                "this voucher subsidises items: send the order's lines with their product category",
+            ),
+            Decline::ProductCategoryNotCovered => (
+                "PRODUCT_CATEGORY_NOT_COVERED",
+                "a line's product category is not covered by this voucher",
+            ),
+            Decline::ItemPriceAboveLimit => (
+                "ITEM_PRICE_ABOVE_LIMIT",
+                "an item is priced above the highest price this voucher subsidises",
+            ),
+            Decline::CategoryLimitReached => (
+                "CATEGORY_LIMIT_REACHED",
+                "the customer has had as many items of this product category subsidised as allowed",
+            ),
+            Decline::CapExhausted => (
+                "CAP_EXHAUSTED",
+                "the customer's cap on this voucher is used up",
             ),
         }
     }

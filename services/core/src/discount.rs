@@ -1,4 +1,6 @@
-//! Discount arithmetic (POLICY rules 2 and 3), all in integer fen, floors to the fen.
+//! Discount arithmetic (POLICY rules 2 and 3, and the annual card's once-only subsidy), all
+//! in integer fen, floors to the fen. The per-item rule's arithmetic is in
+//! [`crate::item_rule`].
 
 use crate::money::{BasisPoints, Fen};
 use crate::rule::Rule;
@@ -39,6 +41,10 @@ pub enum NotApplicable {
     /// The campaign's remaining budget cannot cover a threshold voucher's discount.
     #[error("the campaign's budget is exhausted")]
     BudgetExhausted,
+    /// A per-item (以旧换新) voucher is priced per order line, not on an order amount: see
+    /// [`crate::item_rule`].
+    #[error("a per-item voucher is priced on the order's lines")]
+    NeedsLines,
 }
 
 /// 满减: `off` off an order of at least `min_spend`, never more than the order.
@@ -82,13 +88,25 @@ pub fn percent(
     }
 }
 
+/// 旅游惠民年卡: the card's `subsidy` at its first use (at most the order), nothing once it has
+/// been granted. Never fails: every entry with the card is a sale.
+pub fn annual_card(subsidy: Fen, order: Fen, already_granted: bool) -> Fen {
+    if already_granted {
+        Fen::ZERO
+    } else {
+        subsidy.min(order)
+    }
+}
+
 impl Rule {
     /// The discount this rule grants on `order`. For a threshold rule `cap_remaining` is
     /// ignored and the whole `off` must fit in `budget_remaining`; for a percent rule see
-    /// [`percent`].
+    /// [`percent`]; for an annual card `cap_remaining` below its subsidy means it was
+    /// granted, and the subsidy must fit in `budget_remaining` whole.
     ///
     /// # Errors
-    /// [`NotApplicable`] when a threshold voucher cannot be applied.
+    /// [`NotApplicable`] when a threshold voucher cannot be applied, and for a per-item
+    /// rule (priced on lines: [`crate::item_rule::ItemRule::price`]).
     pub fn discount(
         &self,
         order: Fen,
@@ -110,6 +128,21 @@ impl Rule {
             }
             Rule::Percent { rate_bp, .. } => {
                 Ok(percent(rate_bp, order, cap_remaining, budget_remaining))
+            }
+            Rule::ItemPercent(_) => Err(NotApplicable::NeedsLines),
+            Rule::AnnualCard { subsidy } => {
+                let uncapped = annual_card(subsidy, order, cap_remaining < subsidy);
+                let (amount, limited_by) = if uncapped > budget_remaining {
+                    (Fen::ZERO, Some(Limit::Budget))
+                } else {
+                    (uncapped, None)
+                };
+                Ok(Discount {
+                    amount,
+                    to_pay: order.saturating_sub(amount),
+                    uncapped,
+                    limited_by,
+                })
             }
         }
     }

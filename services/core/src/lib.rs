@@ -16,20 +16,25 @@ pub mod clock;
 pub mod credit_code;
 pub mod discount;
 pub mod dynamic_code;
+pub mod extra;
 pub mod identity;
 pub mod ids;
+pub mod item_rule;
 pub mod keys;
+pub mod lottery;
 pub mod money;
 pub mod place;
 pub mod program;
 pub mod rule;
 pub mod settlement;
 pub mod signing;
+pub mod ticket;
 pub mod token;
+pub mod trade_in;
 
 pub use admin::AdminRole;
 pub use campaign::{
-    Campaign, CampaignStatus, Distribution, Eligibility, NewCampaign, Round, Validity,
+    Campaign, CampaignStatus, Distribution, Eligibility, NewCampaign, Round, RoundMode, Validity,
 };
 pub use category::Category;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -7,6 +7,7 @@
 
 use crate::category::Category;
 use crate::ids::{CampaignId, PersonId, ProgramId, VoucherId};
+use crate::item_rule::{CategoryRule, ItemRule, ProductCategory};
 use crate::keys::{KeyId, SigningKey, Verifier, VerifyError};
 use crate::money::{BasisPoints, Fen};
 use crate::place::PlaceCode;
@@ -84,7 +85,7 @@ impl VoucherToken {
 
 /// Signs `claims` with `key`. Deterministic: the same claims and key give the same token.
 pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
-    let rule = match claims.rule {
+    let rule = match &claims.rule {
         Rule::Threshold { min_spend, off } => {
             pb::voucher_payload::Rule::Threshold(pb::ThresholdRule {
                 min_spend: min_spend.as_i64(),
@@ -95,9 +96,15 @@ pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
             rate_bp,
             per_person_cap,
         } => pb::voucher_payload::Rule::Percent(pb::PercentRule {
-            rate_bp: u32::from(rate_bp),
+            rate_bp: u32::from(*rate_bp),
             per_person_cap: per_person_cap.as_i64(),
         }),
+        Rule::ItemPercent(item) => pb::voucher_payload::Rule::ItemPercent(item_rule_to_pb(item)),
+        Rule::AnnualCard { subsidy } => {
+            pb::voucher_payload::Rule::AnnualCard(pb::AnnualCardRule {
+                subsidy: subsidy.as_i64(),
+            })
+        }
     };
     let payload = pb::VoucherPayload {
         version: TOKEN_VERSION,
@@ -136,7 +143,8 @@ pub fn verify(
     claims_from_pb(payload).ok_or(TokenError::Malformed)
 }
 
-/// Longest token text accepted (a real one is at most 256 characters).
+/// Longest token text accepted (a real one is at most 256 characters; one with a per-item
+/// rule of 12 product categories, the most a rule may list, stays below 1,024).
 const MAX_TOKEN_LEN: usize = 1024;
 
 fn decode_signed(text: &str) -> Result<(pb::VoucherPayload, pb::SignedVoucher), TokenError> {
@@ -165,6 +173,10 @@ fn claims_from_pb(p: pb::VoucherPayload) -> Option<VoucherClaims> {
             rate_bp: BasisPoints::try_from(r.rate_bp).ok()?,
             per_person_cap: Fen::try_from(r.per_person_cap).ok()?,
         },
+        pb::voucher_payload::Rule::ItemPercent(r) => Rule::ItemPercent(item_rule_from_pb(r)?),
+        pb::voucher_payload::Rule::AnnualCard(r) => Rule::AnnualCard {
+            subsidy: Fen::try_from(r.subsidy).ok()?,
+        },
     };
     Some(VoucherClaims {
         voucher_id: VoucherId(Uuid::from_slice(&p.voucher_id).ok()?),
@@ -176,6 +188,51 @@ fn claims_from_pb(p: pb::VoucherPayload) -> Option<VoucherClaims> {
         rule,
         valid_from: DateTime::from_timestamp(p.valid_from, 0)?,
         valid_until: DateTime::from_timestamp(p.valid_until, 0)?,
+    })
+}
+
+fn item_rule_to_pb(item: &ItemRule) -> pb::ItemPercentRule {
+    pb::ItemPercentRule {
+        rate_bp: u32::from(item.rate_bp),
+        item_cap: item.item_cap.as_i64(),
+        per_person_cap: item.per_person_cap.map(Fen::as_i64),
+        max_item_price: item.max_item_price.map(Fen::as_i64),
+        categories: item
+            .categories
+            .iter()
+            .map(|c| pb::ItemCategoryRule {
+                product_category: c.product_category.as_str().to_owned(),
+                per_person_items: c.per_person_items,
+                rate_bp: c.rate_bp.map(u32::from),
+                item_cap: c.item_cap.map(Fen::as_i64),
+                max_item_price: c.max_item_price.map(Fen::as_i64),
+            })
+            .collect(),
+    }
+}
+
+fn item_rule_from_pb(r: pb::ItemPercentRule) -> Option<ItemRule> {
+    // An optional amount: absent stays absent, present must be a valid amount.
+    let optional = |v: Option<i64>| v.map(Fen::try_from).transpose().ok();
+    let categories = r
+        .categories
+        .into_iter()
+        .map(|c| {
+            Some(CategoryRule {
+                product_category: ProductCategory::parse(&c.product_category).ok()?,
+                per_person_items: c.per_person_items,
+                rate_bp: c.rate_bp.map(BasisPoints::try_from).transpose().ok()?,
+                item_cap: optional(c.item_cap)?,
+                max_item_price: optional(c.max_item_price)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(ItemRule {
+        rate_bp: BasisPoints::try_from(r.rate_bp).ok()?,
+        item_cap: Fen::try_from(r.item_cap).ok()?,
+        per_person_cap: optional(r.per_person_cap)?,
+        max_item_price: optional(r.max_item_price)?,
+        categories,
     })
 }
 

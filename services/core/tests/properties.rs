@@ -445,11 +445,13 @@ fn campaign_spec() -> NewCampaign {
                 round_no: 1,
                 starts_at: t0(),
                 quantity: 300,
+                mode: RoundMode::Rush,
             },
             Round {
                 round_no: 2,
                 starts_at: t0() + Duration::days(7),
                 quantity: 200,
+                mode: RoundMode::Rush,
             },
         ],
         validity: Validity {
@@ -509,14 +511,16 @@ fn campaign_validation() {
         .validate_new_round(&Round {
             round_no: 3,
             starts_at: t0() + Duration::days(8),
-            quantity: 1
+            quantity: 1,
+            mode: RoundMode::Rush,
         })
         .is_ok());
     assert!(spec
         .validate_new_round(&Round {
             round_no: 3,
             starts_at: t0() + Duration::days(6),
-            quantity: 1
+            quantity: 1,
+            mode: RoundMode::Rush,
         })
         .is_err());
 }

@@ -9,11 +9,11 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use voucher_core::campaign::{bounds, InvalidCampaign};
+use voucher_core::campaign::{bounds, InvalidCampaign, InvalidRoundMode, RoundKind};
 use voucher_core::program::InvalidProgram;
 use voucher_core::{
     AdminRole, Campaign, CampaignId, CampaignStatus, NewCampaign, NewProgram, Program, ProgramId,
-    Round,
+    Round, RoundMode,
 };
 use voucher_store::pg::{campaigns, programs};
 use voucher_store::{CampaignCounters, StoreError};
@@ -32,6 +32,16 @@ pub struct NewRoundBody {
     #[serde(deserialize_with = "bounds::stock")]
     #[schema(minimum = 1, maximum = 100000000)]
     pub quantity: u32,
+    /// `rush` (default) or `lottery` (报名摇号: registration, then a draw from `starts_at`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub mode: RoundKind,
+    /// A lottery's registration window opens (required for a lottery).
+    #[serde(default)]
+    pub registration_opens_at: Option<DateTime<Utc>>,
+    /// A lottery's registration window closes, at or before `starts_at` (required for a lottery).
+    #[serde(default)]
+    pub registration_closes_at: Option<DateTime<Utc>>,
 }
 
 /// Live counters from Redis (`null` when Redis does not know the campaign yet).
@@ -112,6 +122,7 @@ fn invalid_campaign(e: InvalidCampaign) -> ApiError {
         InvalidCampaign::ZeroBudget => "budget",
         InvalidCampaign::EligiblePlace(_) => "eligibility.places",
         InvalidCampaign::RealNameLevel => "eligibility.min_real_name_level",
+        InvalidCampaign::Commitment => "rounds",
     };
     ApiError::invalid_field(field, e)
 }
@@ -269,10 +280,26 @@ pub async fn add_round(
         .rounds
         .last()
         .map_or(1, |r| r.round_no.saturating_add(1));
+    let mode = RoundMode::from_parts(
+        body.mode,
+        body.registration_opens_at,
+        body.registration_closes_at,
+        None,
+        body.starts_at,
+    )
+    .map_err(|e| {
+        let field = match e {
+            InvalidRoundMode::MissingWindow => "registration_opens_at",
+            InvalidRoundMode::WindowOnRush => "mode",
+            InvalidRoundMode::WindowOrder => "registration_closes_at",
+        };
+        ApiError::invalid_field(field, e)
+    })?;
     let round = Round {
         round_no: body.round_no.unwrap_or(next),
         starts_at: body.starts_at,
         quantity: body.quantity,
+        mode,
     };
     campaign
         .spec

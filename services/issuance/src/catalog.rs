@@ -19,14 +19,31 @@ pub struct RoundView {
     pub starts_at: DateTime<Utc>,
     /// Vouchers it releases (recycled stock comes on top).
     pub quantity: u32,
+    /// `rush` (claim from `starts_at`) or `lottery` (register in the window, drawn from
+    /// `starts_at`: see `/v1/campaigns/{id}/rounds/{round_no}/lottery`).
+    pub mode: String,
+    /// A lottery's registration window opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_opens_at: Option<DateTime<Utc>>,
+    /// A lottery's registration window closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_closes_at: Option<DateTime<Utc>>,
+    /// A lottery's commitment: hex SHA-256 of the seed revealed at the draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment: Option<String>,
 }
 
 impl From<&Round> for RoundView {
     fn from(r: &Round) -> Self {
+        let window = r.mode.lottery();
         RoundView {
             round_no: r.round_no,
             starts_at: r.starts_at,
             quantity: r.quantity,
+            mode: if window.is_some() { "lottery" } else { "rush" }.to_owned(),
+            registration_opens_at: window.map(|w| w.registration_opens_at),
+            registration_closes_at: window.map(|w| w.registration_closes_at),
+            commitment: window.and_then(|w| w.commitment).map(|c| c.to_hex()),
         }
     }
 }
@@ -108,7 +125,7 @@ async fn view(
         owner_place: c.spec.owner_place.get(),
         owner_place_name: c.spec.owner_place.name_zh(),
         category: c.spec.category.as_str().to_owned(),
-        rule: c.spec.rule,
+        rule: c.spec.rule.clone(),
         validity: c.spec.validity,
         per_person_limit: c.spec.per_person_limit,
         my_claimed,

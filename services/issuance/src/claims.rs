@@ -3,7 +3,8 @@
 //! script said yes.
 //!
 //! Order of checks: per-person rate limit → campaign exists → claimable (not a list
-//! campaign) → eligible (place, real-name level) → a round is open at now → the script
+//! campaign) → eligible (place, real-name level) → a round is open at now, and it is a
+//! rush round (a lottery round's vouchers go to its draw's winners) → the script
 //! (round released? stock? per-person limit? claim id new?). A retried claim (same
 //! `claim_id`) returns the first voucher with a token re-signed from the recorded claim
 //! time, byte-identical while the signing key is unchanged.
@@ -75,7 +76,7 @@ fn outcome_label(e: &ApiError) -> &'static str {
     match e.code() {
         "SOLD_OUT" => outcome::SOLD_OUT,
         "PER_PERSON_LIMIT" => outcome::LIMIT_REACHED,
-        "ROUND_NOT_OPEN" => outcome::NOT_OPEN,
+        "ROUND_NOT_OPEN" | "ROUND_IS_LOTTERY" => outcome::NOT_OPEN,
         "CAMPAIGN_PAUSED" => outcome::PAUSED,
         "NOT_ELIGIBLE" => outcome::INELIGIBLE,
         "RATE_LIMITED" => outcome::RATE_LIMITED,
@@ -102,7 +103,11 @@ async fn claim_inner(
         .map_err(error::not_eligible)?;
     let now = to_millis(state.clock.now());
     let not_open = || error::round_not_open(campaign.next_round(now).map(|r| r.starts_at));
-    let round_no = campaign.current_round(now).ok_or_else(not_open)?.round_no;
+    let round = campaign.current_round(now).ok_or_else(not_open)?;
+    if round.is_lottery() {
+        return Err(crate::lottery::round_is_lottery(&campaign, round, now));
+    }
+    let round_no = round.round_no;
     let (valid_from, valid_until) = window(&campaign, now);
     let request = ClaimRequest {
         campaign_id,
@@ -230,7 +235,7 @@ pub fn sign_voucher(
         person_id: person.clone(),
         place: campaign.spec.owner_place,
         category: campaign.spec.category,
-        rule: campaign.spec.rule,
+        rule: campaign.spec.rule.clone(),
         valid_from,
         valid_until,
     };

@@ -47,6 +47,44 @@ voucher_platform::error_codes! {
         RoundConflict => ("ROUND_CONFLICT", CONFLICT, Conflict, "the round could not be added"),
         /// The voucher is spent, expired or outside its validity.
         VoucherNotUsable => ("VOUCHER_NOT_USABLE", CONFLICT, Conflict, "the voucher cannot be used now"),
+        /// No round of that number in the campaign.
+        RoundNotFound => ("ROUND_NOT_FOUND", NOT_FOUND, NotFound, "no such round"),
+        /// Registration and draws are for lottery rounds only.
+        RoundNotLottery => ("ROUND_NOT_LOTTERY", CONFLICT, Conflict, "the round is a rush round, not a lottery"),
+        /// The open round is a lottery (报名摇号): register during its window instead of claiming (`details`: round, window, next round).
+        RoundIsLottery => ("ROUND_IS_LOTTERY", CONFLICT, Conflict, "the open round is a lottery: vouchers go to the winners of its draw, not to claims"),
+        /// The registration window has not opened (`details.registration_opens_at`).
+        RegistrationNotOpen => ("REGISTRATION_NOT_OPEN", CONFLICT, Conflict, "registration for this round has not opened yet"),
+        /// The registration window has closed, or the round was drawn (`details.registration_closes_at`).
+        RegistrationClosed => ("REGISTRATION_CLOSED", CONFLICT, Conflict, "registration for this round has closed"),
+        /// A draw before the round's start (`details.draw_from`).
+        DrawTooEarly => ("DRAW_TOO_EARLY", CONFLICT, Conflict, "the round cannot be drawn before its registration has closed and it has started"),
+        /// The round has not been drawn yet (`details.draw_from`).
+        NotYetDrawn => ("NOT_YET_DRAWN", CONFLICT, Conflict, "the round has not been drawn yet"),
+        /// The program has no car trade-in scheme (`details.program_id`).
+        TradeInSchemeNotFound => ("TRADE_IN_SCHEME_NOT_FOUND", NOT_FOUND, NotFound, "the program has no trade-in scheme"),
+        /// The program has a trade-in scheme already (schemes are not changed once created).
+        TradeInSchemeExists => ("TRADE_IN_SCHEME_EXISTS", CONFLICT, Conflict, "the program has a trade-in scheme already"),
+        /// A day outside the trade-in scheme's window (`details`: opens_on, closes_on, date, field).
+        OutsideSchemeWindow => ("OUTSIDE_SCHEME_WINDOW", CONFLICT, Conflict, "the trade-in scheme does not accept this date"),
+        /// A business on the papers is not registered in the scheme's province (`details.field`).
+        OutsideProvince => ("OUTSIDE_PROVINCE", UNPROCESSABLE_ENTITY, InvalidRequest, "the business is not registered in the scheme's province"),
+        /// No such document of yours (an application cites a hash you did not upload), or no application cites it.
+        DocumentNotFound => ("DOCUMENT_NOT_FOUND", NOT_FOUND, NotFound, "no such document"),
+        /// The uploaded bytes are not of the `Content-Type` they were sent with.
+        DocumentContentMismatch => ("DOCUMENT_CONTENT_MISMATCH", UNSUPPORTED_MEDIA_TYPE, InvalidRequest, "the document's bytes are not of its Content-Type"),
+        /// No such trade-in application (of yours).
+        ApplicationNotFound => ("APPLICATION_NOT_FOUND", NOT_FOUND, NotFound, "no such trade-in application"),
+        /// This application id was used by another person or for other papers.
+        ApplicationIdConflict => ("APPLICATION_ID_CONFLICT", CONFLICT, Conflict, "this application_id was already used for other papers: make a new one"),
+        /// The application's status does not allow this (`details.status`).
+        ApplicationStatusConflict => ("APPLICATION_STATUS_CONFLICT", CONFLICT, Conflict, "the application's status does not allow this"),
+        /// The old car (VIN) is in another live trade-in application: one subsidy per old car.
+        OldCarAlreadyClaimed => ("OLD_CAR_ALREADY_CLAIMED", CONFLICT, Conflict, "the old car is already in another trade-in application"),
+        /// The new car (VIN) is in another live trade-in application: one subsidy per new car.
+        NewCarAlreadyClaimed => ("NEW_CAR_ALREADY_CLAIMED", CONFLICT, Conflict, "the new car is already in another trade-in application"),
+        /// The invoice is in another live trade-in application: one subsidy per invoice.
+        InvoiceAlreadyClaimed => ("INVOICE_ALREADY_CLAIMED", CONFLICT, Conflict, "the invoice is already in another trade-in application"),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod dev_idp;
 pub mod error;
 pub mod history;
 pub mod identities;
+pub mod lottery;
 pub mod metrics;
 pub mod openapi;
 pub mod persisted;
@@ -29,6 +30,7 @@ pub mod schemas;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod trade_in;
 pub mod vouchers;
 
 pub use cli::keys::{generate_dev_secrets, DevSecrets};

@@ -65,7 +65,10 @@ pub struct ApiDoc;
 
 /// The whole document: this API's routes and the platform's operations routes.
 pub fn document() -> utoipa::openapi::OpenApi {
-    voucher_platform::ops::with_operations(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::trade_in::TradeInApi::openapi());
+    doc.merge(crate::routes::lottery::LotteryApi::openapi());
+    voucher_platform::ops::with_operations(doc)
 }
 
 #[cfg(test)]

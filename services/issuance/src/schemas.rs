@@ -74,6 +74,15 @@ pub struct RoundSchema {
     /// Vouchers released.
     #[schema(minimum = 1, maximum = 100000000)]
     pub quantity: u32,
+    /// `rush` (default) or `lottery` (报名摇号: registration, then a draw from `starts_at`).
+    pub mode: Option<String>,
+    /// A lottery's registration window opens (required for a lottery).
+    pub registration_opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A lottery's registration window closes, at or before `starts_at` (required for a lottery).
+    pub registration_closes_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A lottery's commitment, hex SHA-256 of its secret seed: made by the server when the
+    /// round is recorded (answers only; never send it).
+    pub commitment: Option<String>,
 }
 
 /// Validity after claiming: `days_after_claim` and/or `ends_at` (the earlier end wins).

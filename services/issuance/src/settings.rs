@@ -48,6 +48,18 @@ pub struct Settings {
     pub web: WebSettings,
     /// The dev identity provider's sign-in (demo only).
     pub dev_idp: DevIdpSettings,
+    /// Car trade-in papers (uploaded documents).
+    pub documents: DocumentSettings,
+}
+
+/// Uploaded documents (car trade-in papers): stored once per content, in `dir`, each file
+/// named by the SHA-256 of its bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentSettings {
+    /// The content-addressed directory (created when missing).
+    pub dir: PathBuf,
+    /// Largest upload accepted, bytes (after decompression).
+    pub max_bytes: usize,
 }
 
 /// The dev identity provider: `POST /v1/dev/sign-in` mints resident identity tokens with
@@ -152,6 +164,10 @@ impl Default for Settings {
                 enabled: false,
                 token_ttl_secs: 12 * 3600,
             },
+            documents: DocumentSettings {
+                dir: PathBuf::from(".local/documents"),
+                max_bytes: 10 * 1024 * 1024,
+            },
         }
     }
 }
@@ -184,6 +200,9 @@ impl ServiceSettings for Settings {
         }
         if self.bulk.max_rows == 0 || self.bulk.request_timeout_secs == 0 {
             return invalid("bulk.max_rows and bulk.request_timeout_secs must be at least 1");
+        }
+        if self.documents.max_bytes == 0 {
+            return invalid("documents.max_bytes must be at least 1");
         }
         Ok(())
     }

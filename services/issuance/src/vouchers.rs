@@ -117,7 +117,7 @@ pub async fn list_mine(state: &AppState, who: &Identity) -> Result<Vec<MyVoucher
                     .as_ref()
                     .map(|c| c.spec.category.as_str().to_owned())
                     .unwrap_or_default(),
-                rule: campaign.as_ref().map(|c| c.spec.rule),
+                rule: campaign.as_ref().map(|c| c.spec.rule.clone()),
                 status: status_name(r.status).to_owned(),
                 usable: usable_at(&r, now).is_ok(),
                 round_no: r.round_no,

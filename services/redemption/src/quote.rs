@@ -140,7 +140,7 @@ async fn decide(
         .await?
         .unwrap_or(0)
         .max(0);
-    let (discount, notice) = match claims.rule {
+    let (discount, notice) = match claims.rule.clone() {
         Rule::Threshold { min_spend, off } => {
             let Ok(amount) = discount::threshold(min_spend, off, order) else {
                 return Ok(Err(Decline::BelowThreshold));
@@ -171,6 +171,10 @@ async fn decide(
             };
             (d.amount.as_i64(), notice)
         }
+        // TODO(issue 12, checkout helper): per-item and annual-card quotes.
+        Rule::ItemPercent(_) | Rule::AnnualCard { .. } => {
+            return Ok(Err(Decline::ItemsRequired))
+        }
     };
     Ok(Ok(Quote {
         outcome: "quote".to_owned(),
@@ -180,7 +184,7 @@ async fn decide(
         voucher: QuotedVoucher {
             voucher_id: claims.voucher_id.0,
             campaign_id: claims.campaign_id.0,
-            rule: claims.rule,
+            rule: claims.rule.clone(),
             valid_until: claims.valid_until,
         },
     }))

@@ -3,7 +3,9 @@
 //! map the result to a status. Business rules live in those modules, not here.
 
 pub mod admin;
+pub mod lottery;
 pub mod residents;
+pub mod trade_in;
 
 use actix_web::web;
 
@@ -11,4 +13,6 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     residents::configure(cfg);
     admin::configure(cfg);
+    lottery::configure(cfg);
+    trade_in::configure(cfg);
 }

@@ -118,7 +118,7 @@ pub async fn decide(
         created_at: now,
         resolved_at: None,
     };
-    let (discount, notice, cap_exhausted) = match claims.rule {
+    let (discount, notice, cap_exhausted) = match claims.rule.clone() {
         Rule::Threshold { min_spend, off } => {
             let amount = match discount::threshold(min_spend, off, order) {
                 Ok(a) => a.as_i64(),
@@ -213,6 +213,10 @@ pub async fn decide(
                 None
             };
             (taken, notice, used + taken >= cap)
+        }
+        // TODO(issue 12, checkout helper): per-item and annual-card decisions.
+        Rule::ItemPercent(_) | Rule::AnnualCard { .. } => {
+            return Ok(Err(Decline::ItemsRequired))
         }
     };
     let record = record_of(discount, notice);

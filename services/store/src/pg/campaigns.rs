@@ -1,18 +1,21 @@
 //! Campaigns and their rounds: the `campaigns` and `rounds` tables, mapped to
-//! [`voucher_core::Campaign`] (rounds are always loaded with their campaign, in order); and
+//! [`voucher_core::Campaign`] (rounds are always loaded with their campaign, in order, a
+//! lottery round with the commitment of its seed from [`super::lottery`]); and
 //! the one fact of a campaign the checkout needs, its program's refund policy
 //! ([`refund_policy`]).
 
 use crate::pg::constraints::{self, Expected, Missing};
+use crate::pg::lottery;
 use crate::pg::programs::{fen_from_db, place_from_db, place_to_db};
 use crate::{Conflict, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use std::collections::BTreeMap;
+use voucher_core::campaign::RoundKind;
 use voucher_core::{
     Campaign, CampaignId, CampaignStatus, Category, Distribution, Eligibility, NewCampaign,
-    PlaceCode, ProgramId, RefundPolicy, Round, Rule, Validity,
+    PlaceCode, ProgramId, RefundPolicy, Round, RoundMode, Rule, Validity,
 };
 
 /// Inserts a validated campaign with its rounds (one transaction).
@@ -38,7 +41,7 @@ pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, Store
     .bind(&spec.name)
     .bind(place_to_db(spec.owner_place))
     .bind(spec.category.as_str())
-    .bind(Json(spec.rule))
+    .bind(Json(&spec.rule))
     .bind(to_i32(spec.stock, "stock")?)
     .bind(to_i32(spec.per_person_limit, "per_person_limit")?)
     .bind(spec.validity.days_after_claim.map(|d| to_i32(d, "validity days")).transpose()?)
@@ -51,11 +54,13 @@ pub async fn create(pool: &PgPool, spec: &NewCampaign) -> Result<Campaign, Store
     .await
     .map_err(|e| constraints::expected(e, &[Expected::ForeignKey(Missing::CampaignProgram)]))?;
     insert_rounds(&mut tx, id, &spec.rounds).await?;
+    let mut spec = spec.clone();
+    lottery::commit_rounds_in_tx(&mut tx, CampaignId(id), &mut spec.rounds).await?;
     tx.commit().await?;
     Ok(Campaign {
         id: CampaignId(id),
         status: CampaignStatus::Active,
-        spec: spec.clone(),
+        spec,
     })
 }
 
@@ -104,21 +109,27 @@ pub async fn add_round(
     if exists.is_none() {
         return Err(StoreError::NotFound);
     }
+    let window = round.mode.lottery();
     let inserted = sqlx::query(
-        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity)
-         SELECT $1, $2, $3, $4
+        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity, mode,
+                             registration_opens_at, registration_closes_at)
+         SELECT $1, $2, $3, $4, $5, $6, $7
          WHERE $2 = (SELECT coalesce(max(round_no), 0) + 1 FROM rounds WHERE campaign_id = $1)",
     )
     .bind(id.0)
     .bind(to_i32(round.round_no, "round_no")?)
     .bind(round.starts_at)
     .bind(to_i32(round.quantity, "quantity")?)
+    .bind(mode_name(round.mode.kind()))
+    .bind(window.map(|w| w.registration_opens_at))
+    .bind(window.map(|w| w.registration_closes_at))
     .execute(&mut *tx)
     .await
     .map_err(|e| constraints::expected(e, &[ROUND_TAKEN]))?;
     if inserted.rows_affected() != 1 {
         return Err(StoreError::Conflict(Conflict::Round));
     }
+    lottery::commit_rounds_in_tx(&mut tx, id, &mut [*round]).await?;
     tx.commit().await?;
     get(pool, id).await?.ok_or(StoreError::NotFound)
 }
@@ -161,14 +172,30 @@ async fn insert_rounds(
         .iter()
         .map(|r| to_i32(r.quantity, "quantity"))
         .collect::<Result<Vec<_>, _>>()?;
+    let modes: Vec<&str> = rounds.iter().map(|r| mode_name(r.mode.kind())).collect();
+    let windows: Vec<_> = rounds.iter().map(|r| r.mode.lottery()).collect();
+    let opens: Vec<_> = windows
+        .iter()
+        .map(|w| w.map(|w| w.registration_opens_at))
+        .collect();
+    let closes: Vec<_> = windows
+        .iter()
+        .map(|w| w.map(|w| w.registration_closes_at))
+        .collect();
     sqlx::query(
-        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity)
-         SELECT $1, n, s, q FROM UNNEST($2::int4[], $3::timestamptz[], $4::int4[]) AS t (n, s, q)",
+        "INSERT INTO rounds (campaign_id, round_no, starts_at, quantity, mode,
+                             registration_opens_at, registration_closes_at)
+         SELECT $1, n, s, q, m, o, c
+         FROM UNNEST($2::int4[], $3::timestamptz[], $4::int4[], $5::text[], $6::timestamptz[],
+                     $7::timestamptz[]) AS t (n, s, q, m, o, c)",
     )
     .bind(id)
     .bind(&numbers)
     .bind(&starts)
     .bind(&quantities)
+    .bind(&modes)
+    .bind(&opens)
+    .bind(&closes)
     .execute(&mut **tx)
     .await
     .map_err(|e| constraints::expected(e, &[ROUND_TAKEN]))?;
@@ -187,19 +214,39 @@ async fn load(pool: &PgPool, only: Option<CampaignId>) -> Result<Vec<Campaign>, 
     .fetch_all(pool)
     .await?;
     let round_rows = sqlx::query(
-        "SELECT campaign_id, round_no, starts_at, quantity FROM rounds
+        "SELECT campaign_id, round_no, starts_at, quantity, mode, registration_opens_at,
+                registration_closes_at
+         FROM rounds
          WHERE ($1::int8 IS NULL OR campaign_id = $1) ORDER BY campaign_id, round_no",
     )
     .bind(only)
     .fetch_all(pool)
     .await?;
+    let commitments = lottery::commitments(pool, only.map(CampaignId)).await?;
     let mut rounds: BTreeMap<i64, Vec<Round>> = BTreeMap::new();
     for row in round_rows {
         let campaign: i64 = row.try_get("campaign_id")?;
+        let round_no = from_i32(row.try_get("round_no")?, "round_no")?;
+        let starts_at = row.try_get("starts_at")?;
+        let mode: String = row.try_get("mode")?;
+        let kind = match mode.as_str() {
+            "rush" => RoundKind::Rush,
+            "lottery" => RoundKind::Lottery,
+            other => return Err(StoreError::Corrupt(format!("round mode {other:?}"))),
+        };
+        let mode = RoundMode::from_parts(
+            kind,
+            row.try_get("registration_opens_at")?,
+            row.try_get("registration_closes_at")?,
+            commitments.get(&(campaign, round_no)).copied(),
+            starts_at,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("round {round_no} of campaign {campaign}: {e}")))?;
         rounds.entry(campaign).or_default().push(Round {
-            round_no: from_i32(row.try_get("round_no")?, "round_no")?,
-            starts_at: row.try_get("starts_at")?,
+            round_no,
+            starts_at,
             quantity: from_i32(row.try_get("quantity")?, "quantity")?,
+            mode,
         });
     }
     rows.iter()
@@ -301,6 +348,13 @@ fn status_name(status: CampaignStatus) -> &'static str {
     match status {
         CampaignStatus::Active => "active",
         CampaignStatus::Paused => "paused",
+    }
+}
+
+fn mode_name(kind: RoundKind) -> &'static str {
+    match kind {
+        RoundKind::Rush => "rush",
+        RoundKind::Lottery => "lottery",
     }
 }
 

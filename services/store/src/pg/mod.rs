@@ -3,7 +3,7 @@
 //!
 //! One module per aggregate (its table, or a table and the rows that only exist with it):
 //! - issuance's record: [`programs`], [`campaigns`] (with their rounds), [`vouchers`] (as
-//!   the persister writes them);
+//!   the persister writes them), [`lottery`] (lottery rounds' seeds, registrations, draws);
 //! - the redemption service's tables (`0002_redemption.sql`): [`merchants`] (with their
 //!   program approvals), [`terminals`], [`entitlements`], [`budget`] (the campaign budget's
 //!   buckets), [`redemptions`] (sales and holds, and the checkout's one-statement decision
@@ -19,6 +19,7 @@ pub mod constraints;
 pub mod entitlements;
 pub mod event_log;
 pub mod idempotency;
+pub mod lottery;
 pub mod merchants;
 pub mod pairings;
 pub mod programs;
@@ -27,6 +28,7 @@ pub mod reversals;
 pub mod terminals;
 pub(crate) mod text_enum;
 pub mod token_vouchers;
+pub mod trade_in;
 pub mod vouchers;
 
 use crate::StoreError;
