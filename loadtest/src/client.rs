@@ -88,6 +88,34 @@ impl IssuanceClient {
         self.send(auth.apply(req)).await
     }
 
+    /// POST raw bytes with a content type (a document upload).
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        auth: Auth<'_>,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Reply> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        self.send(auth.apply(req)).await
+    }
+
+    /// PUT a JSON body.
+    ///
+    /// # Errors
+    /// Transport failure.
+    pub async fn put_json(&self, path: &str, auth: Auth<'_>, body: &Value) -> Result<Reply> {
+        self.send(auth.apply(self.http.put(format!("{}{path}", self.base)).json(body)))
+            .await
+    }
+
     /// Waits until `/readyz` answers 200.
     ///
     /// # Errors

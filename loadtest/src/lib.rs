@@ -22,6 +22,7 @@ pub mod report;
 pub mod residents;
 pub mod rush;
 pub mod scenario;
+pub mod schemes;
 pub mod standard;
 pub mod stats;
 pub mod terminal;

@@ -45,6 +45,7 @@ mod reconciliation_workflow;
 
 mod redemption_checkout;
 mod redemption_limits;
+mod schemes_checkout;
 
 mod platform_faults;
 mod platform_process;
@@ -58,3 +59,5 @@ mod console_support;
 mod pages_api;
 mod stack_support;
 mod trade_in;
+mod schemes_tickets;
+mod lottery;

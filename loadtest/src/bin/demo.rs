@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{Duration as ChronoDuration, Utc};
 use clap::Parser;
 use loadtest::client::{admin_key, Auth, IssuanceClient, Reply};
-use loadtest::{residents, rush, terminal};
+use loadtest::{residents, rush, schemes, terminal};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -268,6 +268,18 @@ async fn main() -> Result<()> {
         ("furnishing", id_of(&furnishing)?),
     ];
     checkout(&args, &api, &jincheng, &people, &handed_out, &programs).await?;
+    let redemption_api = IssuanceClient::new(&args.redemption, 4)?;
+    let ctx = schemes::Ctx {
+        issuance: &api,
+        redemption: &args.redemption,
+        redemption_api: &redemption_api,
+        province: &province,
+        city: &jincheng,
+        idp: &idp,
+        now: Utc::now(),
+    };
+    schemes::trade_in::run(&ctx).await?;
+    schemes::tickets::run(&ctx).await?;
     pages(&args, &api, &jincheng, id_of(&consumption)?).await?;
     println!("== Demo done ==");
     Ok(())

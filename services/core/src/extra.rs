@@ -230,6 +230,63 @@ pub fn extra_amount(
     amount.min(budget_left).min(room)
 }
 
+/// An order line as the extra rules see it: what the line costs (unit price × quantity) and
+/// the product's certifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertifiedLine<'a> {
+    /// The line's amount.
+    pub amount: Fen,
+    /// Its certifications.
+    pub certifications: &'a [Certification],
+}
+
+/// `base` of the rule for `attribute`: Σ of the amounts of the lines certified for it.
+pub fn certified_base(lines: &[CertifiedLine<'_>], attribute: &Attribute) -> Fen {
+    lines
+        .iter()
+        .filter(|l| l.certifications.iter().any(|c| &c.attribute == attribute))
+        .fold(Fen::ZERO, |acc, l| acc.checked_add(l.amount).unwrap_or(acc))
+}
+
+/// One rule's figures for an order, as the record has them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtraInput<'a> {
+    /// The rule.
+    pub rule: &'a ExtraRule,
+    /// [`certified_base`] of the order for the rule's attribute.
+    pub base: Fen,
+    /// What is left of the rule's budget.
+    pub budget_left: Fen,
+    /// What the person has been granted of the rule so far.
+    pub person_used: Fen,
+}
+
+/// The extras of an order whose customer still pays `room` after the voucher's discount: the
+/// rules in the order given (name order), each by [`extra_amount`] within what the ones before
+/// left to pay.
+pub fn plan(inputs: &[ExtraInput<'_>], room: Fen) -> Vec<Fen> {
+    let mut left = room;
+    inputs
+        .iter()
+        .map(|i| {
+            let person_left = i
+                .rule
+                .per_person_cap
+                .map(|c| c.saturating_sub(i.person_used));
+            let amount = extra_amount(
+                i.rule.rate_bp,
+                i.rule.cap_per_order,
+                i.base,
+                person_left,
+                i.budget_left,
+                left,
+            );
+            left = left.saturating_sub(amount);
+            amount
+        })
+        .collect()
+}
+
 /// What to give back of `amount` (granted on an order of `order`) when `refund` more is
 /// refunded, `refunded` having been refunded before: `⌊amount × (R + r) / A⌋ − ⌊amount × R / A⌋`.
 /// Partial reversals add up exactly to `amount` once the whole order is refunded.
@@ -271,10 +328,24 @@ mod tests {
     fn the_extra_is_floored_and_limited() {
         let rate = BasisPoints::try_from(500).unwrap();
         // 5% of 3,999.99 yuan = 199.9995 → 199.99 yuan.
-        let e = extra_amount(rate, fen(50_000), fen(399_999), None, fen(i64::MAX), fen(i64::MAX));
+        let e = extra_amount(
+            rate,
+            fen(50_000),
+            fen(399_999),
+            None,
+            fen(i64::MAX),
+            fen(i64::MAX),
+        );
         assert_eq!(e, fen(19_999));
         assert_eq!(
-            extra_amount(rate, fen(10_000), fen(399_999), Some(fen(5_000)), fen(4_000), fen(1_000_000)),
+            extra_amount(
+                rate,
+                fen(10_000),
+                fen(399_999),
+                Some(fen(5_000)),
+                fen(4_000),
+                fen(1_000_000)
+            ),
             fen(4_000)
         );
     }
@@ -285,7 +356,9 @@ mod tests {
         let mut refunded = Fen::ZERO;
         let mut back = Fen::ZERO;
         for r in [3_333, 3_333, 3_333, 9_991] {
-            back = back.checked_add(proportional(e, a, refunded, fen(r))).unwrap();
+            back = back
+                .checked_add(proportional(e, a, refunded, fen(r)))
+                .unwrap();
             refunded = refunded.checked_add(fen(r)).unwrap();
         }
         assert_eq!(back, e);

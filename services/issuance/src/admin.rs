@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use voucher_core::campaign::{bounds, InvalidCampaign, InvalidRoundMode, RoundKind};
 use voucher_core::program::InvalidProgram;
 use voucher_core::{
-    AdminRole, Campaign, CampaignId, CampaignStatus, NewCampaign, NewProgram, Program, ProgramId,
-    Round, RoundMode,
+    AdminRole, Campaign, CampaignId, CampaignStatus, Distribution, NewCampaign, NewProgram,
+    Program, ProgramId, Round, RoundMode,
 };
 use voucher_store::pg::{campaigns, programs};
 use voucher_store::{CampaignCounters, StoreError};
@@ -173,6 +173,11 @@ pub async fn create_campaign(
     spec: NewCampaign,
 ) -> Result<Campaign, ApiError> {
     spec.validate().map_err(invalid_campaign)?;
+    for round in &spec.rounds {
+        lottery_round_fits(&spec, round, state.clock.now()).map_err(|e| {
+            ApiError::invalid_field("rounds", format!("round {}: {e}", round.round_no))
+        })?;
+    }
     admin.require_place(spec.owner_place)?;
     let program = programs::get(&state.pg, spec.program_id)
         .await?
@@ -195,6 +200,46 @@ pub async fn create_campaign(
         })?;
     publish(state, &campaign).await;
     Ok(campaign)
+}
+
+/// Why a lottery round cannot be created as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum LotteryMisfit {
+    /// The commitment is published when the round is created, which must be before its
+    /// registration window opens.
+    #[error("registration_opens_at must not be in the past: the round's commitment is published when it is created, before registration opens")]
+    OpensInPast,
+    /// A list campaign is issued to its list, not drawn.
+    #[error("a list campaign is issued to its list; lottery rounds are for claim campaigns")]
+    ListCampaign,
+}
+
+impl LotteryMisfit {
+    fn field(self) -> &'static str {
+        match self {
+            LotteryMisfit::OpensInPast => "registration_opens_at",
+            LotteryMisfit::ListCampaign => "mode",
+        }
+    }
+}
+
+/// Checks a lottery round against its campaign and the time of its creation (a rush round
+/// always fits).
+fn lottery_round_fits(
+    spec: &NewCampaign,
+    round: &Round,
+    now: DateTime<Utc>,
+) -> Result<(), LotteryMisfit> {
+    let Some(window) = round.mode.lottery() else {
+        return Ok(());
+    };
+    if spec.distribution != Distribution::Claim {
+        return Err(LotteryMisfit::ListCampaign);
+    }
+    if window.registration_opens_at < crate::claims::to_millis(now) {
+        return Err(LotteryMisfit::OpensInPast);
+    }
+    Ok(())
 }
 
 /// Writes a campaign that PostgreSQL now holds into Redis and the cache. A Redis failure is
@@ -305,6 +350,8 @@ pub async fn add_round(
         .spec
         .validate_new_round(&round)
         .map_err(invalid_campaign)?;
+    lottery_round_fits(&campaign.spec, &round, state.clock.now())
+        .map_err(|e| ApiError::invalid_field(e.field(), e))?;
     let _guard = state.campaigns.lock_writes().await;
     let updated = campaigns::add_round(&state.pg, id, &round)
         .await

@@ -87,6 +87,11 @@ mod tests {
             "/v1/campaigns/{id}/claims",
             "/v1/me/vouchers/{voucher_id}/code",
             "/v1/admin/campaigns/{id}/bulk-issuances",
+            "/v1/campaigns/{id}/rounds/{round_no}/registrations",
+            "/v1/campaigns/{id}/rounds/{round_no}/registrations/me",
+            "/v1/campaigns/{id}/rounds/{round_no}/lottery",
+            "/v1/campaigns/{id}/rounds/{round_no}/draw",
+            "/v1/admin/campaigns/{id}/rounds/{round_no}/draw",
             "/readyz",
         ] {
             assert!(doc["paths"][path].is_object(), "missing {path}");

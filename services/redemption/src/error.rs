@@ -58,6 +58,26 @@ voucher_platform::error_codes! {
         RefundWindowClosed => ("REFUND_WINDOW_CLOSED", CONFLICT, Conflict, "the refund window of this redemption has closed"),
         /// More refunded than the order, or a partial refund of a single-use voucher.
         RefundNotAllowed => ("REFUND_NOT_ALLOWED", CONFLICT, Conflict, "this refund is not allowed"),
+        /// The order's lines do not add up to the order amount.
+        LinesTotalMismatch => ("LINES_TOTAL_MISMATCH", UNPROCESSABLE_ENTITY, InvalidRequest, "the order's lines (unit price × quantity) must add up to order_amount_fen"),
+        /// An extra rule's new budget is below what it already granted.
+        ExtraBudgetBelowGranted => ("EXTRA_BUDGET_BELOW_GRANTED", CONFLICT, Conflict, "the extra rule's budget cannot be set below what it has already granted"),
+        /// No such ticket scheme (for you).
+        TicketSchemeNotFound => ("TICKET_SCHEME_NOT_FOUND", NOT_FOUND, NotFound, "no such ticket scheme"),
+        /// A scheme's program does not fund the part it is named for, or lies in another province.
+        TicketProgramMismatch => ("TICKET_PROGRAM_MISMATCH", UNPROCESSABLE_ENTITY, InvalidRequest, "the program cannot pay this part of a ticket scheme"),
+        /// The terminal's merchant is not a scenic spot of the scheme (place, category, approval).
+        TicketMerchantNotInScheme => ("TICKET_MERCHANT_NOT_IN_SCHEME", FORBIDDEN, Auth, "this merchant is not a scenic spot of the ticket scheme"),
+        /// The sale falls outside the scheme's window (details: starts_at, ends_at).
+        TicketSchemeClosed => ("TICKET_SCHEME_CLOSED", CONFLICT, Conflict, "the ticket scheme does not count sales at this time"),
+        /// The merchant already reported another sale with this sale_ref.
+        TicketSaleRefUsed => ("TICKET_SALE_REF_USED", CONFLICT, Conflict, "this sale_ref was already used by this merchant for another sale"),
+        /// No such ticket sale of yours.
+        TicketSaleNotFound => ("TICKET_SALE_NOT_FOUND", NOT_FOUND, NotFound, "no such ticket sale of this merchant"),
+        /// This refund_ref was already used for another quantity.
+        TicketRefundRefUsed => ("TICKET_REFUND_REF_USED", CONFLICT, Conflict, "this refund_ref was already used for another refund of this sale"),
+        /// More tickets refunded than are left (details: left).
+        TicketRefundTooMany => ("TICKET_REFUND_TOO_MANY", CONFLICT, Conflict, "more tickets than are left to refund"),
     }
 }
 

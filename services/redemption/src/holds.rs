@@ -5,10 +5,15 @@
 //! capture after void, void after capture, or capture after the timeout are refused with
 //! `HOLD_RESOLVED` / `HOLD_EXPIRED`. Expired holds are released by the sweeper
 //! ([`sweep_once`]) and lazily by any capture or void that finds them past their timeout.
+//!
+//! A released hold also gives back what a per-item voucher charged to the person's category
+//! counts and what extra rules reserved (their budgets and the person's use); a capture writes
+//! the extras' settlement lines, counted at the capture (the sale).
 
 use crate::checkout::decide::bucket_for;
-use crate::checkout::views::{redeemed_event, RedemptionView};
+use crate::checkout::views::{load_details, redeemed_event, RedemptionView};
 use crate::error::{ApiError, Code};
+use crate::extras;
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
 use chrono::{DateTime, Utc};
@@ -16,7 +21,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use voucher_core::RedemptionId;
 use voucher_store::pg::redemptions::{self as db, RedemptionRecord, RedemptionStatus};
-use voucher_store::pg::{budget, entitlements, event_log, token_vouchers};
+use voucher_store::pg::{budget, entitlements, event_log, item_counts, token_vouchers};
 use voucher_store::{Conflict, StoreError};
 
 /// Gives back what a hold reserved and marks it `to` (`voided` or `expired`). `false` when
@@ -39,6 +44,15 @@ async fn release(
     {
         return Err(StoreError::Conflict(Conflict::EntitlementRelease));
     }
+    // Lock order as in a checkout: entitlement, category counts, budget, extras.
+    let items = item_counts::items_of(&mut *con, &[r.id])
+        .await?
+        .remove(&r.id.0)
+        .unwrap_or_default();
+    if !items.is_empty() {
+        let per_category = item_counts::per_category(&items);
+        item_counts::return_items(&mut *con, r.campaign_id, &r.person_id, &per_category).await?;
+    }
     budget::return_budget(
         &mut *con,
         r.campaign_id,
@@ -46,7 +60,20 @@ async fn release(
         bucket_for(state, r.id),
     )
     .await?;
+    extras::release(&mut *con, r).await?;
     Ok(true)
+}
+
+/// The view of a stored redemption with its lines and extras.
+async fn detailed(
+    con: &mut PgConnection,
+    r: &RedemptionRecord,
+) -> Result<RedemptionView, ApiError> {
+    let views = load_details(con, vec![RedemptionView::of(r, false)]).await?;
+    views
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a view went missing")))
 }
 
 fn not_found() -> ApiError {
@@ -75,7 +102,7 @@ pub async fn capture(
         .await?
         .ok_or_else(not_found)?;
     match r.status {
-        RedemptionStatus::Captured => return Ok(RedemptionView::of(&r, false)),
+        RedemptionStatus::Captured => return detailed(&mut tx, &r).await,
         RedemptionStatus::Expired => return Err(ApiError::new(Code::HoldExpired)),
         RedemptionStatus::Held => {}
         other => return Err(resolved(other.as_str())),
@@ -97,13 +124,15 @@ pub async fn capture(
         return Err(resolved("resolved"));
     }
     event_log::append_event(&mut tx, &redeemed_event(&r, now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    extras::capture(&mut tx, &r, now).await?;
     let captured = RedemptionRecord {
         status: RedemptionStatus::Captured,
         resolved_at: Some(now),
         ..r
     };
-    Ok(RedemptionView::of(&captured, false))
+    let view = detailed(&mut tx, &captured).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(view)
 }
 
 /// Voids a hold (a hold already expired answers as expired: its reservation is released
@@ -123,9 +152,7 @@ pub async fn void(
         .await?
         .ok_or_else(not_found)?;
     match r.status {
-        RedemptionStatus::Voided | RedemptionStatus::Expired => {
-            return Ok(RedemptionView::of(&r, false))
-        }
+        RedemptionStatus::Voided | RedemptionStatus::Expired => return detailed(&mut tx, &r).await,
         RedemptionStatus::Held => {}
         other => return Err(resolved(other.as_str())),
     }
@@ -137,13 +164,14 @@ pub async fn void(
     if !release(state, &mut tx, &r, to, now).await? {
         return Err(resolved("resolved"));
     }
-    tx.commit().await.map_err(StoreError::from)?;
     let done = RedemptionRecord {
         status: to,
         resolved_at: Some(now),
         ..r
     };
-    Ok(RedemptionView::of(&done, false))
+    let view = detailed(&mut tx, &done).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(view)
 }
 
 /// Releases every hold past its timeout at the service clock's now. Returns how many.

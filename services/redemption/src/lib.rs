@@ -15,6 +15,7 @@ pub mod caches;
 pub mod checkout;
 pub mod commands;
 pub mod error;
+pub mod extras;
 pub mod holds;
 pub mod merchants;
 pub mod metrics;
@@ -29,6 +30,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod terminal_auth;
+pub mod tickets;
 
 pub use error::{ApiError, Code};
 pub use offline::offline_check;

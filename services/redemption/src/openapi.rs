@@ -5,10 +5,18 @@
 
 use crate::checkout::views::{DeclineView, RedemptionView};
 use crate::checkout::CheckoutRequest;
+use crate::checkout::lines::{CertificationBody, OrderLineBody};
+use crate::checkout::views::ItemView;
+use crate::extras::{ExtraRuleBody, ExtraRuleView, ExtraView};
+use crate::quote::{Quote, QuoteRequest};
 use crate::merchants::{Approval, NewMerchant, TerminalCredentials};
 use crate::offline::KeysDocument;
 use crate::queries::DayReport;
 use crate::reversals::{ReversalRequest, ReversalView};
+use crate::tickets::{
+    NewTicketSchemeBody, PartsView, ProvincePartBody, TicketRefundRequest, TicketRefundView,
+    TicketRuleBody, TicketSaleRequest, TicketSaleView, TicketSchemeView,
+};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -61,9 +69,18 @@ impl Modify for SecuritySchemes {
         crate::routes::admin::create_terminal,
         crate::routes::admin::rotate,
         crate::routes::admin::revoke,
+        crate::routes::extras::set_rule,
+        crate::routes::extras::list_rules,
+        crate::routes::tickets::report_sale,
+        crate::routes::tickets::refund,
+        crate::routes::tickets::create_scheme,
+        crate::routes::tickets::list_schemes,
     ),
     components(schemas(CheckoutRequest, RedemptionView, DeclineView, ReversalRequest, ReversalView, DayReport,
-        NewMerchant, Approval, TerminalCredentials, KeysDocument)),
+        NewMerchant, Approval, TerminalCredentials, KeysDocument,
+        OrderLineBody, CertificationBody, ItemView, ExtraView, ExtraRuleBody, ExtraRuleView, Quote, QuoteRequest,
+        NewTicketSchemeBody, TicketSchemeView, TicketRuleBody, ProvincePartBody, TicketSaleRequest,
+        TicketSaleView, PartsView, TicketRefundRequest, TicketRefundView)),
     modifiers(&SecuritySchemes)
 )]
 pub struct ApiDoc;

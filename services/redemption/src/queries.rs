@@ -1,7 +1,7 @@
 //! Merchant queries: a day's redemptions with totals (the day in China Standard Time,
 //! UTC+8, the merchants' business day), one redemption by id or by order reference.
 
-use crate::checkout::views::RedemptionView;
+use crate::checkout::views::{load_details, RedemptionView};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
@@ -76,6 +76,8 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
         report.redemptions.push(RedemptionView::of(r, false));
     }
     report.net_discount_fen = report.discount_fen - report.reversed_fen;
+    let mut con = state.pg.acquire().await.map_err(StoreError::from)?;
+    report.redemptions = load_details(&mut con, std::mem::take(&mut report.redemptions)).await?;
     Ok(report)
 }
 
@@ -96,7 +98,18 @@ pub async fn by_id(
     let r = db::redemption_by_id(&mut con, &terminal.merchant_id, RedemptionId(id), false)
         .await?
         .ok_or_else(not_found)?;
-    Ok(RedemptionView::of(&r, false))
+    one(&mut con, &r).await
+}
+
+async fn one(
+    con: &mut sqlx::PgConnection,
+    r: &voucher_store::pg::redemptions::RedemptionRecord,
+) -> Result<RedemptionView, ApiError> {
+    load_details(con, vec![RedemptionView::of(r, false)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a view went missing")))
 }
 
 /// One redemption by the merchant's order reference.
@@ -111,5 +124,6 @@ pub async fn by_order_ref(
     let r = db::redemption_by_order_ref(&state.pg, &terminal.merchant_id, order_ref)
         .await?
         .ok_or_else(not_found)?;
-    Ok(RedemptionView::of(&r, false))
+    let mut con = state.pg.acquire().await.map_err(StoreError::from)?;
+    one(&mut con, &r).await
 }

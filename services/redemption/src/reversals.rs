@@ -12,9 +12,18 @@
 //! and writes nothing; an unknown redemption is always `404 REDEMPTION_NOT_FOUND`.
 //! Policy `restore` makes a single-use voucher usable again and gives the entitlement back;
 //! `forfeit` only corrects spending. Either way the budget gets the discount back.
+//!
+//! A per-item (以旧换新) redemption gives its items back to the person's category counts when
+//! the reversal completes the refund of the whole order (policy `restore`): a partial refund
+//! returns its share of the discount but no item, since the amount refunded does not say
+//! which item came back. An annual card's first entry refunded in full makes its subsidy
+//! available again (`restore`). Extras on certified lines are given back in proportion to
+//! the amount refunded, each with a negative settlement line of its own
+//! ([`crate::extras::reverse`]).
 
 use crate::checkout::decide::bucket_for;
 use crate::error::{ApiError, Code};
+use crate::extras;
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
 use chrono::{DateTime, Utc};
@@ -22,9 +31,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use voucher_core::{RedemptionId, RefundPolicy, ReversalId};
 use voucher_proto::events::{event_envelope::Event, EventEnvelope, RedemptionReversed};
+use voucher_store::pg::extras as extras_db;
 use voucher_store::pg::redemptions::{self as db, RedemptionStatus};
 use voucher_store::pg::reversals::{self, ReversalRecord};
-use voucher_store::pg::{budget, entitlements, event_log, token_vouchers};
+use voucher_store::pg::{budget, entitlements, event_log, item_counts, token_vouchers};
 use voucher_store::{Conflict, StoreError};
 
 /// `POST /v1/redemptions/{id}/reversals` body.
@@ -53,6 +63,9 @@ pub struct ReversalView {
     pub refund_amount_fen: i64,
     /// Discount given back by this reversal, fen.
     pub discount_reversed_fen: i64,
+    /// Extras (on certified lines) given back by this reversal, fen: each a negative
+    /// settlement line of the merchant's.
+    pub extras_reversed_fen: i64,
     /// Whether the voucher or entitlement was restored (policy `restore`).
     pub restored: bool,
     /// When.
@@ -69,6 +82,7 @@ impl ReversalView {
             reversal_ref: r.reversal_ref.clone(),
             refund_amount_fen: r.refund_amount_fen,
             discount_reversed_fen: r.discount_reversed_fen,
+            extras_reversed_fen: 0,
             restored: r.restored,
             created_at: r.created_at,
         }
@@ -116,7 +130,11 @@ pub async fn reverse(
         .await?
         .ok_or_else(|| ApiError::new(Code::RedemptionNotFound))?;
     if let Some(done) = reversals::reversal_by_ref(&mut tx, r.id, &req.reversal_ref).await? {
-        return Ok(ReversalView::of(&done));
+        let extras_reversed_fen = extras_db::reversed_by(&mut tx, r.id, done.id.0).await?;
+        return Ok(ReversalView {
+            extras_reversed_fen,
+            ..ReversalView::of(&done)
+        });
     }
     if !matches!(
         r.status,
@@ -140,6 +158,7 @@ pub async fn reverse(
             reversal_ref: req.reversal_ref,
             refund_amount_fen: 0,
             discount_reversed_fen: 0,
+            extras_reversed_fen: 0,
             restored: false,
             created_at: now,
         });
@@ -170,10 +189,29 @@ pub async fn reverse(
                 "entitlement below zero on reversal"
             )));
         }
+        // Lock order as in a checkout: entitlement, category counts, budget, extras.
+        if !r.single_use && r.refunded_amount_fen + refund == r.order_amount_fen {
+            let items = item_counts::items_of(&mut tx, &[r.id])
+                .await?
+                .remove(&r.id.0)
+                .unwrap_or_default();
+            if !items.is_empty() {
+                let per_category = item_counts::per_category(&items);
+                item_counts::return_items(&mut tx, r.campaign_id, &r.person_id, &per_category)
+                    .await?;
+            }
+        }
     }
     budget::return_budget(&mut tx, r.campaign_id, delta, bucket_for(state, r.id)).await?;
+    let reversal_id = ReversalId(Uuid::now_v7());
+    let extras_reversed_fen: i64 =
+        extras::reverse(&mut tx, &r, refund, reversal_id.0, restored, now)
+            .await?
+            .iter()
+            .map(|(_, back)| back)
+            .sum();
     let record = ReversalRecord {
-        id: ReversalId(Uuid::now_v7()),
+        id: reversal_id,
         redemption_id: r.id,
         reversal_ref: req.reversal_ref,
         refund_amount_fen: refund,
@@ -202,7 +240,10 @@ pub async fn reverse(
     };
     event_log::append_event(&mut tx, &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(ReversalView::of(&record))
+    Ok(ReversalView {
+        extras_reversed_fen,
+        ..ReversalView::of(&record)
+    })
 }
 
 #[cfg(test)]

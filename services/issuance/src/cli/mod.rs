@@ -1,8 +1,10 @@
 //! The `issuance` command line: serve, migrate, run the persister alone, run one expiry
 //! pass, generate and rotate the secrets ([`keys`]), and mint identity tokens with the dev
-//! identity provider (for the demo and load tests). `main.rs` only parses and calls [`Cli::run`].
+//! identity provider (for the demo and load tests), and check a published lottery draw
+//! ([`verify_draw`]). `main.rs` only parses and calls [`Cli::run`].
 
 pub mod keys;
+pub mod verify_draw;
 
 use crate::settings::Settings;
 use crate::startup::{self, Application};
@@ -57,6 +59,18 @@ pub enum Command {
         /// The secrets directory.
         #[arg(long)]
         dir: PathBuf,
+    },
+    /// Check a published lottery draw offline: the seed against the commitment, and the
+    /// winners recomputed from the seed and the registration hashes. Exits non-zero, naming
+    /// every difference, when it does not check out.
+    VerifyDraw {
+        /// The published draw (`GET /v1/campaigns/{id}/rounds/{round_no}/draw`) as JSON;
+        /// `-` reads standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// Also say where this person (id) stands in the draw.
+        #[arg(long)]
+        person: Option<String>,
     },
     /// The dev identity provider.
     DevIdp {
@@ -130,6 +144,11 @@ impl Cli {
                 Ok(())
             }
             Command::DevIdp { command } => dev_idp(command),
+            Command::VerifyDraw { file, person } => {
+                let draw = verify_draw::read(&file)?;
+                print!("{}", verify_draw::check(&draw, person.as_deref())?);
+                Ok(())
+            }
             Command::Serve => serve(load(self.config.as_deref())?).await,
             Command::Migrate => {
                 let settings = load(self.config.as_deref())?;

@@ -2,7 +2,9 @@
 //!
 //! Order of checks (as a claim's): per-person rate limit → campaign exists → the round
 //! exists and is a lottery → campaign active → eligible (place, real-name level, from the
-//! identity token) → the window is open at now → the record (one entry per person: the
+//! identity token) → the per-person limit is not already reached (the vouchers the person
+//! holds of the campaign, from Redis, as the claim script counts them) → the window is open
+//! at now → the record (one entry per person: the
 //! first request makes it, answered 201; every repeat, from any device, answers the same
 //! entry with 200). Nothing is written when a check refuses.
 
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use voucher_core::identity::Identity;
-use voucher_core::{CampaignId, CampaignStatus};
+use voucher_core::{CampaignId, CampaignStatus, Distribution};
 use voucher_store::pg::lottery::{self as store, Registered, WinnerStatus};
 use voucher_store::StoreError;
 
@@ -33,7 +35,12 @@ pub struct RegistrationView {
 }
 
 impl RegistrationView {
-    fn new(campaign_id: CampaignId, round_no: u32, r: &store::Registration, replayed: bool) -> Self {
+    fn new(
+        campaign_id: CampaignId,
+        round_no: u32,
+        r: &store::Registration,
+        replayed: bool,
+    ) -> Self {
         RegistrationView {
             campaign_id: campaign_id.0,
             round_no,
@@ -48,8 +55,8 @@ impl RegistrationView {
 ///
 /// # Errors
 /// `RATE_LIMITED`, `CAMPAIGN_NOT_FOUND`, `ROUND_NOT_FOUND`, `ROUND_NOT_LOTTERY`,
-/// `CAMPAIGN_PAUSED`, `NOT_ELIGIBLE`, `REGISTRATION_NOT_OPEN`, `REGISTRATION_CLOSED`; store
-/// failures (503: retry, the registration is idempotent).
+/// `CAMPAIGN_PAUSED`, `NOT_ELIGIBLE`, `PER_PERSON_LIMIT`, `REGISTRATION_NOT_OPEN`,
+/// `REGISTRATION_CLOSED`; store failures (503: retry, the registration is idempotent).
 #[tracing::instrument(name = "issuance.lottery.register", skip_all, fields(campaign_id = campaign_id.0, round_no))]
 pub async fn register(
     state: &AppState,
@@ -59,6 +66,9 @@ pub async fn register(
 ) -> Result<RegistrationView, ApiError> {
     state.person_limit.check(&who.person_id)?;
     let campaign = cached_campaign(state, campaign_id)?;
+    if campaign.spec.distribution != Distribution::Claim {
+        return Err(error::campaign_not_claimable(campaign_id));
+    }
     let (_, window) = lottery_round(&campaign, round_no)?;
     if campaign.status == CampaignStatus::Paused {
         return Err(ApiError::new(Code::CampaignPaused));
@@ -66,6 +76,19 @@ pub async fn register(
     campaign
         .check_eligibility(who)
         .map_err(error::not_eligible)?;
+    let held = {
+        let _timer = state.metrics.redis_timer("person_claims");
+        state.hot.person_claims(campaign_id, &who.person_id).await?
+    };
+    if held >= campaign.spec.per_person_limit {
+        // A repeat of an entry made before the limit was reached still answers that entry.
+        if let Some(r) =
+            store::registration(&state.pg, campaign_id, round_no, &who.person_id).await?
+        {
+            return Ok(RegistrationView::new(campaign_id, round_no, &r, true));
+        }
+        return Err(error::per_person_limit(campaign.spec.per_person_limit));
+    }
     let now = crate::claims::to_millis(state.clock.now());
     if now < window.registration_opens_at {
         return Err(super::registration_not_open(&window));

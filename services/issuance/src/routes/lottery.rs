@@ -51,7 +51,7 @@ fn ids(path: web::Path<(i64, u32)>) -> (CampaignId, u32) {
         (status = 401, description = "MISSING_IDENTITY, IDENTITY_EXPIRED, IDENTITY_INVALID", body = ErrorBody),
         (status = 403, description = "NOT_ELIGIBLE (details.reason: place | real_name_level)", body = ErrorBody),
         (status = 404, description = "CAMPAIGN_NOT_FOUND, ROUND_NOT_FOUND", body = ErrorBody),
-        (status = 409, description = "ROUND_NOT_LOTTERY, CAMPAIGN_PAUSED, REGISTRATION_NOT_OPEN (details.registration_opens_at), REGISTRATION_CLOSED (details.registration_closes_at)", body = ErrorBody),
+        (status = 409, description = "ROUND_NOT_LOTTERY, CAMPAIGN_PAUSED, PER_PERSON_LIMIT (already holds the most vouchers one person may), REGISTRATION_NOT_OPEN (details.registration_opens_at), REGISTRATION_CLOSED (details.registration_closes_at)", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorBody),
         (status = 503, description = "SERVICE_UNAVAILABLE: retry (idempotent)", body = ErrorBody),
     ))]

@@ -6,9 +6,12 @@
 //! stored answer are written. The caller commits; only then is "approved" sent.
 
 use super::idempotency::IdempotencyKey;
-use super::views::{redeemed_event, RedemptionView};
+use super::items::{self, Decided};
+use super::lines::OrderLines;
+use super::views::{redeemed_event, ItemView, RedemptionView};
 use super::{Mode, MAX_ORDER_FEN};
 use crate::error::{ApiError, Code};
+use crate::extras::{self, ExtraView};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
 use uuid::Uuid;
@@ -16,6 +19,7 @@ use voucher_core::checkout::Decline;
 use voucher_core::discount::{self, Limit};
 use voucher_core::token::VoucherClaims;
 use voucher_core::{Fen, ProgramId, RedemptionId, Rule};
+use voucher_store::pg::item_counts::{self, RedemptionItem};
 use voucher_store::pg::redemptions::{self as db, RedemptionRecord, RedemptionStatus, SingleUse};
 use voucher_store::pg::vouchers::VoucherStatus;
 use voucher_store::pg::{budget, entitlements, token_vouchers};
@@ -34,6 +38,8 @@ pub struct Attempt<'a> {
     pub order_ref: &'a str,
     /// The order amount.
     pub order: Fen,
+    /// The order's lines, when the terminal sent them.
+    pub lines: Option<&'a OrderLines>,
     /// Sale or hold.
     pub mode: Mode,
     /// The voucher, verified.
@@ -54,6 +60,26 @@ fn not_spendable(state: Option<token_vouchers::VoucherState>, code_epoch: u32) -
         }
         _ => Decline::VoucherAlreadyRedeemed,
     }
+}
+
+/// Inserts an entitlement voucher (percentage, per-item, annual card: never spent whole) from
+/// its token if the record lacks it, and refuses one that expired or whose code was made with
+/// a revoked key.
+async fn entitlement_voucher(
+    tx: &mut sqlx::PgConnection,
+    claims: &VoucherClaims,
+    code_epoch: u32,
+) -> Result<Option<Decline>, ApiError> {
+    match token_vouchers::insert_voucher_from_token(tx, claims).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Ok(Some(Decline::VoucherNotFound)),
+        Err(e) => return Err(e.into()),
+    }
+    let state = token_vouchers::voucher_state(tx, claims.voucher_id).await?;
+    if state.is_some_and(|v| v.status == VoucherStatus::Expired || v.code_epoch != code_epoch) {
+        return Ok(Some(not_spendable(state, code_epoch)));
+    }
+    Ok(None)
 }
 
 /// A budget bucket for a redemption: spread by its id.
@@ -78,6 +104,7 @@ pub async fn decide(
         hash,
         order_ref,
         order,
+        lines,
         mode,
         claims,
         program_id,
@@ -118,74 +145,77 @@ pub async fn decide(
         created_at: now,
         resolved_at: None,
     };
-    let (discount, notice, cap_exhausted) = match claims.rule.clone() {
+    // Extras are granted on lines certified for attributes the program has active rules for;
+    // such a checkout takes the path that can add them (a threshold voucher's one-statement
+    // decision writes the answer before they are known).
+    let extra_rules = extras::applicable(tx, program_id, lines).await?;
+    let (discount, notice, cap_exhausted, priced) = match claims.rule.clone() {
         Rule::Threshold { min_spend, off } => {
             let amount = match discount::threshold(min_spend, off, order) {
                 Ok(a) => a.as_i64(),
                 Err(_) => return Ok(Err(Decline::BelowThreshold)),
             };
-            // The whole decision in one statement (spend, budget, record) when a budget
-            // bucket is free; the answer is known before it runs.
-            let record = record_of(amount, None);
-            let view = RedemptionView::of(&record, false);
-            let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
-            let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
-            db::savepoint(tx).await?;
-            match db::redeem_single_use(
-                tx,
-                claims,
-                &record,
-                event.as_ref(),
-                idem_key,
-                hash,
-                &body,
-                bucket,
-                code_epoch,
-            )
-            .await
-            {
-                Ok(SingleUse::Recorded) => return Ok(Ok(view)),
-                Ok(SingleUse::NotIssued) => {
-                    let state = token_vouchers::voucher_state(tx, voucher_id).await?;
-                    return Ok(Err(not_spendable(state, code_epoch)));
-                }
-                Ok(SingleUse::BudgetBusy) => {
-                    // Undo the attempt: besides spending the voucher it may hold the lock of
-                    // a bucket it could not use (PostgreSQL keeps a row lock taken to re-check
-                    // a row that no longer qualified), and gathering under the campaign lock
-                    // while holding it could deadlock with another gatherer.
-                    db::rollback_to_savepoint(tx).await?;
-                    if !token_vouchers::spend_voucher_from_token(tx, claims, code_epoch).await? {
+            if extra_rules.is_empty() {
+                // The whole decision in one statement (spend, budget, record) when a budget
+                // bucket is free; the answer is known before it runs.
+                let record = record_of(amount, None);
+                let view = RedemptionView::of(&record, false);
+                let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+                let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
+                db::savepoint(tx).await?;
+                match db::redeem_single_use(
+                    tx,
+                    claims,
+                    &record,
+                    event.as_ref(),
+                    idem_key,
+                    hash,
+                    &body,
+                    bucket,
+                    code_epoch,
+                )
+                .await
+                {
+                    Ok(SingleUse::Recorded) => return Ok(Ok(view)),
+                    Ok(SingleUse::NotIssued) => {
                         let state = token_vouchers::voucher_state(tx, voucher_id).await?;
                         return Ok(Err(not_spendable(state, code_epoch)));
                     }
+                    Ok(SingleUse::BudgetBusy) => {
+                        // Undo the attempt: besides spending the voucher it may hold the lock
+                        // of a bucket it could not use (PostgreSQL keeps a row lock taken to
+                        // re-check a row that no longer qualified), and gathering under the
+                        // campaign lock while holding it could deadlock with another gatherer.
+                        db::rollback_to_savepoint(tx).await?;
+                    }
+                    Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
+                    Err(StoreError::Conflict(Conflict::OrderRef)) => {
+                        return Err(ApiError::new(Code::OrderRefUsed))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match token_vouchers::spend_voucher_from_token(tx, claims, code_epoch).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let state = token_vouchers::voucher_state(tx, voucher_id).await?;
+                    return Ok(Err(not_spendable(state, code_epoch)));
                 }
                 Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
-                Err(StoreError::Conflict(Conflict::OrderRef)) => {
-                    return Err(ApiError::new(Code::OrderRefUsed))
-                }
                 Err(e) => return Err(e.into()),
             }
-            // Spent again, no bucket lock held: gather from several buckets.
+            // Spent, no bucket lock held: gather from several buckets if need be.
             if budget::take_budget(tx, campaign_id, amount, false, bucket).await? < amount {
                 return Ok(Err(Decline::BudgetExhausted));
             }
-            (amount, None, false)
+            (amount, None, false, Vec::new())
         }
         Rule::Percent {
             rate_bp,
             per_person_cap,
         } => {
-            match token_vouchers::insert_voucher_from_token(tx, claims).await {
-                Ok(()) => {}
-                Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
-                Err(e) => return Err(e.into()),
-            }
-            let state = token_vouchers::voucher_state(tx, voucher_id).await?;
-            if state
-                .is_some_and(|v| v.status == VoucherStatus::Expired || v.code_epoch != code_epoch)
-            {
-                return Ok(Err(not_spendable(state, code_epoch)));
+            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
+                return Ok(Err(decline));
             }
             let (used, cap) =
                 entitlements::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64())
@@ -212,20 +242,77 @@ pub async fn decide(
             } else {
                 None
             };
-            (taken, notice, used + taken >= cap)
+            (taken, notice, used + taken >= cap, Vec::new())
         }
-        // TODO(issue 12, checkout helper): per-item and annual-card decisions.
-        Rule::ItemPercent(_) | Rule::AnnualCard { .. } => {
-            return Ok(Err(Decline::ItemsRequired))
+        Rule::ItemPercent(rule) => {
+            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
+                return Ok(Err(decline));
+            }
+            match items::item_percent(tx, &rule, claims, lines, bucket).await? {
+                Ok(Decided {
+                    discount,
+                    notice,
+                    cap_exhausted,
+                    items,
+                }) => (discount, notice, cap_exhausted, items),
+                Err(decline) => return Ok(Err(decline)),
+            }
+        }
+        Rule::AnnualCard { subsidy } => {
+            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
+                return Ok(Err(decline));
+            }
+            let d = items::annual_card(tx, subsidy, claims, order, bucket).await?;
+            (d.discount, d.notice, d.cap_exhausted, Vec::new())
         }
     };
+    // Extras, after the campaign budget (the store's lock order), within what is left to pay.
+    let granted = match lines {
+        Some(lines) if !extra_rules.is_empty() => {
+            let room = Fen::try_from(order.as_i64() - discount).unwrap_or(Fen::ZERO);
+            extras::grant(tx, program_id, person, lines, &extra_rules, room).await?
+        }
+        _ => Vec::new(),
+    };
     let record = record_of(discount, notice);
-    let view = RedemptionView::of(&record, cap_exhausted);
+    let stored_items: Vec<RedemptionItem> = priced
+        .iter()
+        .enumerate()
+        .map(|(i, l)| RedemptionItem {
+            line_no: i32::try_from(i).unwrap_or(i32::MAX),
+            product_category: l.product_category.as_str().to_owned(),
+            unit_price_fen: l.unit_price.as_i64(),
+            quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
+            per_item_fen: l.per_item.as_i64(),
+            discount_fen: l.discount.as_i64(),
+        })
+        .collect();
+    let extra_views: Vec<ExtraView> = granted
+        .iter()
+        .map(|g| ExtraView {
+            attribute: g.attribute.as_str().to_owned(),
+            kind: extras::kind(g.attribute.as_str()),
+            base_fen: g.base.as_i64(),
+            amount_fen: g.amount.as_i64(),
+            reversed_fen: 0,
+        })
+        .collect();
+    let view = RedemptionView::of(&record, cap_exhausted)
+        .with_details(stored_items.iter().map(ItemView::of).collect(), extra_views);
     let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
     let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
     match db::record_decision(tx, &record, event.as_ref(), idem_key, hash, &body).await {
-        Ok(()) => Ok(Ok(view)),
-        Err(StoreError::Conflict(Conflict::OrderRef)) => Err(ApiError::new(Code::OrderRefUsed)),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::Conflict(Conflict::OrderRef)) => {
+            return Err(ApiError::new(Code::OrderRefUsed))
+        }
+        Err(e) => return Err(e.into()),
     }
+    item_counts::insert_items(tx, id, &stored_items).await?;
+    if !granted.is_empty() {
+        let place = extras::settlement_place(claims.place, terminal.place);
+        let counted_at = (mode == Mode::Sale).then_some(now);
+        extras::record(tx, &record, &granted, place, counted_at).await?;
+    }
+    Ok(Ok(view))
 }

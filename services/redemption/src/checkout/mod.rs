@@ -19,6 +19,8 @@
 
 pub mod decide;
 pub mod idempotency;
+pub mod items;
+pub mod lines;
 pub mod views;
 
 use crate::error::{ApiError, Code};
@@ -48,6 +50,11 @@ pub struct CheckoutRequest {
     pub order_amount_fen: i64,
     /// The merchant's own order reference, 1–64 characters, unique per merchant.
     pub order_ref: String,
+    /// The order's lines (optional; a 以旧换新 per-item voucher needs them, a program's extra
+    /// rules read their certifications): 1–50 lines whose unit price × quantity add up to
+    /// `order_amount_fen` (else `422 LINES_TOTAL_MISMATCH`). See [`lines`].
+    #[serde(default)]
+    pub lines: Option<Vec<lines::OrderLineBody>>,
 }
 
 /// Whether the checkout spends at once or holds.
@@ -103,7 +110,7 @@ async fn run(
     mode: Mode,
     started: Instant,
 ) -> Result<Answer, ApiError> {
-    let order = validate(req)?;
+    let (order, lines) = validate(req)?;
     // The checks without a database come first; a replay is still answered below when they
     // fail now (e.g. a retry after the code went stale).
     let till = Till {
@@ -160,6 +167,7 @@ async fn run(
                 hash,
                 order_ref: &req.order_ref,
                 order,
+                lines: lines.as_ref(),
                 mode,
                 claims: &verified.claims,
                 program_id,
@@ -220,7 +228,7 @@ async fn campaign_facts(
     Ok(Ok(program_id))
 }
 
-fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
+fn validate(req: &CheckoutRequest) -> Result<(Fen, Option<lines::OrderLines>), ApiError> {
     let order = validate_order(&req.code, req.order_amount_fen)?;
     let len = req.order_ref.chars().count();
     if len == 0 || len > 64 || req.order_ref.chars().any(char::is_control) {
@@ -229,7 +237,8 @@ fn validate(req: &CheckoutRequest) -> Result<Fen, ApiError> {
             "must be 1-64 characters without control characters",
         ));
     }
-    Ok(order)
+    let lines = lines::parse(req.lines.as_deref(), order)?;
+    Ok((order, lines))
 }
 
 /// The scanned code and the order amount of a checkout or a quote, checked.

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use voucher_core::checkout::Decline;
 use voucher_proto::events::{event_envelope::Event, EventEnvelope, VoucherRedeemed};
+use voucher_store::pg::item_counts::RedemptionItem;
 use voucher_store::pg::redemptions::RedemptionRecord;
+
+use crate::extras::ExtraView;
 
 /// The answer to a checkout (approved) or a query about a redemption.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -28,7 +31,9 @@ pub struct RedemptionView {
     pub order_amount_fen: i64,
     /// Discount granted, fen.
     pub discount_fen: i64,
-    /// What the customer still pays, fen.
+    /// Σ of the extras granted on certified lines (`extras`), fen.
+    pub extras_fen: i64,
+    /// What the customer still pays, fen: order − discount − extras.
     pub to_pay_fen: i64,
     /// Discount given back by reversals so far, fen.
     pub reversed_fen: i64,
@@ -44,6 +49,45 @@ pub struct RedemptionView {
     /// When decided.
     #[schema(value_type = String)]
     pub created_at: DateTime<Utc>,
+    /// A per-item (以旧换新) voucher's lines as subsidised (absent for other vouchers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemView>,
+    /// The extras granted by the program's rules on certified lines, each settled to the
+    /// merchant as its own line (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<ExtraView>,
+}
+
+/// One line of a per-item redemption as subsidised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemView {
+    /// Position on the order, from 0.
+    pub line_no: i32,
+    /// The product category.
+    pub product_category: String,
+    /// Price of one unit, fen.
+    pub unit_price_fen: i64,
+    /// Units.
+    pub quantity: i32,
+    /// What one unit got: min(⌊price × rate⌋, cap per item), fen.
+    pub per_item_fen: i64,
+    /// What the line got (per item × quantity, possibly cut by the person's cap or the
+    /// budget), fen.
+    pub discount_fen: i64,
+}
+
+impl ItemView {
+    /// The view of a stored line.
+    pub fn of(i: &RedemptionItem) -> ItemView {
+        ItemView {
+            line_no: i.line_no,
+            product_category: i.product_category.clone(),
+            unit_price_fen: i.unit_price_fen,
+            quantity: i.quantity,
+            per_item_fen: i.per_item_fen,
+            discount_fen: i.discount_fen,
+        }
+    }
 }
 
 impl RedemptionView {
@@ -58,14 +102,56 @@ impl RedemptionView {
             order_ref: r.order_ref.clone(),
             order_amount_fen: r.order_amount_fen,
             discount_fen: r.discount_fen,
+            extras_fen: 0,
             to_pay_fen: r.order_amount_fen - r.discount_fen,
             reversed_fen: r.reversed_fen,
             notice: r.notice.clone(),
             cap_exhausted,
             hold_expires_at: r.hold_expires_at,
             created_at: r.created_at,
+            items: Vec::new(),
+            extras: Vec::new(),
         }
     }
+
+    /// With the redemption's subsidised lines and extras (and what the customer pays
+    /// accordingly).
+    pub fn with_details(mut self, items: Vec<ItemView>, extras: Vec<ExtraView>) -> RedemptionView {
+        self.extras_fen = extras.iter().map(|e| e.amount_fen).sum();
+        self.to_pay_fen = self.order_amount_fen - self.discount_fen - self.extras_fen;
+        self.items = items;
+        self.extras = extras;
+        self
+    }
+}
+
+/// Loads the subsidised lines and extras of stored redemptions into their views (two
+/// queries for any number of views).
+///
+/// # Errors
+/// Database failure.
+pub async fn load_details(
+    con: &mut sqlx::PgConnection,
+    views: Vec<RedemptionView>,
+) -> Result<Vec<RedemptionView>, voucher_store::StoreError> {
+    use voucher_store::pg::{extras, item_counts};
+    let ids: Vec<voucher_core::RedemptionId> = views
+        .iter()
+        .map(|v| voucher_core::RedemptionId(v.redemption_id))
+        .collect();
+    let mut items = item_counts::items_of(&mut *con, &ids).await?;
+    let mut granted = extras::extras_of(&mut *con, &ids).await?;
+    Ok(views
+        .into_iter()
+        .map(|v| {
+            let i = items.remove(&v.redemption_id).unwrap_or_default();
+            let e = granted.remove(&v.redemption_id).unwrap_or_default();
+            v.with_details(
+                i.iter().map(ItemView::of).collect(),
+                e.iter().map(ExtraView::of).collect(),
+            )
+        })
+        .collect())
 }
 
 /// A declined checkout's body.

@@ -2,7 +2,9 @@
 //! extract → call a service module → map the result to a response.
 
 pub mod admin;
+pub mod extras;
 pub mod terminal;
+pub mod tickets;
 
 use actix_web::web;
 
@@ -10,4 +12,6 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     terminal::configure(cfg);
     admin::configure(cfg);
+    extras::configure(cfg);
+    tickets::configure(cfg);
 }
