@@ -277,9 +277,11 @@ async fn main() -> Result<()> {
         city: &jincheng,
         idp: &idp,
         now: Utc::now(),
+        state_dir: args.secrets_dir.parent().unwrap_or(std::path::Path::new(".")),
     };
     schemes::trade_in::run(&ctx).await?;
     schemes::tickets::run(&ctx).await?;
+    schemes::lottery::run(&ctx, id_of(&consumption)?).await?;
     pages(&args, &api, &jincheng, id_of(&consumption)?).await?;
     println!("== Demo done ==");
     Ok(())

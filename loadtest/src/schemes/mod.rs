@@ -3,6 +3,7 @@
 //! redeemed); the day's settlement that `deploy/local/demo.sh` runs afterwards puts them on
 //! the finance reports with the province/city split.
 
+pub mod lottery;
 pub mod tickets;
 pub mod trade_in;
 
@@ -30,6 +31,8 @@ pub struct Ctx<'a> {
     pub idp: &'a SigningKey,
     /// When the demo runs.
     pub now: DateTime<Utc>,
+    /// Where the demo keeps its files (`.local`).
+    pub state_dir: &'a std::path::Path,
 }
 
 impl Ctx<'_> {

@@ -969,12 +969,26 @@ mod lottery {
 /// rules on certified attributes, and their tokens.
 mod checkout_schemes {
     use super::*;
-    use voucher_core::extra::{self, Attribute, CertificateNo, Certification, CertifiedLine, ExtraInput, ExtraRule};
-    use voucher_core::item_rule::{self, CategoryRule, ItemLine, ItemRefusal, ItemRule, PricedLine, ProductCategory};
+    use voucher_core::extra::{
+        self, Attribute, CertificateNo, Certification, CertifiedLine, ExtraInput, ExtraRule,
+    };
+    use voucher_core::item_rule::{
+        self, CategoryRule, ItemLine, ItemRefusal, ItemRule, PricedLine, ProductCategory,
+    };
 
     const NAMES: [&str; 12] = [
-        "refrigerator", "washing_machine", "television", "air_conditioner", "computer",
-        "water_heater", "cooker", "range_hood", "dishwasher", "phone", "tablet", "smart_watch",
+        "refrigerator",
+        "washing_machine",
+        "television",
+        "air_conditioner",
+        "computer",
+        "water_heater",
+        "cooker",
+        "range_hood",
+        "dishwasher",
+        "phone",
+        "tablet",
+        "smart_watch",
     ];
 
     fn cat(s: &str) -> ProductCategory {
@@ -1020,7 +1034,11 @@ mod checkout_schemes {
 
     fn arb_lines() -> impl Strategy<Value = Vec<ItemLine>> {
         proptest::collection::vec(
-            (proptest::sample::select(NAMES.to_vec()), 1i64..=3_000_000, 1u32..=4),
+            (
+                proptest::sample::select(NAMES.to_vec()),
+                1i64..=3_000_000,
+                1u32..=4,
+            ),
             0..6,
         )
         .prop_map(|lines| {
@@ -1045,7 +1063,9 @@ mod checkout_schemes {
                             "item_cap": 50_000, "max_item_price": 600_000}]
         }))
         .unwrap();
-        let Rule::ItemPercent(rule) = rule else { unreachable!() };
+        let Rule::ItemPercent(rule) = rule else {
+            unreachable!()
+        };
         let line = |c: &str, price: i64, quantity: u32| ItemLine {
             product_category: Some(cat(c)),
             unit_price: fen(price),
@@ -1053,7 +1073,10 @@ mod checkout_schemes {
         };
         // 15% of 4,999.00 yuan = 749.85 yuan; 15% of 15,000 yuan = 2,250 → the 2,000 cap.
         let priced = rule
-            .price(&[line("refrigerator", 499_900, 1), line("air_conditioner", 1_500_000, 2)])
+            .price(&[
+                line("refrigerator", 499_900, 1),
+                line("air_conditioner", 1_500_000, 2),
+            ])
             .unwrap();
         assert_eq!(item_rule::total(&priced), fen(74_985 + 400_000));
         assert_eq!(
@@ -1064,10 +1087,17 @@ mod checkout_schemes {
             rule.price(&[line("phone", 699_900, 1)]),
             Err(ItemRefusal::PriceAboveLimit(cat("phone")))
         );
-        assert_eq!(rule.price(&[line("phone", 599_900, 1)]).unwrap()[0].discount, fen(50_000));
+        assert_eq!(
+            rule.price(&[line("phone", 599_900, 1)]).unwrap()[0].discount,
+            fen(50_000)
+        );
         // The annual card: 10 yuan once.
-        let card = Rule::AnnualCard { subsidy: fen(1_000) };
-        let first = card.discount(fen(5_000), fen(1_000), fen(i64::MAX)).unwrap();
+        let card = Rule::AnnualCard {
+            subsidy: fen(1_000),
+        };
+        let first = card
+            .discount(fen(5_000), fen(1_000), fen(i64::MAX))
+            .unwrap();
         let later = card.discount(fen(5_000), fen(0), fen(i64::MAX)).unwrap();
         assert_eq!((first.amount, later.amount), (fen(1_000), fen(0)));
     }

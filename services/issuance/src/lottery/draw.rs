@@ -17,6 +17,9 @@
 //!
 //! Issuing runs in its own task, so a request cut short by its deadline does not stop it
 //! half-way; outcomes are recorded in PostgreSQL in batches.
+//!
+//! Draw before the next round starts: from then on that round's rush claims take from the
+//! same live stock, and winners issued later may find it short (refused, "no stock left").
 
 use super::{draw_too_early, lottery_round, publish};
 use crate::auth::Admin;
