@@ -3,7 +3,9 @@
 # PostgreSQL and a private Redis with its append-only file on, secrets, the build of the
 # services and of the pages, migrations), starts the issuance and redemption services, and
 # drives the demo against them: sample programs and campaigns, a list issuance, a rush of
-# residents, merchants redeeming at signed terminals, then the day's settlement and a
+# residents, merchants redeeming at signed terminals, the seeds' other schemes (car trade-in
+# applications reviewed by the city, scenic tickets, 2025 trade-in items with a green extra
+# and an advance, the annual card, a lottery round checked with verify-draw), then the day's settlement and a
 # Redis/PostgreSQL cross-check. Then it starts the finance console (reconciliation serve) and
 # KEEPS THE SERVICES RUNNING, with the residents' page, a paired web till and the console
 # (today's settlement waiting to be confirmed) to try, until Ctrl-C.
@@ -56,6 +58,22 @@ psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT c.id, c.name, count(v.*) AS vouchers, co
   FROM campaigns c LEFT JOIN vouchers v ON v.campaign_id = c.id GROUP BY c.id, c.name ORDER BY c.id"
 psql -q "${PG_ADMIN%/*}/$DB" -c "SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind"
 
+# The lottery's published draw, recomputed as anyone can (the seed against its commitment,
+# the winners from the published registration hashes).
+echo
+echo "== The lottery's published draw, checked with issuance verify-draw =="
+"$BIN/issuance" verify-draw --file "$STATE/lottery-draw.json"
+
+# 预拨资金: the province advances the appliance store money before settling; the settlement
+# draws the advance down by what the store earned and shows the balance owed either way.
+# shellcheck disable=SC1091
+. "$STATE/demo-advance.env"
+echo
+echo "== An advance to the appliance store (reconciliation advance) =="
+"$BIN/reconciliation" advance --program "$ADVANCE_PROGRAM" --merchant "$ADVANCE_MERCHANT" \
+  --amount-fen "$ADVANCE_FEN" --reference "demo-advance-$ADVANCE_PROGRAM" \
+  --api-key-file "$STATE/province-officer.key" --secrets-dir "$SECRETS"
+
 # Today's settlement (Beijing day): who pays the merchants, the province's share of the city's
 # spending and the city's own share, as balanced ledger postings and reports.
 DAY=$(TZ=Asia/Shanghai date +%F)
@@ -63,6 +81,8 @@ echo
 echo "== Settlement of $DAY (reconciliation) =="
 "$BIN/reconciliation" settle --from "$DAY" --to "$DAY" --actor demo --out "$STATE/settlement-$DAY"
 echo "Reports written to $STATE/settlement-$DAY/ (CSV with a BOM for spreadsheets, JSON, summary.txt)"
+echo "   the schemes' lines (trade-in payables to residents, tickets, green extras): subsidy_lines.csv;"
+echo "   the advance, its drawdown and the balance: advances.csv"
 echo
 echo "== Cross-check of Redis against PostgreSQL =="
 "$BIN/reconciliation" check --max-outbox-lag 1000 || echo "(differences above)"

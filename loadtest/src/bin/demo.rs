@@ -51,6 +51,21 @@ fn id_of(v: &Value) -> Result<i64> {
         .context("response without id")
 }
 
+/// Writes a secret the demo script passes on (`--api-key-file`), readable by the owner only.
+fn write_private(path: &std::path::Path, secret: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(secret.as_bytes())?;
+    Ok(())
+}
+
 fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
@@ -281,7 +296,19 @@ async fn main() -> Result<()> {
     };
     schemes::trade_in::run(&ctx).await?;
     schemes::tickets::run(&ctx).await?;
+    let advance = schemes::checkout::run(&ctx).await?;
     schemes::lottery::run(&ctx, id_of(&consumption)?).await?;
+    // The advance is the finance department's act (reconciliation advance): the demo script
+    // makes it before settling, from this file.
+    std::fs::write(
+        ctx.state_dir.join("demo-advance.env"),
+        format!(
+            "ADVANCE_PROGRAM={}\nADVANCE_MERCHANT={}\nADVANCE_FEN={}\n",
+            advance.program, advance.merchant, advance.amount_fen
+        ),
+    )
+    .context("writing demo-advance.env")?;
+    write_private(&ctx.state_dir.join("province-officer.key"), &province)?;
     pages(&args, &api, &jincheng, id_of(&consumption)?).await?;
     println!("== Demo done ==");
     Ok(())

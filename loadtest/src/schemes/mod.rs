@@ -3,6 +3,7 @@
 //! redeemed); the day's settlement that `deploy/local/demo.sh` runs afterwards puts them on
 //! the finance reports with the province/city split.
 
+pub mod checkout;
 pub mod lottery;
 pub mod tickets;
 pub mod trade_in;
