@@ -292,7 +292,10 @@ async fn main() -> Result<()> {
         city: &jincheng,
         idp: &idp,
         now: Utc::now(),
-        state_dir: args.secrets_dir.parent().unwrap_or(std::path::Path::new(".")),
+        state_dir: args
+            .secrets_dir
+            .parent()
+            .unwrap_or(std::path::Path::new(".")),
     };
     schemes::trade_in::run(&ctx).await?;
     schemes::tickets::run(&ctx).await?;

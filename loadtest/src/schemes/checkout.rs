@@ -3,7 +3,7 @@
 //! advance to the appliance store (预拨资金); and the 旅游惠民年卡 annual card (001 item 13),
 //! subsidised once however many times it passes the gate.
 
-use super::{expect, yuan, Ctx};
+use super::{expect, program, yuan, Ctx};
 use crate::client::Auth;
 use crate::residents::Resident;
 use crate::terminal::{self, MerchantSpec, Terminal};
@@ -21,17 +21,6 @@ pub struct Advance {
     pub merchant: String,
     /// How much, fen.
     pub amount_fen: i64,
-}
-
-/// Creates a program (province key) and answers its id.
-async fn program(ctx: &Ctx<'_>, body: Value, what: &str) -> Result<i64> {
-    let p = expect(
-        ctx.issuance
-            .post_json("/v1/admin/programs", Auth::ApiKey(ctx.province), &body)
-            .await?,
-        what,
-    )?;
-    p["id"].as_i64().context("program id")
 }
 
 /// Creates a claim campaign of Jincheng whose round opens at `opens`.
@@ -91,13 +80,18 @@ async fn merchant(
 /// Claims a voucher of `campaign` for `who` and answers its dynamic code.
 async fn claim_code(ctx: &Ctx<'_>, who: &Resident, campaign: i64) -> Result<String> {
     let claimed = expect(
-        ctx.issuance.claim(&who.token, campaign, Uuid::new_v4()).await?,
+        ctx.issuance
+            .claim(&who.token, campaign, Uuid::new_v4())
+            .await?,
         "claiming",
     )?;
     let voucher = claimed["voucher_id"].as_str().context("voucher id")?;
     let code = expect(
         ctx.issuance
-            .get(&format!("/v1/me/vouchers/{voucher}/code"), Auth::Bearer(&who.token))
+            .get(
+                &format!("/v1/me/vouchers/{voucher}/code"),
+                Auth::Bearer(&who.token),
+            )
             .await?,
         "dynamic code",
     )?;
@@ -105,16 +99,25 @@ async fn claim_code(ctx: &Ctx<'_>, who: &Resident, campaign: i64) -> Result<Stri
 }
 
 /// Redeems `code` for the order `lines` (their total is the order amount); prints the answer.
-async fn sale(t: &Terminal, code: &str, order_ref: &str, lines: Value, what: &str) -> Result<Value> {
+async fn sale(
+    t: &Terminal,
+    code: &str,
+    order_ref: &str,
+    lines: Value,
+    what: &str,
+) -> Result<Value> {
     let total: i64 = lines
         .as_array()
         .map(|ls| {
             ls.iter()
-                .map(|l| l["unit_price_fen"].as_i64().unwrap_or(0) * l["quantity"].as_i64().unwrap_or(0))
+                .map(|l| {
+                    l["unit_price_fen"].as_i64().unwrap_or(0) * l["quantity"].as_i64().unwrap_or(0)
+                })
                 .sum()
         })
         .unwrap_or(0);
-    let body = json!({"code": code, "order_amount_fen": total, "order_ref": order_ref, "lines": lines});
+    let body =
+        json!({"code": code, "order_amount_fen": total, "order_ref": order_ref, "lines": lines});
     let r = t.post("/v1/redemptions", &body, Some(order_ref)).await?;
     let b = &r.body;
     if b["outcome"] == "approved" {
@@ -183,14 +186,25 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<Advance> {
     println!(
         "  campaign #{items}: refrigerator 1, air conditioner 3 per person, 15% capped at 2,000 yuan; phones ≤ 6,000 yuan get at most 500"
     );
-    let store = merchant(ctx, "JC-APPLIANCE-001", "晋城苏宁家电 appliances", "home_furnishing", "8JD01", &[trade_in]).await?;
+    let store = merchant(
+        ctx,
+        "JC-APPLIANCE-001",
+        "晋城苏宁家电 appliances",
+        "home_furnishing",
+        "8JD01",
+        &[trade_in],
+    )
+    .await?;
     let advance = Advance {
         program: trade_in,
         merchant: store.merchant_id.clone(),
         amount_fen: 200_000,
     };
     let people = ctx.mint("TRADE25-", 2)?;
-    tokio::time::sleep((opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(
+        (opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200),
+    )
+    .await;
     let (Some(a), Some(b)) = (people.first(), people.get(1)) else {
         return Ok(advance);
     };
@@ -199,16 +213,49 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<Advance> {
     let stamp = ctx.now.timestamp();
     let green = json!({"product_category": "refrigerator", "unit_price_fen": 4_999_00, "quantity": 1,
                        "certifications": [{"attribute": "green_product", "certificate_no": "CQC-GP-2025-001234"}]});
-    sale(&store, &code_a, &format!("APP-{stamp}-1"), json!([green, item("air_conditioner", 3_000_00, 1)]),
-         &format!("{} buys a green-certified refrigerator and an air conditioner", a.person_id)).await?;
-    sale(&store, &code_b, &format!("APP-{stamp}-2"), json!([item("air_conditioner", 2_699_00, 3)]),
-         &format!("{} buys three air conditioners", b.person_id)).await?;
-    sale(&store, &code_b, &format!("APP-{stamp}-3"), json!([item("air_conditioner", 2_699_00, 1)]),
-         "a fourth air conditioner").await?;
-    sale(&store, &code_b, &format!("APP-{stamp}-4"), json!([item("phone", 7_999_00, 1)]),
-         "a phone above 6,000 yuan").await?;
-    sale(&store, &code_b, &format!("APP-{stamp}-5"), json!([item("phone", 4_999_00, 1)]),
-         "a phone of 4,999 yuan").await?;
+    sale(
+        &store,
+        &code_a,
+        &format!("APP-{stamp}-1"),
+        json!([green, item("air_conditioner", 3_000_00, 1)]),
+        &format!(
+            "{} buys a green-certified refrigerator and an air conditioner",
+            a.person_id
+        ),
+    )
+    .await?;
+    sale(
+        &store,
+        &code_b,
+        &format!("APP-{stamp}-2"),
+        json!([item("air_conditioner", 2_699_00, 3)]),
+        &format!("{} buys three air conditioners", b.person_id),
+    )
+    .await?;
+    sale(
+        &store,
+        &code_b,
+        &format!("APP-{stamp}-3"),
+        json!([item("air_conditioner", 2_699_00, 1)]),
+        "a fourth air conditioner",
+    )
+    .await?;
+    sale(
+        &store,
+        &code_b,
+        &format!("APP-{stamp}-4"),
+        json!([item("phone", 7_999_00, 1)]),
+        "a phone above 6,000 yuan",
+    )
+    .await?;
+    sale(
+        &store,
+        &code_b,
+        &format!("APP-{stamp}-5"),
+        json!([item("phone", 4_999_00, 1)]),
+        "a phone of 4,999 yuan",
+    )
+    .await?;
     println!(
         "  the province advances {} yuan to {} before settlement (预拨资金; done by the demo script: reconciliation advance)",
         yuan(advance.amount_fen),
@@ -224,17 +271,39 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<Advance> {
     )
     .await?;
     let opens = Utc::now() + Duration::seconds(2);
-    let cards = campaign(ctx, tourism, "太行山旅游惠民年卡", "culture_tourism",
-                         json!({"type": "annual_card", "subsidy": 1_000}), opens).await?;
-    let gate = merchant(ctx, "JC-GATE-TAIHANG", "太行山大峡谷 gate", "culture_tourism", "8TH01", &[tourism]).await?;
-    tokio::time::sleep((opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200)).await;
+    let cards = campaign(
+        ctx,
+        tourism,
+        "太行山旅游惠民年卡",
+        "culture_tourism",
+        json!({"type": "annual_card", "subsidy": 1_000}),
+        opens,
+    )
+    .await?;
+    let gate = merchant(
+        ctx,
+        "JC-GATE-TAIHANG",
+        "太行山大峡谷 gate",
+        "culture_tourism",
+        "8TH01",
+        &[tourism],
+    )
+    .await?;
+    tokio::time::sleep(
+        (opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200),
+    )
+    .await;
     let holder = ctx.mint("CARD-", 1)?;
     if let Some(who) = holder.first() {
         let code = claim_code(ctx, who, cards).await?;
         for n in 1..=3 {
             let order_ref = format!("GATE-{stamp}-{n}");
             let r = gate
-                .post("/v1/redemptions", &json!({"code": code, "order_amount_fen": 50_00, "order_ref": order_ref}), Some(&order_ref))
+                .post(
+                    "/v1/redemptions",
+                    &json!({"code": code, "order_amount_fen": 50_00, "order_ref": order_ref}),
+                    Some(&order_ref),
+                )
                 .await?;
             println!(
                 "  entry {n} of {}: {} with subsidy {} yuan",

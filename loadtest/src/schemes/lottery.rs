@@ -44,16 +44,24 @@ pub async fn run(ctx: &Ctx<'_>, program: i64) -> Result<std::path::PathBuf> {
         campaign["rounds"][0]["commitment"].as_str().unwrap_or("?")
     );
     let people = ctx.mint("LOTTERY-", 40)?;
-    tokio::time::sleep((opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(
+        (opens - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(200),
+    )
+    .await;
     let path = format!("/v1/campaigns/{id}/rounds/1/registrations");
     for who in &people {
         expect(
-            ctx.issuance.post_json(&path, Auth::Bearer(&who.token), &json!({})).await?,
+            ctx.issuance
+                .post_json(&path, Auth::Bearer(&who.token), &json!({}))
+                .await?,
             "registering",
         )?;
     }
     if let Some(who) = people.first() {
-        let again = ctx.issuance.post_json(&path, Auth::Bearer(&who.token), &json!({})).await?;
+        let again = ctx
+            .issuance
+            .post_json(&path, Auth::Bearer(&who.token), &json!({}))
+            .await?;
         println!(
             "  40 residents registered; {} registering again gets {} (replayed: {})",
             who.person_id,
@@ -61,7 +69,10 @@ pub async fn run(ctx: &Ctx<'_>, program: i64) -> Result<std::path::PathBuf> {
             again.body["replayed"]
         );
     }
-    tokio::time::sleep((closes - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(
+        (closes - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(300),
+    )
+    .await;
     let drawn = expect(
         ctx.issuance
             .post_json(
@@ -85,7 +96,9 @@ pub async fn run(ctx: &Ctx<'_>, program: i64) -> Result<std::path::PathBuf> {
     println!(
         "  seed revealed: {}; {} registration hashes published",
         published["seed"].as_str().unwrap_or("?"),
-        published["registration_hashes"].as_array().map_or(0, Vec::len)
+        published["registration_hashes"]
+            .as_array()
+            .map_or(0, Vec::len)
     );
     let file = ctx.state_dir.join("lottery-draw.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&published)?)
@@ -97,8 +110,14 @@ pub async fn run(ctx: &Ctx<'_>, program: i64) -> Result<std::path::PathBuf> {
                 .await?,
             "my registration",
         )?;
-        println!("  {} looks up their result: {}", who.person_id, mine["result"]);
+        println!(
+            "  {} looks up their result: {}",
+            who.person_id, mine["result"]
+        );
     }
-    println!("  published draw saved to {} (check it: issuance verify-draw --file …)", file.display());
+    println!(
+        "  published draw saved to {} (check it: issuance verify-draw --file …)",
+        file.display()
+    );
     Ok(file)
 }

@@ -8,9 +8,9 @@ pub mod lottery;
 pub mod tickets;
 pub mod trade_in;
 
-use crate::client::{IssuanceClient, Reply};
+use crate::client::{Auth, IssuanceClient, Reply};
 use crate::residents::{self, Resident};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use voucher_core::keys::SigningKey;
@@ -62,6 +62,20 @@ pub fn expect(reply: Reply, what: &str) -> Result<Value> {
         bail!("{what} failed: {} {}", reply.status, reply.body);
     }
     Ok(reply.body)
+}
+
+/// Creates a program (the province's key) and answers its id.
+///
+/// # Errors
+/// Transport failure or a refusal.
+pub async fn program(ctx: &Ctx<'_>, body: Value, what: &str) -> Result<i64> {
+    let p = expect(
+        ctx.issuance
+            .post_json("/v1/admin/programs", Auth::ApiKey(ctx.province), &body)
+            .await?,
+        what,
+    )?;
+    p["id"].as_i64().context("program id")
 }
 
 /// Fen as yuan with two decimals (integer arithmetic).

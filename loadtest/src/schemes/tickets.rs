@@ -4,7 +4,7 @@
 //! of one ticket (given back exactly). The spot is in Yangcheng county, which co-funds half of
 //! the city's part at settlement.
 
-use super::{expect, yuan, Ctx};
+use super::{expect, program, yuan, Ctx};
 use crate::client::Auth;
 use crate::terminal::{self, MerchantSpec, Terminal};
 use anyhow::{Context, Result};
@@ -12,27 +12,30 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use voucher_core::CreditCode;
 
-/// Creates a program and answers its id.
-async fn program(ctx: &Ctx<'_>, body: Value, what: &str) -> Result<i64> {
-    let p = expect(
-        ctx.issuance
-            .post_json("/v1/admin/programs", Auth::ApiKey(ctx.province), &body)
-            .await?,
-        what,
-    )?;
-    p["id"].as_i64().context("program id")
-}
-
 /// Reports one sale and prints what it earned.
-async fn sale(t: &Terminal, scheme: i64, sale_ref: &str, list: i64, price: i64, q: u32) -> Result<Value> {
+async fn sale(
+    t: &Terminal,
+    scheme: i64,
+    sale_ref: &str,
+    list: i64,
+    price: i64,
+    q: u32,
+) -> Result<Value> {
     let body = json!({"scheme_id": scheme, "sale_ref": sale_ref, "list_price_fen": list,
                       "sale_price_fen": price, "quantity": q});
-    let s = expect(t.post("/v1/ticket-sales", &body, Some(sale_ref)).await?, "reporting a ticket sale")?;
+    let s = expect(
+        t.post("/v1/ticket-sales", &body, Some(sale_ref)).await?,
+        "reporting a ticket sale",
+    )?;
     println!(
         "  {q} ticket(s) listed at {} sold at {}: {}, province {} + city {} yuan",
         yuan(list),
         yuan(price),
-        if s["eligible"].as_bool() == Some(true) { "eligible" } else { "above 80% of list, nothing" },
+        if s["eligible"].as_bool() == Some(true) {
+            "eligible"
+        } else {
+            "above 80% of list, nothing"
+        },
         yuan(s["total"]["province_fen"].as_i64().unwrap_or(0)),
         yuan(s["total"]["city_fen"].as_i64().unwrap_or(0)),
     );
@@ -44,7 +47,9 @@ async fn sale(t: &Terminal, scheme: i64, sale_ref: &str, list: i64, price: i64, 
 /// # Errors
 /// A request the story expects to succeed did not.
 pub async fn run(ctx: &Ctx<'_>) -> Result<()> {
-    println!("== Scenic-spot first-entry tickets (001 item 13): the city adds 20% of the sale price ==");
+    println!(
+        "== Scenic-spot first-entry tickets (001 item 13): the city adds 20% of the sale price =="
+    );
     let province = program(
         ctx,
         json!({"name": "A级景区门票补贴 (省级) scenic tickets, province part", "funder_place": 140000,

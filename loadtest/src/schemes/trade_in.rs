@@ -46,7 +46,12 @@ async fn paper(ctx: &Ctx<'_>, token: &str, what: &str) -> Result<String> {
     let pdf = format!("%PDF-1.4\n% {what}\n%%EOF\n").into_bytes();
     let body = expect(
         ctx.issuance
-            .post_bytes("/v1/trade-in/documents", Auth::Bearer(token), "application/pdf", pdf)
+            .post_bytes(
+                "/v1/trade-in/documents",
+                Auth::Bearer(token),
+                "application/pdf",
+                pdf,
+            )
             .await?,
         "uploading a paper",
     )?;
@@ -126,7 +131,12 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<i64> {
     let people = ctx.mint("TRADEIN-", 2)?;
     let mut ids = Vec::new();
     for (n, (who, kind)) in (1u32..).zip(people.iter().zip(["transfer", "scrap"])) {
-        let certificate = paper(ctx, &who.token, &format!("{kind} certificate of {}", who.person_id)).await?;
+        let certificate = paper(
+            ctx,
+            &who.token,
+            &format!("{kind} certificate of {}", who.person_id),
+        )
+        .await?;
         let invoice = paper(ctx, &who.token, &format!("invoice of {}", who.person_id)).await?;
         let id = Uuid::new_v4();
         let body = application(id, program, kind, n, today, &certificate, &invoice)?;
@@ -148,7 +158,11 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<i64> {
             again["application_id"] = json!(Uuid::new_v4());
             let r = ctx
                 .issuance
-                .post_json("/v1/trade-in/applications", Auth::Bearer(&who.token), &again)
+                .post_json(
+                    "/v1/trade-in/applications",
+                    Auth::Bearer(&who.token),
+                    &again,
+                )
                 .await?;
             println!(
                 "  the same car applied for again: {} {}",
@@ -162,7 +176,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<i64> {
     // The city's commerce bureau reviews: more papers from the second, then both approved.
     let queue = expect(
         ctx.issuance
-            .get("/v1/admin/trade-in/applications?status=submitted", Auth::ApiKey(ctx.city))
+            .get(
+                "/v1/admin/trade-in/applications?status=submitted",
+                Auth::ApiKey(ctx.city),
+            )
             .await?,
         "listing the review queue",
     )?;
@@ -189,8 +206,14 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<i64> {
             o.remove("application_id");
             o.remove("program_id");
         }
-        amended["certificate_sha256"] =
-            json!(paper(ctx, &who.token, &format!("complete certificate of {}", who.person_id)).await?);
+        amended["certificate_sha256"] = json!(
+            paper(
+                ctx,
+                &who.token,
+                &format!("complete certificate of {}", who.person_id)
+            )
+            .await?
+        );
         expect(
             ctx.issuance
                 .put_json(
@@ -201,7 +224,10 @@ pub async fn run(ctx: &Ctx<'_>) -> Result<i64> {
                 .await?,
             "amending the application",
         )?;
-        println!("  the bureau asks {} for the full certificate; they upload it", who.person_id);
+        println!(
+            "  the bureau asks {} for the full certificate; they upload it",
+            who.person_id
+        );
     }
     for (id, who, _) in &ids {
         let a = expect(
