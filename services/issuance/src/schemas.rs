@@ -10,12 +10,15 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-/// A discount rule, amounts in fen: `{"type":"threshold","min_spend":10000,"off":2000}` (满减)
-/// or `{"type":"percent","rate_bp":1000,"per_person_cap":200000}` (立减).
+/// A discount rule, amounts in fen: `{"type":"threshold","min_spend":10000,"off":2000}` (满减),
+/// `{"type":"percent","rate_bp":1000,"per_person_cap":200000}` (立减),
+/// `{"type":"item_percent","rate_bp":1500,"item_cap":200000,"categories":[{"product_category":
+/// "air_conditioner","per_person_items":3}]}` (以旧换新 per item, home_furnishing or general) or
+/// `{"type":"annual_card","subsidy":1000}` (旅游惠民年卡, culture_tourism, per_person_limit 1).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Rule)]
 pub struct RuleSchema {
-    /// `threshold` or `percent`.
+    /// `threshold`, `percent`, `item_percent` or `annual_card`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Threshold: the order amount to reach, fen.
@@ -24,8 +27,18 @@ pub struct RuleSchema {
     pub off: Option<i64>,
     /// Percent: the rate in basis points (1000 = 10%).
     pub rate_bp: Option<u32>,
-    /// Percent: the cumulative cap per person, fen.
+    /// Percent: the cumulative cap per person, fen (item_percent: optional).
     pub per_person_cap: Option<i64>,
+    /// Item percent: most one item gets, fen.
+    pub item_cap: Option<i64>,
+    /// Item percent: items priced above this get nothing, fen (optional).
+    pub max_item_price: Option<i64>,
+    /// Item percent: 1–12 product categories, each `{product_category, per_person_items}`
+    /// with optional `rate_bp`, `item_cap`, `max_item_price` overriding the rule's.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub categories: Option<Vec<serde_json::Value>>,
+    /// Annual card: the once-only subsidy, fen.
+    pub subsidy: Option<i64>,
 }
 
 /// `POST /v1/admin/programs` body (`voucher_core::NewProgram`).

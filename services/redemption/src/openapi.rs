@@ -3,15 +3,14 @@
 //! HMAC signature headers described in [`voucher_core::signing`]; administrator routes
 //! `X-Api-Key`. A leaf: only [`crate::startup`] uses it.
 
-use crate::checkout::views::{DeclineView, RedemptionView};
-use crate::checkout::CheckoutRequest;
 use crate::checkout::lines::{CertificationBody, OrderLineBody};
-use crate::checkout::views::ItemView;
+use crate::checkout::views::{DeclineView, ItemView, RedemptionView};
+use crate::checkout::CheckoutRequest;
 use crate::extras::{ExtraRuleBody, ExtraRuleView, ExtraView};
-use crate::quote::{Quote, QuoteRequest};
 use crate::merchants::{Approval, NewMerchant, TerminalCredentials};
 use crate::offline::KeysDocument;
 use crate::queries::DayReport;
+use crate::quote::{Quote, QuoteRequest};
 use crate::reversals::{ReversalRequest, ReversalView};
 use crate::tickets::{
     NewTicketSchemeBody, PartsView, ProvincePartBody, TicketRefundRequest, TicketRefundView,
@@ -100,6 +99,7 @@ mod tests {
         for path in [
             "/v1/redemptions",
             "/v1/authorizations/{id}/capture",
+            "/v1/admin/programs/{id}/extra-rules",
             "/readyz",
         ] {
             assert!(doc["paths"][path].is_object(), "missing {path}");

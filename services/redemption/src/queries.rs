@@ -25,8 +25,11 @@ pub struct DayReport {
     pub discount_fen: i64,
     /// Σ discounts reversed of those, fen.
     pub reversed_fen: i64,
-    /// discount − reversed, fen: what the merchant is reimbursed.
+    /// discount − reversed, fen: what the merchant is reimbursed for the vouchers.
     pub net_discount_fen: i64,
+    /// Σ extras on certified lines of those, net of what reversals gave back, fen: reimbursed
+    /// too, each as its own settlement line.
+    pub net_extras_fen: i64,
     /// Every redemption of the day (holds, voided and expired included).
     pub redemptions: Vec<RedemptionView>,
 }
@@ -61,6 +64,7 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
         discount_fen: 0,
         reversed_fen: 0,
         net_discount_fen: 0,
+        net_extras_fen: 0,
         redemptions: Vec::with_capacity(rows.len()),
     };
     for r in &rows {
@@ -78,6 +82,13 @@ pub async fn day(state: &AppState, terminal: &Terminal, date: &str) -> Result<Da
     report.net_discount_fen = report.discount_fen - report.reversed_fen;
     let mut con = state.pg.acquire().await.map_err(StoreError::from)?;
     report.redemptions = load_details(&mut con, std::mem::take(&mut report.redemptions)).await?;
+    report.net_extras_fen = report
+        .redemptions
+        .iter()
+        .filter(|v| v.status == "approved" || v.status == "captured")
+        .flat_map(|v| v.extras.iter())
+        .map(|e| e.amount_fen - e.reversed_fen)
+        .sum();
     Ok(report)
 }
 

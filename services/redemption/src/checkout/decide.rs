@@ -2,8 +2,13 @@
 //! voucher is spent with `… WHERE status = 'issued'` and its discount taken from one budget
 //! bucket in one statement (several buckets when none alone is free); a percentage
 //! entitlement's row is locked and charged with `… WHERE used_fen + d <= cap_fen`, the
-//! discount cut to what the budget has left. Then the redemption row, its event and the
-//! stored answer are written. The caller commits; only then is "approved" sent.
+//! discount cut to what the budget has left; a per-item voucher or an annual card is decided
+//! by [`super::items`] under the same entitlement row lock. When the order's lines carry
+//! certifications the program has extra rules for, the extras are granted after the budget
+//! (a threshold voucher then takes the step-by-step path rather than the one statement, whose
+//! stored answer would not know them). Then the redemption row, its event and the stored
+//! answer are written, and after them the per-item lines, the extras and, for a sale, the
+//! extras' settlement lines. The caller commits; only then is "approved" sent.
 
 use super::idempotency::IdempotencyKey;
 use super::items::{self, Decided};

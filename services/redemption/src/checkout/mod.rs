@@ -16,6 +16,14 @@
 //! idempotency key is released, so a retry is decided afresh). A percentage purchase after
 //! the cap (or the budget) is used up is APPROVED with `discount_fen: 0` and a `notice`
 //! (`CAP_EXHAUSTED` / `BUDGET_EXHAUSTED`): POLICY rule 2, the sale is not ours to refuse.
+//!
+//! The request may carry the order's `lines` ([`lines`]: checked, and adding up to the order
+//! amount, before anything is read). A 以旧换新 per-item voucher is priced on them and charged to
+//! the person's per-category counts, and an annual card is subsidised at its first entry only
+//! ([`items`]); a program's extra rules on certified attributes add their extras on top of any
+//! voucher's discount ([`crate::extras`]). Unlike the percentage, a per-item purchase the
+//! rule cannot subsidise (a category limit reached, the cap used up, the budget empty) is
+//! declined: granting nothing would still spend the person's allowance of items.
 
 pub mod decide;
 pub mod idempotency;

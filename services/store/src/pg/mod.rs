@@ -10,6 +10,10 @@
 //!   writes), [`reversals`], [`idempotency`] (stored responses), [`token_vouchers`] (vouchers
 //!   inserted from their token and spent), [`pairings`] (one-time codes of web terminals)
 //!   and [`event_log`] (appending to `events`);
+//! - the checkout's schemes (`0009_checkout_schemes.sql`): [`item_counts`] (以旧换新 per-person
+//!   per-category item counts, a redemption's subsidised lines) and [`extras`] (a program's
+//!   extra rules on certified attributes, their budgets and per-person use, what each
+//!   redemption was granted, the merchant's `subsidy_lines`);
 //! - shared by them: [`constraints`] (violations mapped by constraint name) and the `text`
 //!   codec of the status enums.
 
