@@ -18,10 +18,11 @@ import {
   savedLang,
 } from "./session";
 import { SignIn } from "./SignIn";
+import { TradeIn } from "./TradeIn";
 import { TextsContext, type Toast } from "./ui";
 import { Vouchers } from "./Vouchers";
 
-type View = "campaigns" | "vouchers" | "history";
+type View = "campaigns" | "vouchers" | "tradein" | "history";
 
 const TOAST_MS = 8_000;
 
@@ -141,6 +142,7 @@ export function App() {
   const tabs: { view: View; label: string }[] = [
     { view: "campaigns", label: t.tabCampaigns },
     { view: "vouchers", label: t.tabVouchers },
+    { view: "tradein", label: t.tabTradeIn },
     { view: "history", label: t.tabHistory },
   ];
 
@@ -182,6 +184,8 @@ export function App() {
           />
         ) : view === "vouchers" ? (
           <Vouchers say={say} expect={justClaimed} />
+        ) : view === "tradein" ? (
+          <TradeIn say={say} />
         ) : (
           <History onSignOut={signOut} />
         )}

@@ -9,9 +9,10 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure } from "../shared/http";
 import * as api from "./api";
-import { categoryText, countdown, dateTimeBj, monthDayBj, parseInstant, ruleText } from "./format";
+import { categoryText, countdown, dateTimeBj, monthDayBj, parseInstant, ruleDetails, ruleText } from "./format";
 import type { Msg } from "./i18n";
-import type { Campaign } from "./types";
+import { LotteryPanel } from "./Lottery";
+import type { Campaign, Round } from "./types";
 import { failureMsg, isIdentityLoss, useServerNow, useT, type Say } from "./ui";
 
 const REFRESH_MS = 30_000;
@@ -21,19 +22,36 @@ interface Props {
   onClaimed: (voucherId: string) => void;
 }
 
-/** Start times (ms, server clock) of the current and coming rounds. */
-function roundStarts(c: Campaign): number[] {
-  const rounds = c.current_round ? [c.current_round, ...c.upcoming_rounds] : c.upcoming_rounds;
-  return rounds.map((r) => parseInstant(r.starts_at)).filter((ms) => !Number.isNaN(ms));
+/** The current and coming rounds, by start (the service lists them so). */
+function roundsOf(c: Campaign): Round[] {
+  const rounds = c.current_round ? [c.current_round, ...c.upcoming_rounds] : [...c.upcoming_rounds];
+  return rounds.filter((r) => !Number.isNaN(parseInstant(r.starts_at)));
 }
 
-/** Whether a round has begun at `now`, and when the next one begins. */
-function schedule(c: Campaign, now: number): { open: boolean; next: number | null } {
-  const starts = roundStarts(c);
-  const future = starts.filter((s) => s > now);
+/** Start times (ms, server clock) of the current and coming rounds. */
+function roundStarts(c: Campaign): number[] {
+  return roundsOf(c).map((r) => parseInstant(r.starts_at));
+}
+
+const isLottery = (r: Round) => r.mode === "lottery";
+
+/**
+ * At `now`: whether a rush round is open (the latest round begun is a rush), when the next
+ * rush round begins, and the lottery round to show (the current round if it is one, else the next lottery round).
+ */
+function schedule(c: Campaign, now: number): { open: boolean; next: number | null; lottery: Round | null } {
+  const rounds = roundsOf(c);
+  let latest: Round | null = null;
+  for (const r of rounds) {
+    if (parseInstant(r.starts_at) <= now && (!latest || parseInstant(r.starts_at) >= parseInstant(latest.starts_at))) latest = r;
+  }
+  const futureRush = rounds.filter((r) => !isLottery(r) && parseInstant(r.starts_at) > now).map((r) => parseInstant(r.starts_at));
+  const lottery =
+    latest && isLottery(latest) ? latest : (rounds.find((r) => isLottery(r) && parseInstant(r.starts_at) > now) ?? null);
   return {
-    open: starts.some((s) => s <= now),
-    next: future.length ? Math.min(...future) : null,
+    open: latest !== null && !isLottery(latest),
+    next: futureRush.length ? Math.min(...futureRush) : null,
+    lottery,
   };
 }
 
@@ -63,13 +81,15 @@ function claimFailure(e: unknown, c: Campaign): Msg {
       return (t) => t.campaignGone;
     case "CLAIM_ID_CONFLICT":
       return (t) => t.claimConflict;
+    case "ROUND_IS_LOTTERY":
+      return (t) => t.roundIsLottery;
     default:
       return failureMsg(e);
   }
 }
 
 /** Refusals after which the list (stock, rounds, my count) is worth reloading. */
-const RELOAD_AFTER = ["ROUND_NOT_OPEN", "SOLD_OUT", "PER_PERSON_LIMIT", "CAMPAIGN_PAUSED", "CAMPAIGN_NOT_FOUND"];
+const RELOAD_AFTER = ["ROUND_NOT_OPEN", "SOLD_OUT", "PER_PERSON_LIMIT", "CAMPAIGN_PAUSED", "CAMPAIGN_NOT_FOUND", "ROUND_IS_LOTTERY"];
 
 export function Campaigns({ say, onClaimed }: Props) {
   const t = useT();
@@ -174,6 +194,8 @@ export function Campaigns({ say, onClaimed }: Props) {
               busy={inFlight[c.id] === true}
               message={messages[c.id]}
               onClaim={() => void claim(c)}
+              say={say}
+              onVoucher={onClaimed}
             />
           ))}
         </ul>
@@ -188,11 +210,16 @@ interface CardProps {
   busy: boolean;
   message: Msg | undefined;
   onClaim: () => void;
+  say: Say;
+  onVoucher: (voucherId: string) => void;
 }
 
-function CampaignCard({ c, now, busy, message, onClaim }: CardProps) {
+function CampaignCard({ c, now, busy, message, onClaim, say, onVoucher }: CardProps) {
   const t = useT();
-  const { open, next } = schedule(c, now);
+  const { open, next, lottery } = schedule(c, now);
+  const details = ruleDetails(c.rule, t);
+  // The claim button is offered for rush rounds only (a lottery round answers ROUND_IS_LOTTERY).
+  const showRush = !lottery || open || next !== null;
   const validity = c.validity.ends_at
     ? t.validUntil(dateTimeBj(c.validity.ends_at))
     : c.validity.days_after_claim
@@ -206,6 +233,13 @@ function CampaignCard({ c, now, busy, message, onClaim }: CardProps) {
         <span class="tag">{categoryText(c.category, t)}</span>
       </div>
       <p class="rule">{ruleText(c.rule, t)}</p>
+      {details.length > 0 && (
+        <ul class="rule-details meta" aria-label={t.ruleDetailsLabel} data-testid="rule-details">
+          {details.map((d) => (
+            <li key={d}>{d}</li>
+          ))}
+        </ul>
+      )}
       <p class="meta">{t.usableIn(c.owner_place_name)}</p>
       {validity && <p class="meta secondary">{validity}</p>}
       <p class="meta">
@@ -214,28 +248,33 @@ function CampaignCard({ c, now, busy, message, onClaim }: CardProps) {
         {" · "}
         {t.claimedOf(c.my_claimed, c.per_person_limit)}
       </p>
-      <p class="countdown" data-testid="countdown">
-        {open ? (
-          <span class="open-now">{t.openNow}</span>
-        ) : next !== null ? (
-          <>
-            {t.opensIn} <strong class="clock">{countdown(next - now)}</strong>
-            <span class="secondary"> · {t.startsAt(nextText)}</span>
-          </>
-        ) : (
-          t.noRound
-        )}
-      </p>
-      <button
-        type="button"
-        class="primary"
-        data-testid="claim-button"
-        disabled={!open || busy}
-        aria-busy={busy}
-        onClick={onClaim}
-      >
-        {busy ? t.claiming : open ? t.claim : t.notOpenYet}
-      </button>
+      {showRush && (
+        <>
+          <p class="countdown" data-testid="countdown">
+            {open ? (
+              <span class="open-now">{t.openNow}</span>
+            ) : next !== null ? (
+              <>
+                {t.opensIn} <strong class="clock">{countdown(next - now)}</strong>
+                <span class="secondary"> · {t.startsAt(nextText)}</span>
+              </>
+            ) : (
+              t.noRound
+            )}
+          </p>
+          <button
+            type="button"
+            class="primary"
+            data-testid="claim-button"
+            disabled={!open || busy}
+            aria-busy={busy}
+            onClick={onClaim}
+          >
+            {busy ? t.claiming : open ? t.claim : t.notOpenYet}
+          </button>
+        </>
+      )}
+      {lottery && <LotteryPanel key={lottery.round_no} c={c} round={lottery} now={now} say={say} onVoucher={onVoucher} />}
       <p class="card-msg" data-testid="campaign-message">
         {message ? message(t) : ""}
       </p>

@@ -6,7 +6,20 @@
 import { toHex } from "../shared/base64url";
 import { ApiFailure, jsonOrFailure, sendWithRetry, type RetryPolicy } from "../shared/http";
 import { identity } from "./session";
-import type { Campaign, ClaimResult, CodeKeyWire, History, MyVoucher, ServerCode } from "./types";
+import type {
+  Campaign,
+  ClaimResult,
+  CodeKeyWire,
+  History,
+  MyLottery,
+  MyVoucher,
+  Registration,
+  ServerCode,
+  TradeInApplication,
+  TradeInPapers,
+  TradeInScheme,
+  UploadedDocument,
+} from "./types";
 
 /** The 401 codes that mean "sign in again". */
 export const IDENTITY_CODES = ["MISSING_IDENTITY", "IDENTITY_EXPIRED", "IDENTITY_INVALID"];
@@ -25,8 +38,10 @@ export function setIdentityLostHandler(fn: (code: string) => void): void {
 }
 
 interface CallOptions {
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "PUT";
   body?: unknown;
+  /** A raw body (an uploaded file) sent with its own Content-Type instead of JSON. */
+  raw?: { blob: Blob; type: string };
   policy?: RetryPolicy;
   onWait?: (ms: number, attempt: number) => void;
 }
@@ -37,11 +52,12 @@ async function call<T>(path: string, opts: CallOptions = {}): Promise<{ status: 
       const headers: Record<string, string> = { Accept: "application/json" };
       const token = identity();
       if (token) headers.Authorization = `Bearer ${token}`;
-      if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+      if (opts.raw) headers["Content-Type"] = opts.raw.type;
+      else if (opts.body !== undefined) headers["Content-Type"] = "application/json";
       return new Request(path, {
         method: opts.method ?? "GET",
         headers,
-        body: opts.body === undefined ? null : JSON.stringify(opts.body),
+        body: opts.raw ? opts.raw.blob : opts.body === undefined ? null : JSON.stringify(opts.body),
         cache: "no-store",
       });
     },
@@ -105,6 +121,63 @@ export async function revokeCodeKey(voucherId: string): Promise<CodeKeyWire> {
 
 export async function history(): Promise<History> {
   return (await call<History>("/v1/me/history")).body;
+}
+
+// ---------------------------------------------------------------- lottery rounds (报名摇号)
+
+const roundPath = (campaignId: number, roundNo: number) => `/v1/campaigns/${campaignId}/rounds/${roundNo}`;
+
+/** Registers for a lottery round; idempotent on the server (a repeat answers the same entry). */
+export async function register(campaignId: number, roundNo: number, onWait: CallOptions["onWait"]): Promise<Registration> {
+  return (
+    await call<Registration>(`${roundPath(campaignId, roundNo)}/registrations`, {
+      method: "POST",
+      policy: CLAIM_RETRY,
+      onWait,
+    })
+  ).body;
+}
+
+/** My entry and result in a lottery round, with the round's public state. */
+export async function myLottery(campaignId: number, roundNo: number, policy?: RetryPolicy): Promise<MyLottery> {
+  return (await call<MyLottery>(`${roundPath(campaignId, roundNo)}/registrations/me`, { policy })).body;
+}
+
+/** The published draw (public JSON: seed, entries' hashes, winners), for `issuance verify-draw`. */
+export function drawUrl(campaignId: number, roundNo: number): string {
+  return `${roundPath(campaignId, roundNo)}/draw`;
+}
+
+// ---------------------------------------------------------------- car trade-in (汽车以旧换新)
+
+export async function tradeInSchemes(): Promise<TradeInScheme[]> {
+  return (await call<TradeInScheme[]>("/v1/trade-in/schemes")).body;
+}
+
+/** Uploads one paper's bytes (stored by SHA-256, so a retry stores nothing twice). */
+export async function uploadDocument(blob: Blob, type: string): Promise<UploadedDocument> {
+  return (await call<UploadedDocument>("/v1/trade-in/documents", { method: "POST", raw: { blob, type } })).body;
+}
+
+/** Applies; `applicationId` is made once per application and reused on every retry. */
+export async function submitTradeIn(applicationId: string, programId: number, papers: TradeInPapers): Promise<TradeInApplication> {
+  return (
+    await call<TradeInApplication>("/v1/trade-in/applications", {
+      method: "POST",
+      body: { application_id: applicationId, program_id: programId, ...papers },
+    })
+  ).body;
+}
+
+/** The amended papers of an application that waits for more. */
+export async function amendTradeIn(id: string, papers: TradeInPapers): Promise<TradeInApplication> {
+  return (
+    await call<TradeInApplication>(`/v1/trade-in/applications/${encodeURIComponent(id)}`, { method: "PUT", body: papers })
+  ).body;
+}
+
+export async function myTradeIns(policy?: RetryPolicy): Promise<TradeInApplication[]> {
+  return (await call<TradeInApplication[]>("/v1/me/trade-in/applications", { policy })).body;
 }
 
 /** A claim id: crypto.randomUUID where the WebView has it (Chrome 92+, Safari 15.4+), else v4 by hand. */

@@ -5,7 +5,7 @@
 
 import { yuanPlain } from "../shared/money";
 import type { Texts } from "./i18n";
-import type { Rule } from "./types";
+import type { CategoryRule, Rule } from "./types";
 
 const BEIJING_OFFSET_MS = 8 * 3600 * 1000;
 
@@ -66,14 +66,73 @@ export function percentFromBp(bp: number): string {
   return `${whole}.${two(frac).replace(/0$/, "")}`;
 }
 
-/** The rule in words: "满100减20", "10% 立减 · 上限2000元". */
+/** How many categories the one-line rule names before "等N类". */
+const CATEGORIES_IN_LINE = 3;
+
+/** A product category code in words (冰箱 for `refrigerator`); the code itself when unknown. */
+export function productName(code: string, t: Texts): string {
+  return t.products[code] ?? code;
+}
+
+function categoryLimit(c: CategoryRule, t: Texts): string {
+  return t.categoryLimit(productName(c.product_category, t), c.per_person_items, t.productUnits[c.product_category] ?? t.defaultUnit);
+}
+
+/**
+ * The rule in words: "满100减20", "10% 立减 · 上限2000元", "以旧换新 每件立减15%，单件最高2000元
+ * （冰箱限1台、空调限3台、手机限1部）", "旅游惠民年卡：首次入园补贴10元".
+ */
 export function ruleText(rule: Rule | null | undefined, t: Texts): string {
-  if (rule && rule.type === "threshold") return t.ruleThreshold(yuanPlain(rule.min_spend), yuanPlain(rule.off));
-  if (rule && rule.type === "percent") {
-    const rate = percentFromBp(rule.rate_bp);
-    return rule.per_person_cap ? t.rulePercent(rate, yuanPlain(rule.per_person_cap)) : t.rulePercentNoCap(rate);
+  if (!rule) return t.ruleUnknown;
+  switch (rule.type) {
+    case "threshold":
+      return t.ruleThreshold(yuanPlain(rule.min_spend), yuanPlain(rule.off));
+    case "percent": {
+      const rate = percentFromBp(rule.rate_bp);
+      return rule.per_person_cap ? t.rulePercent(rate, yuanPlain(rule.per_person_cap)) : t.rulePercentNoCap(rate);
+    }
+    case "item_percent": {
+      const cats = rule.categories ?? [];
+      const named = cats.slice(0, CATEGORIES_IN_LINE).map((c) => categoryLimit(c, t));
+      const list = t.listJoin(named) + (cats.length > CATEGORIES_IN_LINE ? t.andMore(cats.length) : "");
+      return t.ruleItemPercent(percentFromBp(rule.rate_bp), yuanPlain(rule.item_cap), list);
+    }
+    case "annual_card":
+      return t.ruleAnnualCard(yuanPlain(rule.subsidy));
+    default:
+      return t.ruleUnknown;
   }
-  return t.ruleUnknown;
+}
+
+/**
+ * The terms the one-line rule leaves out, one line each: every category of a per-item rule
+ * with its own rate, cap and highest price, and the rule's overall limits. Empty for the
+ * other rules.
+ */
+export function ruleDetails(rule: Rule | null | undefined, t: Texts): string[] {
+  if (!rule || rule.type !== "item_percent") return [];
+  const out: string[] = [];
+  for (const c of rule.categories ?? []) {
+    const terms: string[] = [];
+    if (c.rate_bp != null && c.rate_bp !== rule.rate_bp) terms.push(t.termRate(percentFromBp(c.rate_bp)));
+    if (c.item_cap != null && c.item_cap !== rule.item_cap) terms.push(t.termItemCap(yuanPlain(c.item_cap)));
+    if (c.max_item_price != null) terms.push(t.termMaxPrice(yuanPlain(c.max_item_price)));
+    out.push(categoryLimit(c, t) + (terms.length ? t.termsJoin(terms) : ""));
+  }
+  if (rule.max_item_price != null) out.push(t.ruleMaxPrice(yuanPlain(rule.max_item_price)));
+  if (rule.per_person_cap != null) out.push(t.rulePersonCap(yuanPlain(rule.per_person_cap)));
+  return out;
+}
+
+/** A long hex hash, shortened for the eye: "3f2a9c01…7be4". */
+export function shortHash(hex: string): string {
+  return hex.length > 16 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex;
+}
+
+/** The Beijing calendar day ("2026-05-01") of an instant in ms. */
+export function dayBj(ms: number): string {
+  const b = new Date(ms + BEIJING_OFFSET_MS);
+  return `${b.getUTCFullYear()}-${two(b.getUTCMonth() + 1)}-${two(b.getUTCDate())}`;
 }
 
 /** The category in words (餐饮/住宿/文旅/家居/通用). */
