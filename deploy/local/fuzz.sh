@@ -9,6 +9,7 @@
 #   --seconds N   stop each target after N seconds (default 60)
 #   --execs N     or once it has run N executions (e.g. 10000000)
 #   --jobs N      fuzz N targets at a time (default 1; the machine has 2 cores)
+#   --collect-only  do not fuzz: summarise the last run and add its finds to the corpora
 #   FUZZ_TARGET_DIR   where the instrumented build goes (default target/afl)
 #
 # Installs cargo-afl (crates.io) and builds AFL++ on first use, seeds each corpus with valid
@@ -21,12 +22,14 @@ set -euo pipefail
 SECONDS_PER=60
 EXECS=""
 JOBS=1
+COLLECT_ONLY=0
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER="$2"; shift 2 ;;
     --execs) EXECS="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
+    --collect-only) COLLECT_ONLY=1; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
@@ -39,6 +42,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 OUT="$REPO/.local/fuzz"
+TARGETS_TO_FUZZ=("${TARGETS[@]}")
 mkdir -p "$OUT"
 # cargo-afl's version follows the afl crate's in tests/fuzz/Cargo.lock (the workspace lock).
 AFL_VERSION=$(awk '/^name = "afl"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
@@ -69,7 +73,8 @@ fuzz_one() {
   cargo afl fuzz "${stop[@]}" -i "$CORPUS/$t" -o "$OUT/$t" -- "$TDIR/release/fuzz-$t" >"$OUT/$t.log" 2>&1 || true
 }
 running=0
-for t in "${TARGETS[@]}"; do
+[ "$COLLECT_ONLY" = 0 ] || TARGETS_TO_FUZZ=()
+for t in "${TARGETS_TO_FUZZ[@]}"; do
   echo "fuzz.sh: fuzzing $t (${SECONDS_PER}s${EXECS:+ or $EXECS executions})"
   fuzz_one "$t" &
   running=$((running + 1))
@@ -107,7 +112,9 @@ for t in "${TARGETS[@]}"; do
     fi
     for f in "$src"/id:*; do
       [ -f "$f" ] || continue
-      cp "$f" "$CORPUS/$t/$(sha256sum "$f" | cut -c1-16)"
+      case "$f" in *orig:*) continue ;; esac   # an input of the corpus itself
+      dest="$CORPUS/$t/$(sha256sum "$f" | cut -c1-16)"
+      [ -e "$dest" ] || cp "$f" "$dest"
     done
   fi
 done
