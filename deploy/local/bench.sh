@@ -9,6 +9,13 @@
 # minutes on 2 cores once built.
 #
 #   deploy/local/bench.sh [bench standard options, e.g. --rush-stock 50000 --redis-stock 1000000]
+#   deploy/local/bench.sh replica-cost [bench rush options, e.g. --stock 20000 --concurrency 256]
+#
+# Redis runs as a master and a replica (deploy/local/redis.sh); the issuance service
+# acknowledges a claim once the replica holds it (redis.ack_replicas, default 1).
+# `replica-cost` measures what that costs: the same HTTP rush four times on the same stack,
+# alternating APP__REDIS__ACK_REPLICAS=0 (acknowledged by the master alone) and 1 (the
+# replica barrier), and prints the four headlines (README, "Redis durability").
 #
 # Environment: VP_BENCH_PG_PORT (55434), VP_BENCH_REDIS_PORT (56380), VP_BENCH_ISSUANCE_PORT
 # (18080), VP_BENCH_REDEMPTION_PORT (18081) — its own instances, so a demo can run beside it; VP_BENCH_NAME
@@ -33,6 +40,38 @@ export APP__RATE_LIMITS__IP_PER_SECOND=10000000 APP__RATE_LIMITS__IP_BURST=10000
 export APP__LOG__FORMAT=json APP__LOG__LEVEL=${APP__LOG__LEVEL:-warn,tracing_actix_web=error}
 
 "$BIN/issuance" migrate
+
+if [ "${1:-}" = replica-cost ]; then
+  shift
+  # A short run by default; any option given replaces these.
+  if [ $# -eq 0 ]; then RUSH_ARGS=(--stock 20000 --concurrency 256); else RUSH_ARGS=("$@"); fi
+  trap 'kill "${ISSUANCE_PID:-}" 2>/dev/null || true; psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+  SUMMARY=""
+  for ACK in 0 1 0 1; do
+    APP__REDIS__ACK_REPLICAS=$ACK "$BIN/issuance" serve > "$STATE/issuance-bench-ack$ACK.log" 2>&1 &
+    ISSUANCE_PID=$!
+    for _ in $(seq 1 200); do
+      curl -fsS "http://127.0.0.1:$APP__SERVER__PORT/readyz" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    echo "== rush with redis.ack_replicas=$ACK (issuance pid $ISSUANCE_PID): bench rush ${RUSH_ARGS[*]} =="
+    "$BIN/bench" rush --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" \
+      --redis-url "$REDIS_URL" --pg-url "$APP__POSTGRES__URL" --issuance-pid "$ISSUANCE_PID" \
+      "${RUSH_ARGS[@]}" > "$STATE/bench-ack$ACK.json" 2> "$STATE/bench-ack$ACK.err" || {
+      tail -n 20 "$STATE/bench-ack$ACK.err" >&2
+      exit 1
+    }
+    LINE=$(grep -E 'claims/s' "$STATE/bench-ack$ACK.err" | tail -n 1)
+    echo "$LINE"
+    SUMMARY+="ack_replicas=$ACK  $LINE"$'\n'
+    kill "$ISSUANCE_PID"
+    wait "$ISSUANCE_PID" 2>/dev/null || true
+  done
+  echo "== replica barrier cost ($(nproc) cores, load generator on the same machine) =="
+  printf '%s' "$SUMMARY"
+  exit 0
+fi
+
 "$BIN/issuance" serve > "$STATE/issuance-bench.log" 2>&1 &
 ISSUANCE_PID=$!
 # The redemption service: same database, Redis and secrets; its own port. 128 terminals

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # A private PostgreSQL cluster for the demo and the tests (never the system one).
 #
-#   deploy/local/postgres.sh start|stop|status|url
+#   deploy/local/postgres.sh start|stop|status|url|port
 #
 # Environment:
 #   VP_PG_DIR    the cluster's data directory   (default: <repo>/.local/pg)
-#   VP_PG_PORT   TCP port on 127.0.0.1          (default: 55432)
+#   VP_PG_PORT   TCP port on 127.0.0.1          (default: 55432), or `auto`: the port this
+#                data directory's server runs on, else the one it used last if still free,
+#                else the first free port from VP_PG_PORT_FROM (default 55433) upward; a
+#                port where another data directory's server (another checkout's) answers is
+#                never taken. So several checkouts can each run their own test cluster.
 #   VP_PG_FSYNC  on|off; "off" also turns off synchronous_commit and full_page_writes —
 #                fast and unsafe, for throw-away test clusters only   (default: on)
 #
@@ -21,21 +25,76 @@ FSYNC=${VP_PG_FSYNC:-on}
 say() { printf 'postgres.sh: %s\n' "$*"; }
 die() { printf 'postgres.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { echo "usage: $0 {start|stop|status|url}" >&2; exit 2; }
+usage() { echo "usage: $0 {start|stop|status|url|port}" >&2; exit 2; }
 [ $# -eq 1 ] || usage
 
-case "$PORT" in '' | *[!0-9]*) die "VP_PG_PORT must be a number (got '$PORT')" ;; esac
 case "$FSYNC" in on | off) ;; *) die "VP_PG_FSYNC must be 'on' or 'off' (got '$FSYNC')" ;; esac
-
-URL="postgres://postgres@127.0.0.1:$PORT/postgres"
-if [ "$1" = url ]; then
-  echo "$URL"
-  exit 0
-fi
 
 # Make the data directory absolute (the server and pg_ctl run elsewhere).
 case "$PGDIR" in /*) ;; *) PGDIR="$PWD/$PGDIR" ;; esac
 LOG="$PGDIR/server.log"
+
+# Whether anything listens on 127.0.0.1:$1 (a PostgreSQL or not).
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# `auto`: the port of this data directory's server (its postmaster.pid names the port),
+# else the port its settings name if nothing listens there, else the first free port from
+# VP_PG_PORT_FROM upward. A port another server answers on is someone else's (another
+# checkout's cluster, or anything else): skipped, never shared.
+auto_port() {
+  local from=${VP_PG_PORT_FROM:-55433} pid_port="" conf_port="" p
+  case "$from" in '' | *[!0-9]*) die "VP_PG_PORT_FROM must be a number (got '$from')" ;; esac
+  if [ -f "$PGDIR/postmaster.pid" ]; then
+    pid_port=$(sed -n 4p "$PGDIR/postmaster.pid" 2>/dev/null || true)
+    case "$pid_port" in '' | *[!0-9]*) pid_port="" ;; esac
+  fi
+  # Our own server, running: its port (a stale postmaster.pid names a port nobody answers
+  # on, which is then free for us anyway).
+  if [ -n "$pid_port" ] && listening "$pid_port"; then
+    echo "$pid_port"
+    return 0
+  fi
+  if [ -f "$PGDIR/vp.conf" ]; then
+    conf_port=$(sed -n 's/^port = \([0-9][0-9]*\)$/\1/p' "$PGDIR/vp.conf" 2>/dev/null | head -1 || true)
+  fi
+  if [ -n "$conf_port" ] && ! listening "$conf_port"; then
+    echo "$conf_port"
+    return 0
+  fi
+  free_port_from "$from"
+}
+
+# The first port from $1 upward where nothing listens. 55434 is the benchmark cluster's
+# (deploy/local/bench.sh), even while it is stopped.
+free_port_from() {
+  local p
+  for p in $(seq "$1" $(($1 + 200))); do
+    if [ "$p" != 55434 ] && ! listening "$p"; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port in $1..$(($1 + 200))"
+}
+
+AUTO=0
+if [ "$PORT" = auto ]; then
+  AUTO=1
+  # Two checkouts starting at once must not pick the same free port: the pick and the start
+  # run under one lock shared by every checkout on the machine.
+  if [ "$1" = start ] && [ -z "${VP_PG_PORT_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+    # -o: the server started below must not inherit (and hold) the lock.
+    exec env VP_PG_PORT_LOCKED=1 flock -o "${TMPDIR:-/tmp}/vp-pg-auto-port.lock" "$0" "$@"
+  fi
+  PORT=$(auto_port)
+fi
+case "$PORT" in '' | *[!0-9]*) die "VP_PG_PORT must be a number or 'auto' (got '$PORT')" ;; esac
+
+URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+case "$1" in
+  url) echo "$URL"; exit 0 ;;
+  port) echo "$PORT"; exit 0 ;;
+esac
 
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$BIN" ] && [ -x "$BIN/pg_ctl" ] \
@@ -159,16 +218,31 @@ start() {
   fi
 
   if ready; then
-    die "something else already answers on 127.0.0.1:$PORT; choose another VP_PG_PORT"
+    local other
+    other=$(psql "$URL" -XAtq -c 'SHOW data_directory' 2>/dev/null || true)
+    die "something else already answers on 127.0.0.1:$PORT${other:+ (the cluster in $other)}; choose another VP_PG_PORT, or VP_PG_PORT=auto"
   fi
 
-  write_settings
-  say "starting on 127.0.0.1:$PORT (data $PGDIR, fsync $FSYNC, log $LOG)"
-  as_pg touch "$LOG"
-  if ! pg_ctl -l "$LOG" -w -t 60 start >/dev/null; then
+  local tries=0
+  while :; do
+    write_settings
+    say "starting on 127.0.0.1:$PORT (data $PGDIR, fsync $FSYNC, log $LOG)"
+    as_pg touch "$LOG"
+    if pg_ctl -l "$LOG" -w -t 60 start >/dev/null; then
+      break
+    fi
+    # A port in the ephemeral range may be taken by a client connection's local end, which
+    # no listening check sees: with `auto`, move on to the next free port.
+    if [ "$AUTO" = 1 ] && [ "$tries" -lt 10 ] && tail -n 5 "$LOG" | grep -q "could not bind"; then
+      tries=$((tries + 1))
+      PORT=$(free_port_from $((PORT + 1)))
+      URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+      say "that port is in use; trying $PORT"
+      continue
+    fi
     tail -n 20 "$LOG" >&2 || true
     die "the server did not start (log: $LOG)"
-  fi
+  done
   wait_ready || { tail -n 20 "$LOG" >&2 || true; die "the server does not answer on port $PORT"; }
   say "ready: $URL"
 }

@@ -36,6 +36,10 @@ vp_stack_up() {
   if [ ! -f "$SECRETS/voucher-signing.json" ]; then
     "$BIN/issuance" keygen --dir "$SECRETS"
   fi
+  # Secrets generated before terminal secrets were sealed lack the key-encryption key.
+  if [ ! -f "$SECRETS/terminal-kek.json" ] && [ -x "$BIN/redemption" ]; then
+    APP__SECRETS_DIR="$SECRETS" "$BIN/redemption" kek add --current
+  fi
 
   export APP__POSTGRES__URL="${PG_ADMIN%/*}/$DB"
   export APP__REDIS__URL="$REDIS_URL"

@@ -4,14 +4,15 @@
 #
 #   deploy/local/test.sh [extra `cargo test` arguments, e.g. -- store_]
 #
-# Installs what is missing, starts a private throw-away PostgreSQL cluster (fsync off) on
-# port ${VP_TEST_PG_PORT:-55433} in .local/test-pg, builds and type-checks the pages
+# Installs what is missing, starts a private throw-away PostgreSQL cluster (fsync off) in
+# .local/test-pg on port ${VP_TEST_PG_PORT:-auto} (auto: the port this checkout's cluster
+# already runs on, else the first free one from 55433 up — never another checkout's), builds and type-checks the pages
 # (services/web), builds the binaries the system tests spawn, and runs
 # `cargo test --workspace` (the browser tests drive Debian's Chromium through ChromeDriver;
 # their screenshots go to target/browser-artifacts/). Each test starts its own redis-server and
 # creates its own database (vp_*) in that cluster; leftovers of earlier runs are dropped.
 # The cluster keeps running afterwards (the next run starts faster); stop it with
-#   VP_PG_DIR=.local/test-pg VP_PG_PORT=55433 deploy/local/postgres.sh stop
+#   VP_PG_DIR=.local/test-pg VP_PG_PORT=auto deploy/local/postgres.sh stop
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
@@ -26,7 +27,7 @@ fi
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: error: cargo not found" >&2; exit 1; }
 
 export VP_PG_DIR="$REPO/.local/test-pg"
-export VP_PG_PORT="${VP_TEST_PG_PORT:-55433}"
+export VP_PG_PORT="${VP_TEST_PG_PORT:-auto}"
 export VP_PG_FSYNC=off
 deploy/local/postgres.sh start
 VP_TEST_PG_URL=$(deploy/local/postgres.sh url)
@@ -58,6 +59,16 @@ echo "== cargo test --workspace =="
 status=0
 # --no-fail-fast: run every test binary and report every failure, not just the first.
 cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+
+# --- API fuzzing, short (helper step; README "API fuzzing") ---------------------------------
+# schemathesis against both services' OpenAPI documents in every auth mode, a few examples per
+# operation (about two minutes). Its first run installs schemathesis from PyPI into
+# .local/api-fuzz-venv: without network that step fails loudly, and so does this run. Skipped
+# when the run is filtered (extra arguments), like a developer's partial run.
+if [ $# -eq 0 ]; then
+  echo "== API fuzzing (short): deploy/local/api-fuzz.sh --short =="
+  deploy/local/api-fuzz.sh --short || status=$?
+fi
 
 elapsed=$(($(date +%s) - started))
 if [ "$status" -eq 0 ]; then

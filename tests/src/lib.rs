@@ -3,7 +3,10 @@
 //! - [`TestRedis`]: a child `redis-server` on a free port in a temporary directory, with its
 //!   append-only file on and fsynced at every write (`appendfsync always`), so a test can
 //!   `kill -9` it ([`TestRedis::kill9`]) and bring it back on the same port and data
-//!   ([`TestRedis::restart`]) and see exactly what was acknowledged.
+//!   ([`TestRedis::restart`]) and see exactly what was acknowledged. A second one can run
+//!   as its replica ([`TestRedis::start_replica_of`]), be frozen ([`TestRedis::pause`]) or
+//!   promoted ([`TestRedis::promote`]), and a master can lose its data directory
+//!   ([`TestRedis::kill9_and_wipe`]).
 //! - [`fresh_db`]: a new, migrated database on the PostgreSQL cluster named by
 //!   `VP_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:55432/postgres`), which
 //!   `deploy/local/test.sh` starts and exports. The database is dropped when the
@@ -46,6 +49,8 @@ pub struct TestRedis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// The master's port when this server is started as its replica (`--replicaof`).
+    replica_of: Option<u16>,
 }
 
 impl std::fmt::Debug for TestRedis {
@@ -87,6 +92,22 @@ impl TestRedis {
     /// # Panics
     /// `redis-server` is not installed or does not come up.
     pub fn start() -> TestRedis {
+        TestRedis::start_with(None)
+    }
+
+    /// Starts a private Redis as a replica of `master` (its own directory and append-only
+    /// file, `appendfsync always`), and waits until the master counts it as an online
+    /// replica.
+    ///
+    /// # Panics
+    /// It does not come up or does not sync within 30 s.
+    pub fn start_replica_of(master: &TestRedis) -> TestRedis {
+        let replica = TestRedis::start_with(Some(master.port));
+        master.wait_replicas_online(1);
+        replica
+    }
+
+    fn start_with(replica_of: Option<u16>) -> TestRedis {
         let dir = tempfile::Builder::new()
             .prefix("vp-redis-")
             .tempdir()
@@ -95,6 +116,7 @@ impl TestRedis {
             child: None,
             port: free_port(),
             dir,
+            replica_of,
         };
         // A port found free may be taken by someone else before redis binds it: then redis
         // exits, and we try again on another port.
@@ -136,6 +158,99 @@ impl TestRedis {
         match self.child.as_mut() {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
+        }
+    }
+
+    /// Waits until this server (a master) counts `n` replicas online (`INFO replication`).
+    ///
+    /// # Panics
+    /// Not within 30 s.
+    pub fn wait_replicas_online(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let online = self
+                .info("replication")
+                .lines()
+                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+                .count();
+            if online >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis on port {}: {online} of {n} replicas online after 30 s",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The text of `INFO <section>` (empty if the server does not answer).
+    pub fn info(&self, section: &str) -> String {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+            .and_then(|mut con| redis::cmd("INFO").arg(section).query::<String>(&mut con))
+            .unwrap_or_default()
+    }
+
+    /// Turns this replica into a master (`REPLICAOF NO ONE`), keeping its data; a later
+    /// [`restart`](Self::restart) starts it as a master too.
+    ///
+    /// # Panics
+    /// The server does not answer.
+    pub fn promote(&mut self) {
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let mut con = client
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .expect("a connection to the replica");
+        let _: String = redis::cmd("REPLICAOF")
+            .arg("NO")
+            .arg("ONE")
+            .query(&mut con)
+            .expect("REPLICAOF NO ONE");
+        self.replica_of = None;
+    }
+
+    /// Makes the next [`restart`](Self::restart) start this server as a replica of the
+    /// server on `master` (or as a master, with `None`).
+    pub fn set_replica_of(&mut self, master: Option<u16>) {
+        self.replica_of = master;
+    }
+
+    /// Kills the server with SIGKILL and deletes everything in its directory (the
+    /// append-only files): "Redis lost its data directory". A later
+    /// [`restart`](Self::restart) starts it empty.
+    pub fn kill9_and_wipe(&mut self) {
+        self.kill9();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+            }
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): it holds its connections but reads nothing, as a
+    /// replica cut off by the network would. [`resume`](Self::resume) thaws it; a frozen
+    /// server can still be killed.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [`pause`](Self::pause)d server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
         }
     }
 
@@ -218,6 +333,17 @@ impl TestRedis {
                 "--save",
                 "",
             ])
+            .args(
+                self.replica_of
+                    .map(|m| {
+                        vec![
+                            "--replicaof".to_owned(),
+                            "127.0.0.1".to_owned(),
+                            m.to_string(),
+                        ]
+                    })
+                    .unwrap_or_default(),
+            )
             .arg("--dir")
             .arg(self.dir.path())
             .arg("--logfile")

@@ -21,6 +21,7 @@ pub fn test_settings(redis: &TestRedis, pg_url: &str, secrets: &DevSecrets) -> S
     s.server.port = 0;
     s.server.workers = Some(1);
     s.redis.url = redis.url().into();
+    s.redis.ack_replicas = 0; // a lone test Redis: no replica to wait for
     s.redis.prefix = "vp".into();
     s.postgres.url = pg_url.to_owned().into();
     s.postgres.max_connections = 4;

@@ -45,11 +45,14 @@ mod reconciliation_workflow;
 
 mod redemption_checkout;
 mod redemption_limits;
+mod terminal_secrets;
 mod schemes_checkout;
 
 mod platform_faults;
 mod platform_process;
 mod platform_settings;
+mod outage;
+mod durability;
 
 mod browser_console;
 mod browser_pages;
@@ -61,3 +64,6 @@ mod stack_support;
 mod trade_in;
 mod schemes_tickets;
 mod lottery;
+mod fault_support;
+mod fault_table;
+mod api_contract;

@@ -108,6 +108,48 @@ async fn redemption_logs_no_error_for_client_mistakes_and_stops_in_time_with_red
         (422, Some("IDEMPOTENCY_KEY_REUSED")),
         "{reused}"
     );
+    // An unknown redemption, read and reversed: 404s.
+    let unknown = Uuid::now_v7();
+    let (status, _) = app
+        .call(
+            &term,
+            "GET",
+            &format!("/v1/redemptions/{unknown}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = app
+        .reverse(
+            &term,
+            &format!("/v1/redemptions/{unknown}/reversals"),
+            json!({"reversal_ref": "r-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("REDEMPTION_NOT_FOUND")),
+        "{body}"
+    );
+    // A reversal replayed under the real clock (nanoseconds; PostgreSQL keeps microseconds):
+    // the first answer again, byte for byte.
+    let path = format!(
+        "/v1/redemptions/{}/reversals",
+        first["redemption_id"].as_str().unwrap()
+    );
+    let reversal = serde_json::to_vec(&json!({"reversal_ref": "r-1"})).unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let resp = app
+            .signed(&term, "POST", &path, &reversal)
+            .send()
+            .await
+            .unwrap();
+        answers.push((resp.status().as_u16(), resp.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+    assert_eq!(answers[1], answers[0], "the replay is the first answer");
     // Redis goes away: a 503, logged as a warning with its cause, without a backtrace.
     app.redis.kill9();
     let (status, down) = app
@@ -139,6 +181,7 @@ async fn issuance_logs_no_error_for_client_mistakes_and_stops_in_time_with_redis
         ("APP__POSTGRES__URL", db.url.clone()),
         ("APP__SECRETS_DIR", dir.path().display().to_string()),
         ("APP__PERSISTER__BLOCK_MS", "50".into()),
+        ("APP__REDIS__ACK_REPLICAS", "0".into()),
     ]);
     let mut service = ServiceProcess::serve("issuance", &env);
     let http = reqwest::Client::new();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use system_tests::{fresh_db, TestRedis};
 use uuid::Uuid;
 use voucher_core::{Clock, ManualClock, PersonId, PlaceCode};
-use voucher_platform::secrets::{ADMIN_KEYS, DYNAMIC_CODE_SECRET, VOUCHER_PUBLIC};
+use voucher_platform::secrets::{ADMIN_KEYS, DYNAMIC_CODE_SECRET, TERMINAL_KEK, VOUCHER_PUBLIC};
 use voucher_platform::settings::ServiceSettings as _;
 
 /// 2026-05-01 02:00:00 UTC, a whole minute: codes are drawn at the start of a step.
@@ -43,10 +43,10 @@ async fn one_setting_sets_the_dynamic_code_step_of_both_services_and_redemption_
     let db = fresh_db().await;
     let issuance_dir = tempfile::tempdir().unwrap();
     let secrets = issuance::generate_dev_secrets(issuance_dir.path()).unwrap();
-    // The redemption service's directory: only the public keys, the dynamic-code secret and
-    // the hashed administrators' keys.
+    // The redemption service's directory: only the public keys, the dynamic-code secret,
+    // the hashed administrators' keys and the key-encryption key of terminal secrets.
     let redemption_dir = tempfile::tempdir().unwrap();
-    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS] {
+    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS, TERMINAL_KEK] {
         std::fs::copy(
             issuance_dir.path().join(file),
             redemption_dir.path().join(file),
@@ -68,6 +68,7 @@ async fn one_setting_sets_the_dynamic_code_step_of_both_services_and_redemption_
         s.workers = Some(2);
     }
     iss.redis.url = redis.url().into();
+    iss.redis.ack_replicas = 0; // a lone test Redis: no replica to wait for
     rdm.redis.url = redis.url().into();
     iss.postgres.url = db.url.clone().into();
     rdm.postgres.url = db.url.clone().into();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use system_tests::{fresh_db, TestDb, TestRedis};
 use voucher_core::Clock;
-use voucher_platform::secrets::{ADMIN_KEYS, DYNAMIC_CODE_SECRET, VOUCHER_PUBLIC};
+use voucher_platform::secrets::{ADMIN_KEYS, DYNAMIC_CODE_SECRET, TERMINAL_KEK, VOUCHER_PUBLIC};
 
 /// The built pages (`VP_WEB_DIST`, set by `deploy/local/test.sh`; else the repository's).
 pub fn web_dist() -> PathBuf {
@@ -51,7 +51,7 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
     let issuance_dir = tempfile::tempdir().unwrap();
     let secrets = issuance::generate_dev_secrets(issuance_dir.path()).unwrap();
     let redemption_dir = tempfile::tempdir().unwrap();
-    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS] {
+    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS, TERMINAL_KEK] {
         std::fs::copy(
             issuance_dir.path().join(file),
             redemption_dir.path().join(file),
@@ -66,10 +66,12 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
         s.request_timeout_ms = 30_000;
     }
     iss.redis.url = redis.url().into();
+    iss.redis.ack_replicas = 0; // a lone test Redis: no replica to wait for
     rdm.redis.url = redis.url().into();
     iss.postgres.url = db.url.clone().into();
     rdm.postgres.url = db.url.clone().into();
     iss.secrets_dir = issuance_dir.path().to_path_buf();
+    iss.documents.dir = issuance_dir.path().join("documents");
     rdm.secrets_dir = redemption_dir.path().to_path_buf();
     iss.web.dir = web_dist();
     rdm.web.dir = web_dist();

@@ -290,10 +290,10 @@ async fn merchant_writes_name_the_constraint_they_ran_into() {
     let key = TerminalKeyId::from_random(Uuid::new_v4());
     let terminal = TerminalId(Uuid::now_v7());
     assert!(matches!(
-        terminals::insert_terminal(&db.pool, terminal, &stranger, &key, "c2VjcmV0", t0()).await,
+        terminals::insert_terminal(&db.pool, terminal, &stranger, &key, &stored_secret(), t0()).await,
         Err(StoreError::NotFound)
     ));
-    terminals::insert_terminal(&db.pool, terminal, &first.id, &key, "c2VjcmV0", t0())
+    terminals::insert_terminal(&db.pool, terminal, &first.id, &key, &stored_secret(), t0())
         .await
         .unwrap();
     assert!(matches!(
@@ -302,7 +302,7 @@ async fn merchant_writes_name_the_constraint_they_ran_into() {
             TerminalId(Uuid::now_v7()),
             &first.id,
             &key,
-            "c2VjcmV0",
+            &stored_secret(),
             t0()
         )
         .await,
@@ -370,7 +370,7 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
         .unwrap();
     let terminal = TerminalId(Uuid::now_v7());
     let key = TerminalKeyId::from_random(Uuid::new_v4());
-    terminals::insert_terminal(&db.pool, terminal, &merchant.id, &key, "c2VjcmV0", t0())
+    terminals::insert_terminal(&db.pool, terminal, &merchant.id, &key, &stored_secret(), t0())
         .await
         .unwrap();
     let voucher = |campaign_id: CampaignId| VoucherClaims {
@@ -441,4 +441,13 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
         matches!(recorded, Err(StoreError::Conflict(Conflict::OrderRef))),
         "{recorded:?}"
     );
+}
+
+/// A terminal secret as the store keeps it: sealed (what is sealed does not matter here).
+fn stored_secret() -> terminals::SealedSecret {
+    terminals::SealedSecret {
+        kek_id: 1,
+        nonce: vec![0; 12],
+        ciphertext: vec![0; 48],
+    }
 }

@@ -75,6 +75,7 @@ pub async fn spawn_in(opts: Options, db: TestDb) -> TestApp {
     s.server.port = 0;
     s.server.workers = Some(2);
     s.redis.url = redis.url().into();
+    s.redis.ack_replicas = 0; // a lone test Redis: no replica to wait for
     s.postgres.url = db.url.clone().into();
     s.postgres.max_connections = 10;
     s.secrets_dir = dir.path().to_path_buf();

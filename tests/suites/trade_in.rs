@@ -49,6 +49,7 @@ async fn spawn(tune: impl FnOnce(&mut issuance::Settings)) -> App {
     s.server.workers = Some(2);
     s.server.request_timeout_ms = 30_000;
     s.redis.url = redis.url().into();
+    s.redis.ack_replicas = 0; // a lone test Redis: no replica to wait for
     s.postgres.url = db.url.clone().into();
     s.postgres.max_connections = 8;
     s.postgres.acquire_timeout_ms = 20_000;

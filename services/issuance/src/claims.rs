@@ -152,10 +152,13 @@ async fn claim_inner(
 }
 
 /// Runs the claim script; if Redis does not know the campaign (flushed, failed over), syncs
-/// it from PostgreSQL and tries once more.
+/// it from PostgreSQL and tries once more. A voucher (new or replayed) is answered only after
+/// the replication barrier (`redis.ack_replicas`): the rush, lottery draws and bulk
+/// issuance all come through here.
 ///
 /// # Errors
-/// Redis or PostgreSQL failed.
+/// Redis or PostgreSQL failed, or the replicas did not acknowledge in time (503: retry with
+/// the same claim id).
 pub async fn run_claim(
     state: &AppState,
     campaign: &Campaign,
@@ -165,16 +168,27 @@ pub async fn run_claim(
         let _timer = state.metrics.redis_timer("claim");
         state.hot.claim(request).await?
     };
-    if first != ClaimOutcome::UnknownCampaign {
-        return Ok(first);
+    let outcome = if first == ClaimOutcome::UnknownCampaign {
+        tracing::warn!(
+            campaign_id = campaign.id.0,
+            "redis does not know the campaign; re-syncing it"
+        );
+        state.resync(campaign).await?;
+        let _timer = state.metrics.redis_timer("claim");
+        state.hot.claim(request).await?
+    } else {
+        first
+    };
+    if matches!(
+        outcome,
+        ClaimOutcome::Claimed(_) | ClaimOutcome::Replayed(_)
+    ) {
+        // Acknowledged only once the replicas hold it (a replay too: its first answer may
+        // have been this 503). See `voucher_store::ReplicaBarrier`.
+        let _timer = state.metrics.redis_timer("replica_barrier");
+        state.barrier.wait().await?;
     }
-    tracing::warn!(
-        campaign_id = campaign.id.0,
-        "redis does not know the campaign; re-syncing it"
-    );
-    state.resync(campaign).await?;
-    let _timer = state.metrics.redis_timer("claim");
-    Ok(state.hot.claim(request).await?)
+    Ok(outcome)
 }
 
 /// The error for a campaign Redis still does not know after a re-sync.

@@ -28,6 +28,90 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The limits the request parsers of the trade-in and dev sign-in flows enforce, declared in
+/// the document (their request types live in the flow modules, free of documentation
+/// concerns; the campaign and program mirrors in [`crate::schemas`] carry their own). Each
+/// row: schema, property, what the parser accepts.
+const BOUNDS: &[(&str, &str, Bound)] = &[
+    ("NewSchemeBody", "price_rate_bp", Bound::Int(1, 10_000)),
+    ("RejectBody", "reason", Bound::Len(1, 500)),
+    ("RequestMoreBody", "what", Bound::Len(1, 500)),
+    ("DevSignIn", "person_id", Bound::Len(1, 64)),
+    ("DevSignIn", "home", Bound::Int(110_000, 999_999)),
+    ("DevSignIn", "real_name_level", Bound::Int(0, 3)),
+    (
+        "NewApplicationBody",
+        "certificate_sha256",
+        Bound::Pattern(SHA256),
+    ),
+    ("AmendBody", "certificate_sha256", Bound::Pattern(SHA256)),
+    ("NewCarBody", "invoice_sha256", Bound::Pattern(SHA256)),
+    ("NewCarBody", "vin", Bound::Len(17, 17)),
+    ("OldCarBody", "vin", Bound::Len(17, 17)),
+    ("BusinessBody", "name", Bound::Len(1, 200)),
+    ("BusinessBody", "credit_code", Bound::Len(18, 18)),
+];
+
+/// A document hash: 64 hex digits (either case; surrounding blanks are trimmed).
+const SHA256: &str = r"^\s*[0-9A-Fa-f]{64}\s*$";
+
+/// What a parser accepts for one property.
+enum Bound {
+    /// An integer within `min..=max`.
+    Int(i64, i64),
+    /// A string of `min..=max` characters.
+    Len(usize, usize),
+    /// A string matching the pattern.
+    Pattern(&'static str),
+}
+
+/// Declares [`BOUNDS`], and the hash format of the document path.
+struct DeclaredBounds;
+
+impl Modify for DeclaredBounds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        if let Some(components) = openapi.components.as_mut() {
+            for (schema, property, bound) in BOUNDS {
+                let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema)
+                else {
+                    continue;
+                };
+                let Some(RefOr::T(Schema::Object(prop))) = object.properties.get_mut(*property)
+                else {
+                    continue;
+                };
+                match bound {
+                    Bound::Int(min, max) => {
+                        prop.minimum = Some((*min).into());
+                        prop.maximum = Some((*max).into());
+                    }
+                    Bound::Len(min, max) => {
+                        prop.min_length = Some(*min);
+                        prop.max_length = Some(*max);
+                    }
+                    Bound::Pattern(p) => prop.pattern = Some((*p).to_owned()),
+                }
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [item.get.as_mut(), item.post.as_mut(), item.put.as_mut()];
+            for op in ops.into_iter().flatten() {
+                for param in op.parameters.iter_mut().flatten() {
+                    if param.name == "sha256" {
+                        param.schema = Some(
+                            utoipa::openapi::ObjectBuilder::new()
+                                .schema_type(utoipa::openapi::Type::String)
+                                .pattern(Some(SHA256))
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
@@ -68,6 +152,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::routes::trade_in::TradeInApi::openapi());
     doc.merge(crate::routes::lottery::LotteryApi::openapi());
+    DeclaredBounds.modify(&mut doc);
     voucher_platform::ops::with_operations(doc)
 }
 
@@ -120,6 +205,22 @@ mod tests {
             max("NewRoundBody", "quantity"),
             f64::from(bounds::MAX_STOCK)
         );
+    }
+
+    #[test]
+    fn every_declared_bound_finds_its_property() {
+        let doc = serde_json::to_value(document()).unwrap();
+        for (schema, property, _) in BOUNDS {
+            let prop = &doc["components"]["schemas"][schema]["properties"][property];
+            assert!(
+                prop.is_object(),
+                "{schema}.{property} is not in the document"
+            );
+            let declared = ["minimum", "maxLength", "pattern"]
+                .iter()
+                .any(|k| !prop[k].is_null());
+            assert!(declared, "{schema}.{property} got no bound: {prop}");
+        }
     }
 
     #[test]

@@ -22,22 +22,29 @@ pub struct RuleSchema {
     #[serde(rename = "type")]
     pub kind: String,
     /// Threshold: the order amount to reach, fen.
+    #[schema(minimum = 0)]
     pub min_spend: Option<i64>,
     /// Threshold: the discount, fen.
+    #[schema(minimum = 0)]
     pub off: Option<i64>,
     /// Percent: the rate in basis points (1000 = 10%).
+    #[schema(minimum = 1, maximum = 10000)]
     pub rate_bp: Option<u32>,
     /// Percent: the cumulative cap per person, fen (item_percent: optional).
+    #[schema(minimum = 0)]
     pub per_person_cap: Option<i64>,
     /// Item percent: most one item gets, fen.
+    #[schema(minimum = 0)]
     pub item_cap: Option<i64>,
     /// Item percent: items priced above this get nothing, fen (optional).
+    #[schema(minimum = 0)]
     pub max_item_price: Option<i64>,
     /// Item percent: 1–12 product categories, each `{product_category, per_person_items}`
     /// with optional `rate_bp`, `item_cap`, `max_item_price` overriding the rule's.
     #[schema(value_type = Option<Vec<Object>>)]
     pub categories: Option<Vec<serde_json::Value>>,
     /// Annual card: the once-only subsidy, fen.
+    #[schema(minimum = 0)]
     pub subsidy: Option<i64>,
 }
 
@@ -48,17 +55,22 @@ pub struct RuleSchema {
     "pool": 20000000000i64, "city_allocations": {"140500": 1000000000}, "refund_policy": "restore"
 }))]
 pub struct NewProgramSchema {
-    /// 1–200 characters.
+    /// 1–200 characters, not only blanks.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// The funding province, e.g. 140000.
+    #[schema(minimum = 110000, maximum = 999999)]
     pub funder_place: u32,
     /// The province's share of each city's spending, basis points (5000 = 50%).
+    #[schema(minimum = 0, maximum = 10000)]
     pub province_ratio_bp: u32,
     /// The provincial pool, fen.
+    #[schema(minimum = 0)]
     pub pool: i64,
-    /// Optional caps per city (place code → fen).
+    /// Optional caps per city (place code → fen, at most the pool together).
     pub city_allocations: Option<BTreeMap<String, i64>>,
     /// Optional county co-funding share of the city part, basis points.
+    #[schema(minimum = 0, maximum = 10000)]
     pub county_cofund_bp: Option<u32>,
     /// `restore` or `forfeit`.
     pub refund_policy: String,
@@ -109,13 +121,36 @@ pub struct ValiditySchema {
     pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A place code (省/市/县 administrative division code, six digits): `PlaceCode` in the
+/// document.
+pub struct PlaceCodeSchema;
+
+impl utoipa::PartialSchema for PlaceCodeSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::Integer)
+            .description(Some("A place code (province, city or county), six digits"))
+            .minimum(Some(110_000))
+            .maximum(Some(999_999))
+            .into()
+    }
+}
+
+impl ToSchema for PlaceCodeSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PlaceCode".into()
+    }
+}
+
 /// Who may claim.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Eligibility)]
 pub struct EligibilitySchema {
     /// Eligible home places (a city covers its counties); empty = the owner place.
+    #[schema(value_type = Vec<PlaceCodeSchema>)]
     pub places: Vec<u32>,
     /// Minimum real-name level, 0–3.
+    #[schema(minimum = 0, maximum = 3)]
     pub min_real_name_level: u8,
 }
 
@@ -133,9 +168,11 @@ pub struct EligibilitySchema {
 pub struct NewCampaignSchema {
     /// The funding program.
     pub program_id: i64,
-    /// 1–200 characters.
+    /// 1–200 characters, not only blanks.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// The issuing city or county.
+    #[schema(minimum = 110000, maximum = 999999)]
     pub owner_place: u32,
     /// `catering`, `lodging`, `culture_tourism`, `home_furnishing` or `general`.
     pub category: String,
@@ -151,7 +188,8 @@ pub struct NewCampaignSchema {
     pub rounds: Vec<RoundSchema>,
     /// Validity.
     pub validity: ValiditySchema,
-    /// Most the campaign's discounts may grant, fen.
+    /// Most the campaign's discounts may grant, fen (more than 0).
+    #[schema(minimum = 1)]
     pub budget: i64,
     /// Who may claim.
     pub eligibility: EligibilitySchema,

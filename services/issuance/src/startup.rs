@@ -182,6 +182,10 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
     .context("dynamic code settings")?;
     let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
     let (pg, hot) = connect_stores(&settings, settings.postgres.max_connections).await?;
+    let barrier = hot
+        .replica_barrier(settings.redis.ack_replicas, settings.redis.ack_timeout())
+        .await
+        .context("starting the Redis replication barrier")?;
     // The dev identity provider's PRIVATE key is loaded only when the demo turns it on.
     let dev_idp = if settings.dev_idp.enabled {
         tracing::warn!("the dev identity provider is on: POST /v1/dev/sign-in mints identity tokens (demo only)");
@@ -206,6 +210,7 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
         settings: Arc::new(settings),
         pg,
         hot,
+        barrier,
         clock,
         keys: Arc::new(Keys {
             voucher_signing,

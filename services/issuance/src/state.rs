@@ -18,7 +18,7 @@ use voucher_core::dynamic_code::DynamicCodes;
 use voucher_core::keys::{SigningKey, Verifier};
 use voucher_core::{Campaign, CampaignId, Clock, PersonId};
 use voucher_platform::limit::Limiter;
-use voucher_store::{HotStore, StoreError};
+use voucher_store::{HotStore, ReplicaBarrier, StoreError};
 
 /// Keys for voucher tokens.
 pub struct Keys {
@@ -37,6 +37,8 @@ pub struct AppState {
     pub pg: PgPool,
     /// Redis, the hot state.
     pub hot: HotStore,
+    /// Acknowledges a claim only once `redis.ack_replicas` replicas hold it.
+    pub barrier: ReplicaBarrier,
     /// Now (injectable for tests).
     pub clock: Arc<dyn Clock>,
     /// Signing and verification keys.

@@ -157,6 +157,8 @@ error_codes! {
         ForbiddenRole => ("FORBIDDEN_ROLE", FORBIDDEN, Auth, "your role may not do this"),
         /// No such route.
         NotFound => ("NOT_FOUND", NOT_FOUND, NotFound, "no such route"),
+        /// The route exists but not with this method: `Allow` lists the methods it has.
+        MethodNotAllowed => ("METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED, InvalidRequest, "the route does not answer this method"),
         /// Too many requests: `Retry-After` says when to try again.
         RateLimited => ("RATE_LIMITED", TOO_MANY_REQUESTS, RateLimit, "too many requests"),
         /// Redis or PostgreSQL is unavailable: retry after `Retry-After`.
@@ -312,6 +314,17 @@ impl ApiError {
         ApiError::new(Common::NotFound).with_message(format!("no route {method} {path}"))
     }
 
+    /// A route that exists but does not answer `method`; `allowed` goes to `Allow` and to
+    /// `details.allow`.
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> ApiError {
+        ApiError::new(Common::MethodNotAllowed)
+            .with_message(format!(
+                "{path} does not answer {method}; it answers {}",
+                allowed.join(", ")
+            ))
+            .with_details(json!({ "allow": allowed }))
+    }
+
     /// Over a rate limit.
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
         ApiError::new(Common::RateLimited)
@@ -367,6 +380,16 @@ impl ApiError {
         }
     }
 
+    /// `Allow` of a `METHOD_NOT_ALLOWED`, from its details.
+    fn allow_header(&self) -> Option<String> {
+        if self.info.status != StatusCode::METHOD_NOT_ALLOWED {
+            return None;
+        }
+        let methods = self.details.as_ref()?.get("allow")?.as_array()?;
+        let names: Vec<&str> = methods.iter().filter_map(|m| m.as_str()).collect();
+        Some(names.join(", "))
+    }
+
     fn log(&self) {
         let status = self.info.status;
         let code = self.info.name;
@@ -394,6 +417,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.info.status);
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(allow) = self.allow_header() {
+            response.insert_header((header::ALLOW, allow));
         }
         response.json(self.body())
     }

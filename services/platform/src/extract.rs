@@ -151,6 +151,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
+        // A number too large for any number type (`1e400`) is well-formed JSON that serde_json
+        // nevertheless classifies as a syntax error: it is the field's value that is wrong.
+        Category::Syntax if e.to_string().starts_with("number out of range") => {
+            let field = if path == "." || path.is_empty() {
+                "body"
+            } else {
+                path
+            };
+            ApiError::invalid_field(field, strip_position(&e.to_string()))
+        }
         Category::Syntax | Category::Eof | Category::Io => ApiError::malformed(e),
         Category::Data => {
             let message = e.to_string();
@@ -216,9 +226,19 @@ pub fn query_error_handler(err: QueryPayloadError, _req: &HttpRequest) -> actix_
     ApiError::invalid_field("query", reason).into()
 }
 
-/// The default service: any unknown route is a JSON `NOT_FOUND`.
+/// The default service: a path the service has, asked with a method it does not answer,
+/// is `405 METHOD_NOT_ALLOWED` with `Allow` (the methods come from the service's OpenAPI
+/// document, which lists every route); any other unknown route is a JSON `NOT_FOUND`.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::route_not_found(req.method().as_str(), req.path()))
+    let method = req.method().as_str();
+    let allowed = req
+        .app_data::<actix_web::web::Data<crate::ops::ApiDocument>>()
+        .map(|doc| crate::openapi::allowed_methods(&doc.0, req.path()))
+        .unwrap_or_default();
+    if allowed.is_empty() || allowed.contains(&method) {
+        return Err(ApiError::route_not_found(method, req.path()));
+    }
+    Err(ApiError::method_not_allowed(method, req.path(), &allowed))
 }
 
 #[cfg(test)]
@@ -293,6 +313,16 @@ mod tests {
         let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
         assert_eq!(e.code(), "INVALID_FIELD");
         assert_eq!(e.details().unwrap()["field"], "extra");
+    }
+
+    #[test]
+    fn a_number_out_of_every_range_is_an_invalid_field() {
+        let body = format!("{{\"claim_id\": \"{GOOD}\", \"nested\": {{\"off\": 1e400}}}}");
+        let e = parse_json::<Body>(body.as_bytes()).unwrap_err();
+        assert_eq!(
+            (e.code(), e.details().unwrap()["field"].as_str()),
+            ("INVALID_FIELD", Some("nested.off"))
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! - [`limit`]: keyed rate limits and the client-IP rule;
 //! - [`metrics`], [`telemetry`]: HTTP metrics, dependency gauges, logs and request ids;
 //! - [`app`]: the one app builder and the request deadline; [`ops`]: `/healthz`, `/readyz`,
-//!   `/metrics`, `/openapi.json`; [`server`]: serving and the bounded shutdown;
+//!   `/metrics`, `/openapi.json`; [`openapi`]: the statuses the plumbing adds to every
+//!   documented operation, and the document as the route table for `405`; [`server`]:
+//!   serving and the bounded shutdown;
 //! - [`admin`]: administrators' keys with place scope; [`secrets`]: loading each secret
 //!   file on its own, so a process holds only what it needs.
 //!
@@ -21,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod limit;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod secrets;

@@ -230,10 +230,12 @@ pub async fn openapi(doc: Option<web::Data<ApiDocument>>) -> HttpResponse {
     }
 }
 
-/// A service's OpenAPI document completed with the operations routes and the shared
-/// error body.
+/// A service's OpenAPI document completed with the operations routes, the shared error
+/// body and, on every operation, the statuses the shared plumbing answers
+/// ([`crate::openapi::add_common_responses`]).
 pub fn with_operations(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.merge(OpsApi::openapi());
+    crate::openapi::add_common_responses(&mut doc);
     doc
 }
 

@@ -137,6 +137,12 @@ pub struct RedisSettings {
     pub connect_timeout_ms: u64,
     /// A command without an answer within this fails (and the connection is re-made).
     pub response_timeout_ms: u64,
+    /// Replicas that must hold a claim before it is acknowledged (the issuance service's
+    /// replication barrier, `WAIT`); 0 acknowledges once the master has it (a claim not yet
+    /// persisted is then lost with the master's data directory). Default 1.
+    pub ack_replicas: u32,
+    /// How long a claim waits for the replicas before it answers 503 (`Retry-After`).
+    pub ack_timeout_ms: u64,
 }
 
 impl Default for RedisSettings {
@@ -146,6 +152,8 @@ impl Default for RedisSettings {
             prefix: "vp".into(),
             connect_timeout_ms: 1_000,
             response_timeout_ms: 2_000,
+            ack_replicas: 1,
+            ack_timeout_ms: 500,
         }
     }
 }
@@ -164,6 +172,11 @@ impl RedisSettings {
         }
     }
 
+    /// How long a claim waits for `ack_replicas` replicas.
+    pub fn ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.ack_timeout_ms)
+    }
+
     /// Checks the ranges.
     ///
     /// # Errors
@@ -173,6 +186,9 @@ impl RedisSettings {
             return invalid(
                 "redis.connect_timeout_ms and redis.response_timeout_ms must be positive",
             );
+        }
+        if self.ack_replicas > 0 && self.ack_timeout_ms == 0 {
+            return invalid("redis.ack_timeout_ms must be positive when redis.ack_replicas > 0");
         }
         Ok(())
     }

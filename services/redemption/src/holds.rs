@@ -96,7 +96,7 @@ pub async fn capture(
     terminal: &Terminal,
     id: Uuid,
 ) -> Result<RedemptionView, ApiError> {
-    let now = state.clock.now();
+    let now = state.now_stored();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?
@@ -146,7 +146,7 @@ pub async fn void(
     terminal: &Terminal,
     id: Uuid,
 ) -> Result<RedemptionView, ApiError> {
-    let now = state.clock.now();
+    let now = state.now_stored();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?
@@ -179,7 +179,7 @@ pub async fn void(
 /// # Errors
 /// Database failure.
 pub async fn sweep_once(state: &AppState) -> Result<u64, StoreError> {
-    let now = state.clock.now();
+    let now = state.now_stored();
     let mut released = 0;
     for (id, merchant) in db::due_holds(&state.pg, now, 500).await? {
         let mut tx = state.pg.begin().await?;

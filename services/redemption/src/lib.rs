@@ -30,6 +30,7 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod terminal_auth;
+pub mod terminal_secrets;
 pub mod tickets;
 
 pub use error::{ApiError, Code};

@@ -1,6 +1,7 @@
 //! The merchant registry: administrators (the platform's API keys, role and place) create
 //! merchants in places they manage, approve them per program, and manage their terminals.
-//! A terminal's HMAC secret is returned ONCE, at creation or rotation.
+//! A terminal's HMAC secret is returned ONCE, at creation or rotation, and stored only
+//! sealed under the current key-encryption key.
 
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -11,6 +12,7 @@ use voucher_core::{signing, CreditCode};
 use voucher_core::{Category, MerchantId, PlaceCode, ProgramId, TerminalId, TerminalKeyId};
 use voucher_platform::admin::Admin;
 use voucher_store::pg::merchants::{MerchantRecord, MerchantStatus};
+use voucher_store::pg::terminals::SealedSecret;
 use voucher_store::pg::{merchants as db, terminals};
 use voucher_store::{Conflict, StoreError};
 
@@ -191,6 +193,15 @@ fn fresh_secret() -> Result<String, ApiError> {
         .map_err(|_| ApiError::internal(anyhow::anyhow!("the system random source failed")))
 }
 
+/// The new secret sealed under the current key-encryption key: only the sealed form is
+/// stored ([`crate::terminal_secrets`]).
+fn seal(state: &AppState, creds: &TerminalCredentials) -> Result<SealedSecret, ApiError> {
+    state
+        .keyring
+        .seal(creds.terminal_id, &creds.key_id, &creds.secret)
+        .map_err(ApiError::internal)
+}
+
 /// Creates a terminal; the secret is in the answer and never again.
 ///
 /// # Errors
@@ -206,12 +217,13 @@ pub async fn create_terminal(
         key_id: new_key_id(),
         secret: fresh_secret()?,
     };
+    let sealed = seal(state, &creds)?;
     terminals::insert_terminal(
         &state.pg,
         creds.terminal_id,
         &merchant.id,
         &creds.key_id,
-        &creds.secret,
+        &sealed,
         state.clock.now(),
     )
     .await?;
@@ -234,12 +246,13 @@ pub async fn rotate_terminal(
         key_id: new_key_id(),
         secret: fresh_secret()?,
     };
+    let sealed = seal(state, &creds)?;
     match terminals::rotate_terminal(
         &state.pg,
         creds.terminal_id,
         &merchant.id,
         &creds.key_id,
-        &creds.secret,
+        &sealed,
         state.clock.now(),
     )
     .await

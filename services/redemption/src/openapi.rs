@@ -4,8 +4,10 @@
 //! `X-Api-Key`. A leaf: only [`crate::startup`] uses it.
 
 use crate::checkout::lines::{CertificationBody, OrderLineBody};
-use crate::checkout::views::{DeclineView, ItemView, RedemptionView};
-use crate::checkout::CheckoutRequest;
+use crate::checkout::views::{
+    CheckoutAnswer, DeclineView, ItemView, QuoteAnswerSchema, RedemptionView,
+};
+use crate::checkout::{CheckoutRequest, MAX_ORDER_FEN};
 use crate::extras::{ExtraRuleBody, ExtraRuleView, ExtraView};
 use crate::merchants::{Approval, NewMerchant, TerminalCredentials};
 use crate::offline::KeysDocument;
@@ -14,7 +16,7 @@ use crate::quote::{Quote, QuoteRequest};
 use crate::reversals::{ReversalRequest, ReversalView};
 use crate::tickets::{
     NewTicketSchemeBody, PartsView, ProvincePartBody, TicketRefundRequest, TicketRefundView,
-    TicketRuleBody, TicketSaleRequest, TicketSaleView, TicketSchemeView,
+    TicketRuleBody, TicketSaleRequest, TicketSaleView, TicketSchemeView, MAX_TICKET_PRICE_FEN,
 };
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -32,6 +34,15 @@ impl Modify for SecuritySchemes {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
         );
+        components.add_security_scheme(
+            "terminal",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Signature",
+                "A signed terminal request: X-Terminal-Key (the key id), X-Timestamp (Unix s), \
+                 X-Nonce (8-64 of [A-Za-z0-9_-], never reused) and X-Signature = hex \
+                 HMAC-SHA256(secret, METHOD\\nPATH_AND_QUERY\\nTIMESTAMP\\nNONCE\\nhex(sha256(body)))",
+            ))),
+        );
         let reasons = ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some("Why a checkout was declined (`reason` of a decline)"))
@@ -40,6 +51,126 @@ impl Modify for SecuritySchemes {
         components
             .schemas
             .insert("Decline".to_owned(), reasons.into());
+    }
+}
+
+/// The limits the request parsers enforce, declared in the document: the request types live
+/// in the flow modules (checkout, quote, reversals, extras, tickets), which stay free of
+/// documentation concerns, so their bounds are written here, next to the schema they
+/// complete. Each row: schema, property, what the parser accepts.
+const BOUNDS: &[(&str, &str, Bound)] = &[
+    (
+        "CheckoutRequest",
+        "order_amount_fen",
+        Bound::Int(1, MAX_ORDER_FEN),
+    ),
+    ("CheckoutRequest", "code", Bound::Len(1, 2048)),
+    ("CheckoutRequest", "order_ref", Bound::Len(1, 64)),
+    (
+        "QuoteRequest",
+        "order_amount_fen",
+        Bound::Int(1, MAX_ORDER_FEN),
+    ),
+    ("QuoteRequest", "code", Bound::Len(1, 2048)),
+    ("ReversalRequest", "reversal_ref", Bound::Len(1, 64)),
+    (
+        "ReversalRequest",
+        "refund_amount_fen",
+        Bound::Int(1, MAX_ORDER_FEN),
+    ),
+    ("ExtraRuleBody", "rate_bp", Bound::Int(1, 10_000)),
+    ("ExtraRuleBody", "cap_per_order", Bound::Int(1, i64::MAX)),
+    ("ExtraRuleBody", "per_person_cap", Bound::Int(1, i64::MAX)),
+    ("ExtraRuleBody", "budget", Bound::Int(1, i64::MAX)),
+    (
+        "ExtraRuleBody",
+        "attribute",
+        Bound::Pattern("^[a-z][a-z0-9_]{0,31}$"),
+    ),
+    ("ProvincePartBody", "rate_bp", Bound::Int(1, 10_000)),
+    (
+        "ProvincePartBody",
+        "per_ticket_cap_fen",
+        Bound::Int(0, i64::MAX),
+    ),
+    ("TicketRuleBody", "max_sale_ratio_bp", Bound::Int(1, 10_000)),
+    ("TicketRuleBody", "city_rate_bp", Bound::Int(0, 10_000)),
+    (
+        "TicketRuleBody",
+        "city_per_ticket_cap_fen",
+        Bound::Int(0, i64::MAX),
+    ),
+    ("NewTicketSchemeBody", "name", Bound::Len(1, 200)),
+    (
+        "TicketSaleRequest",
+        "list_price_fen",
+        Bound::Int(1, MAX_TICKET_PRICE_FEN),
+    ),
+    (
+        "TicketSaleRequest",
+        "sale_price_fen",
+        Bound::Int(1, MAX_TICKET_PRICE_FEN),
+    ),
+    ("TicketSaleRequest", "sale_ref", Bound::Len(1, 64)),
+];
+
+/// What a parser accepts for one property.
+enum Bound {
+    /// An integer within `min..=max`.
+    Int(i64, i64),
+    /// A string of `min..=max` characters.
+    Len(usize, usize),
+    /// A string matching the pattern.
+    Pattern(&'static str),
+}
+
+/// Declares [`BOUNDS`], and the day format of `GET /v1/redemptions?date=`.
+struct DeclaredBounds;
+
+impl Modify for DeclaredBounds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (schema, property, bound) in BOUNDS {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Object(prop))) = object.properties.get_mut(*property) else {
+                continue;
+            };
+            match bound {
+                Bound::Int(min, max) => {
+                    prop.minimum = Some((*min).into());
+                    prop.maximum = Some((*max).into());
+                }
+                Bound::Len(min, max) => {
+                    prop.min_length = Some(*min);
+                    prop.max_length = Some(*max);
+                }
+                Bound::Pattern(p) => prop.pattern = Some((*p).to_owned()),
+            }
+        }
+        let day = openapi
+            .paths
+            .paths
+            .get_mut("/v1/redemptions")
+            .and_then(|item| item.get.as_mut())
+            .and_then(|op| op.parameters.as_mut());
+        for param in day.into_iter().flatten() {
+            if param.name == "date" {
+                param.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::Date,
+                        )))
+                        .pattern(Some(r"^\d{4}-\d{2}-\d{2}$"))
+                        .into(),
+                );
+            }
+        }
     }
 }
 
@@ -75,12 +206,12 @@ impl Modify for SecuritySchemes {
         crate::routes::tickets::create_scheme,
         crate::routes::tickets::list_schemes,
     ),
-    components(schemas(CheckoutRequest, RedemptionView, DeclineView, ReversalRequest, ReversalView, DayReport,
+    components(schemas(CheckoutRequest, RedemptionView, DeclineView, CheckoutAnswer, QuoteAnswerSchema, ReversalRequest, ReversalView, DayReport,
         NewMerchant, Approval, TerminalCredentials, KeysDocument,
         OrderLineBody, CertificationBody, ItemView, ExtraView, ExtraRuleBody, ExtraRuleView, Quote, QuoteRequest,
         NewTicketSchemeBody, TicketSchemeView, TicketRuleBody, ProvincePartBody, TicketSaleRequest,
         TicketSaleView, PartsView, TicketRefundRequest, TicketRefundView)),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &DeclaredBounds)
 )]
 pub struct ApiDoc;
 
@@ -92,6 +223,22 @@ pub fn document() -> utoipa::openapi::OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_declared_bound_finds_its_property() {
+        let doc = serde_json::to_value(document()).unwrap();
+        for (schema, property, _) in BOUNDS {
+            let prop = &doc["components"]["schemas"][schema]["properties"][property];
+            assert!(
+                prop.is_object(),
+                "{schema}.{property} is not in the document"
+            );
+            let declared = ["minimum", "maxLength", "pattern"]
+                .iter()
+                .any(|k| !prop[k].is_null());
+            assert!(declared, "{schema}.{property} got no bound: {prop}");
+        }
+    }
 
     #[test]
     fn the_document_lists_the_routes_and_every_decline() {

@@ -13,6 +13,7 @@ use crate::state::AppState;
 use crate::terminal_auth::Terminal;
 use chrono::{DateTime, Utc};
 use ring::rand::SecureRandom as _;
+use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
 use voucher_core::TerminalId;
@@ -178,10 +179,14 @@ pub async fn pair(state: &AppState, req: &PairRequest) -> Result<PairedTerminal,
     let paired = pairings::consume(&state.pg, &sha256_hex(&code), state.clock.now())
         .await?
         .ok_or_else(invalid)?;
+    let secret = state
+        .keyring
+        .open(paired.terminal_id, &paired.key_id, &paired.secret)
+        .map_err(ApiError::internal)?;
     Ok(PairedTerminal {
         terminal_id: paired.terminal_id,
         key_id: paired.key_id.as_str().to_owned(),
-        secret: paired.secret,
+        secret: secret.expose_secret().to_owned(),
         merchant: MerchantFacts {
             id: paired.merchant_id.as_str().to_owned(),
             name: paired.merchant_name,

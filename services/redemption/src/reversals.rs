@@ -124,7 +124,7 @@ pub async fn reverse(
             "must be positive",
         ));
     }
-    let now = state.clock.now();
+    let now = state.now_stored();
     let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
     let r = db::redemption_by_id(&mut tx, &terminal.merchant_id, RedemptionId(id), true)
         .await?

@@ -26,7 +26,8 @@ pub struct Settings {
     /// PostgreSQL, the record.
     pub postgres: PostgresSettings,
     /// The secrets directory (the voucher PUBLIC keys, the dynamic-code secret, the
-    /// administrators' keys; never the voucher signing key).
+    /// administrators' keys, the key-encryption keys of terminal secrets; never the voucher
+    /// signing key).
     pub secrets_dir: PathBuf,
     /// Per-terminal and per-IP request limits.
     pub rate_limits: RateLimitSettings,

@@ -1,6 +1,8 @@
 //! Building and running the application: load the secrets this service needs — the voucher
-//! PUBLIC keys, the dynamic-code secret and the administrators' keys, never the signing key
-//! — connect PostgreSQL and Redis, bind the listener (port 0 for tests), build the app with
+//! PUBLIC keys, the dynamic-code secret, the administrators' keys and the key-encryption keys
+//! of terminal secrets, never the signing key — connect PostgreSQL and Redis, seal any
+//! terminal secret still stored as is (before the first request, so the plaintext column is
+//! empty once the service ran), bind the listener (port 0 for tests), build the app with
 //! the platform's one builder, start the housekeeping task (hold sweeper, idempotency
 //! purge), and stop within the platform's bounded shutdown.
 //!
@@ -12,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::terminal_auth::TerminalAuth;
+use crate::terminal_secrets::{self, Keyring};
 use crate::{holds, openapi, routes};
 use actix_web::web;
 use anyhow::Context as _;
@@ -61,9 +64,33 @@ impl Application {
         )
         .context("dynamic code settings")?;
         let admins = AdminKeys::new(&dir.admin_keys().with_context(context)?);
-        let pg = voucher_store::pg::connect(settings.postgres.url(), settings.postgres.options())
-            .await
-            .context("connecting to PostgreSQL")?;
+        let keks = dir.terminal_keks().with_context(|| {
+            format!(
+                "loading the terminal key-encryption keys from {} (none yet: `redemption kek add`)",
+                dir.path().display()
+            )
+        })?;
+        let keyring = Arc::new(Keyring::new(&keks).context("terminal key-encryption keys")?);
+        // A statement runs no longer than a request may: what a request dropped at its
+        // deadline left running (a lock wait, a slow server) is cancelled by the server too.
+        // Every transaction of this service lives within a request (or a short sweep): one
+        // left idle for twice the deadline belongs to a request that is gone — e.g. its
+        // connection went silent — and the server ends it, releasing its locks (the
+        // idempotency key's, the voucher's), so the terminal's retry is decided.
+        let deadline_ms = settings.server.request_timeout().as_millis();
+        let pg = voucher_store::pg::connect_with(
+            settings.postgres.url(),
+            settings.postgres.options(),
+            &[
+                ("statement_timeout", format!("{deadline_ms}ms")),
+                (
+                    "idle_in_transaction_session_timeout",
+                    format!("{}ms", (2 * deadline_ms).max(1_000)),
+                ),
+            ],
+        )
+        .await
+        .context("connecting to PostgreSQL")?;
         let nonces = voucher_store::nonces::Nonces::connect(
             settings.redis.url(),
             &settings.redis.prefix,
@@ -71,6 +98,16 @@ impl Application {
         )
         .await
         .context("connecting to Redis")?;
+        let sealed = terminal_secrets::rewrap(&pg, &keyring, true)
+            .await
+            .context("sealing the terminal secrets stored as is")?;
+        if sealed.sealed_plain > 0 {
+            tracing::info!(
+                sealed = sealed.sealed_plain,
+                kek_id = sealed.kek_id,
+                "terminal secrets stored as is are now sealed"
+            );
+        }
         let platform = PlatformMetrics::new("redemption").context("registering metrics")?;
         let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
         let settings = Arc::new(settings);
@@ -82,6 +119,7 @@ impl Application {
             dynamic_codes: Arc::new(dynamic_codes),
             metrics: metrics.clone(),
             caches: Caches::default(),
+            keyring: keyring.clone(),
         };
         let r = &settings.rate_limits;
         let terminal_limit = Arc::new(Limiter::new(r.terminal_per_second, r.terminal_burst));
@@ -91,6 +129,7 @@ impl Application {
             clock,
             settings: settings.clone(),
             limit: terminal_limit.clone(),
+            keyring,
         });
         let holds_pg = pg.clone();
         let scrape_hook: ScrapeHook = Arc::new(move || {

@@ -28,4 +28,17 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Campaign facts the checkout caches (program, refund policy, budget buckets made).
     pub caches: Caches,
+    /// The key-encryption keys that seal terminal secrets at rest.
+    pub keyring: Arc<crate::terminal_secrets::Keyring>,
+}
+
+impl AppState {
+    /// The clock's now at the precision PostgreSQL keeps (`timestamptz`: microseconds). An
+    /// instant that is written and answered must be this one, so that the first answer and
+    /// every later read or replay of the row (a replayed reversal, `GET` of a redemption)
+    /// carry the same `created_at`, byte for byte.
+    pub fn now_stored(&self) -> chrono::DateTime<chrono::Utc> {
+        use chrono::SubsecRound as _;
+        self.clock.now().trunc_subsecs(6)
+    }
 }

@@ -4,14 +4,17 @@
 //! (`BAD_SIGNATURE`), an active merchant (`MERCHANT_NOT_ACTIVE`), the terminal's rate
 //! limit — and only then remembers the nonce in Redis (`SET NX EX`; a reuse is
 //! `NONCE_REUSED`). A refused request writes nothing anywhere; secrets and signatures are
-//! never logged.
+//! never logged. The key's secret is stored sealed ([`crate::terminal_secrets`]) and opened
+//! in memory for the check only.
 
 use crate::error::{ApiError, Code};
 use crate::settings::Settings;
+use crate::terminal_secrets::{Keyring, SecretError};
 use actix_web::dev::Payload;
 use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest};
 use futures::future::LocalBoxFuture;
+use secrecy::ExposeSecret as _;
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub struct TerminalAuth {
     pub settings: Arc<Settings>,
     /// Requests per terminal key.
     pub limit: Arc<Limiter<String>>,
+    /// Opens the stored secrets.
+    pub keyring: Arc<Keyring>,
 }
 
 /// The verified terminal behind a request.
@@ -139,8 +144,22 @@ impl FromRequest for SignedRequest {
                 .uri()
                 .path_and_query()
                 .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+            let secret = match state.keyring.open(key.terminal_id, &key_id, &key.secret) {
+                Ok(secret) => secret,
+                Err(e @ SecretError::UnknownKek { .. }) => return Err(ApiError::internal(e)),
+                Err(e @ SecretError::NotSealed(_)) => {
+                    tracing::warn!("terminal key refused: {e}");
+                    return Err(invalid());
+                }
+                Err(e) => {
+                    // Not the caller's doing, but nothing it may use either: refused like an
+                    // unknown key, and told to the operator.
+                    tracing::error!("terminal key refused: {e}");
+                    return Err(invalid());
+                }
+            };
             if !signing::verify_signature(
-                &key.secret,
+                secret.expose_secret(),
                 req.method().as_str(),
                 &path,
                 timestamp,

@@ -24,6 +24,10 @@ pub enum StoreError {
     /// [`crate::pg::constraints`]).
     #[error("conflict: {0}")]
     Conflict(Conflict),
+    /// A write was not acknowledged by the Redis replicas in time (see
+    /// [`crate::hot::ReplicaBarrier`]): it may exist on the master alone.
+    #[error("redis replication: {0}")]
+    NotReplicated(String),
 }
 
 /// Which conflict a write ran into. The variants named after a value are unique (or
@@ -73,6 +77,7 @@ impl StoreError {
             // Every Redis failure is the server's or the connection's: the scripts and
             // commands are ours, and a refusal of theirs is an outcome, not an error.
             StoreError::Redis(_) => true,
+            StoreError::NotReplicated(_) => true,
             StoreError::Pg(e) => pg_unavailable(e),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => pg_unavailable(e),
             _ => false,
@@ -94,11 +99,16 @@ pub fn pg_unavailable(e: &sqlx::Error) -> bool {
             // disk full); 57P01-57P05: the server shutting down, crashed or not accepting
             // connections yet; 40001/40P01: serialisation failure, deadlock (retryable);
             // 25006: read-only transaction (a replica after a failover); 55P03: lock
-            // not available.
+            // not available; 57014: a statement cancelled (its `statement_timeout`: the
+            // server too slow or a lock held too long); 25P03: the session ended for
+            // idling in a transaction (its client went silent).
             code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P")
-                || matches!(code.as_ref(), "40001" | "40P01" | "25006" | "55P03")
+                || matches!(
+                    code.as_ref(),
+                    "40001" | "40P01" | "25006" | "55P03" | "57014" | "25P03"
+                )
         }),
         _ => false,
     }

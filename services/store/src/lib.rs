@@ -18,5 +18,8 @@ pub mod pg;
 pub mod redis_conn;
 
 pub use error::{Conflict, StoreError};
-pub use hot::{CampaignCounters, ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher, HotStore};
+pub use hot::{
+    CampaignCounters, ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher, HotStore,
+    ReplicaBarrier,
+};
 pub use redis_conn::RedisOptions;

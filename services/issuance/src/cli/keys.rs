@@ -14,6 +14,7 @@ use voucher_platform::secrets::{
     read_json, write_file, write_json, SecretsError, ADMIN_KEYS, ADMIN_KEYS_PLAIN,
     DYNAMIC_CODE_SECRET, IDP_PUBLIC, IDP_SIGNING, VOUCHER_PUBLIC, VOUCHER_SIGNING,
 };
+use voucher_platform::secrets::{KekFile, TERMINAL_KEK};
 
 /// What [`generate_dev_secrets`] made, for the demo and the tests. Holds private keys: never
 /// use it in production.
@@ -68,8 +69,9 @@ pub fn mint_identity(
 }
 
 /// Writes a complete fresh set of secrets into `dir` (created if missing), overwriting what
-/// is there: voucher key kid 1, a dev identity provider, a dynamic-code secret and three
-/// administrators (Shanxi province 140000, Jincheng 140500, Taiyuan 140100).
+/// is there: voucher key kid 1, a dev identity provider, a dynamic-code secret, three
+/// administrators (Shanxi province 140000, Jincheng 140500, Taiyuan 140100) and the
+/// key-encryption key (id 1) that seals terminal secrets at rest.
 ///
 /// # Errors
 /// The random source or a write failed.
@@ -123,6 +125,7 @@ pub fn generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
     )?;
     write_json(&dir.join(ADMIN_KEYS), &hashed, true)?;
     write_json(&dir.join(ADMIN_KEYS_PLAIN), &plain, true)?;
+    write_json(&dir.join(TERMINAL_KEK), &KekFile::generate()?, true)?;
 
     Ok(DevSecrets {
         dir: dir.to_owned(),
@@ -219,6 +222,15 @@ mod tests {
         assert_eq!(secrets.voucher_signing().unwrap().kid(), 1);
         assert_eq!(secrets.admin_keys().unwrap().len(), 3);
         assert!(secrets.dynamic_code_secret().is_ok());
+        assert_eq!(secrets.terminal_keks().unwrap().current, 1);
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(TERMINAL_KEK))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert_eq!(dev.province_admin.role, AdminRole::Province);
         let kid = rotate(dir.path()).unwrap();
         assert_eq!(kid, 2);

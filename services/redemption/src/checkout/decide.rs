@@ -117,7 +117,7 @@ pub async fn decide(
     } = *attempt;
     let idem_key = key.as_str();
     let campaign_id = claims.campaign_id;
-    let now = state.clock.now();
+    let now = state.now_stored();
     let id = RedemptionId(Uuid::now_v7());
     let bucket = bucket_for(state, id);
     let voucher_id = claims.voucher_id;

@@ -149,17 +149,25 @@ async fn run(
         stale,
     )
     .await?;
-    match claim.begin {
-        IdempotencyBegin::Started => {}
+    let settled = match claim.begin {
+        IdempotencyBegin::Started => None,
         IdempotencyBegin::Done(status, body) => {
             state.metrics.decision(mode.kind(), "replayed", "", started);
-            return Ok(Answer {
+            Some(Ok(Answer {
                 status: u16::try_from(status).unwrap_or(200),
                 body,
-            });
+            }))
         }
-        IdempotencyBegin::Mismatch => return Err(ApiError::new(Code::IdempotencyKeyReused)),
-        IdempotencyBegin::InFlight => return Err(ApiError::new(Code::InFlight)),
+        IdempotencyBegin::Mismatch => Some(Err(ApiError::new(Code::IdempotencyKeyReused))),
+        IdempotencyBegin::InFlight => Some(Err(ApiError::new(Code::InFlight))),
+    };
+    if let Some(answer) = settled {
+        // Release the key's lock before answering, not whenever the pool gets round to the
+        // dropped transaction's rollback: a next request with this key must not find it held
+        // (IN_FLIGHT) by a replay that is over. A failed rollback is a broken connection,
+        // whose transaction the server ends anyway.
+        let _ = tx.rollback().await;
+        return answer;
     }
     let decided = match (checked, campaign) {
         (Err(d), _) | (_, Some(Err(d))) => Err(d),
@@ -198,8 +206,9 @@ async fn run(
             })
         }
         Err(decline) => {
-            // Dropping the transaction rolls it back: nothing written, the key is free again.
-            drop(tx);
+            // Rolled back: nothing written, the key is free again (before the answer; a
+            // failed rollback is a broken connection, whose transaction the server ends).
+            let _ = tx.rollback().await;
             state
                 .metrics
                 .decision(mode.kind(), "declined", decline.as_str(), started);

@@ -165,6 +165,31 @@ pub struct DeclineView {
     pub message: String,
 }
 
+/// The 200 of a checkout (`POST /v1/redemptions`, `POST /v1/authorizations`), for the
+/// OpenAPI document: one of two shapes, told apart by `outcome`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only: the handler sends an [`Answer`]
+pub enum CheckoutAnswer {
+    /// `outcome: "approved"`: the sale (or the hold) as recorded.
+    Approved(RedemptionView),
+    /// `outcome: "declined"`: why, and nothing was written.
+    Declined(DeclineView),
+}
+
+/// The 200 of `POST /v1/quotes`, for the OpenAPI document: the quote, or the decline a
+/// checkout would meet now.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = QuoteAnswer)]
+#[allow(dead_code)] // documentation only: the handler sends a `QuoteAnswer`
+pub enum QuoteAnswerSchema {
+    /// `outcome: "quote"`.
+    Quote(crate::quote::Quote),
+    /// `outcome: "declined"`.
+    Declined(DeclineView),
+}
+
 /// What the handler sends: a status and a JSON body (also what is stored for replay).
 #[derive(Debug, Clone)]
 pub struct Answer {

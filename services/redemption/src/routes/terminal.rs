@@ -3,12 +3,12 @@
 //! [`crate::checkout`]).
 
 use crate::checkout::idempotency::{request_hash, IdempotencyKey};
-use crate::checkout::views::{Answer, DeclineView, RedemptionView};
+use crate::checkout::views::{Answer, CheckoutAnswer, QuoteAnswerSchema, RedemptionView};
 use crate::checkout::{self, CheckoutRequest, Mode};
 use crate::error::{ApiError, ErrorBody};
 use crate::pairing::{self, PairRequest, PairedTerminal, TerminalInfo};
 use crate::queries::{self, DayQuery, DayReport};
-use crate::quote::{self, Quote, QuoteAnswer, QuoteRequest};
+use crate::quote::{self, QuoteAnswer, QuoteRequest};
 use crate::reversals::{self, ReversalRequest, ReversalView};
 use crate::state::AppState;
 use crate::terminal_auth::SignedRequest;
@@ -39,9 +39,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// What a voucher would take off an order (binds nothing: the checkout decides again).
-#[utoipa::path(post, path = "/v1/quotes", tag = "checkout", request_body = QuoteRequest,
+#[utoipa::path(post, path = "/v1/quotes", tag = "checkout", security(("terminal" = [])), request_body = QuoteRequest,
     responses(
-        (status = 200, description = "a quote (Quote) or the decline a checkout would meet (DeclineView)", body = Quote),
+        (status = 200, description = "a quote (Quote) or the decline a checkout would meet (DeclineView)", body = QuoteAnswerSchema),
         (status = 400, description = "MALFORMED_JSON, INVALID_FIELD", body = ErrorBody),
         (status = 401, body = ErrorBody),
     ))]
@@ -57,7 +57,7 @@ pub async fn quote(
 }
 
 /// The terminal behind this request, with its merchant (a web till shows the merchant).
-#[utoipa::path(get, path = "/v1/terminal/me", tag = "checkout",
+#[utoipa::path(get, path = "/v1/terminal/me", tag = "checkout", security(("terminal" = [])),
     responses((status = 200, body = TerminalInfo), (status = 401, body = ErrorBody)))]
 pub async fn me(
     state: web::Data<AppState>,
@@ -67,7 +67,7 @@ pub async fn me(
 }
 
 /// Unpairs this terminal: its key is revoked.
-#[utoipa::path(post, path = "/v1/terminal/unpair", tag = "checkout",
+#[utoipa::path(post, path = "/v1/terminal/unpair", tag = "checkout", security(("terminal" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn unpair(
     state: web::Data<AppState>,
@@ -109,10 +109,10 @@ async fn run_checkout(
 }
 
 /// Redeems a voucher in one step.
-#[utoipa::path(post, path = "/v1/redemptions", tag = "checkout", request_body = CheckoutRequest,
-    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
+#[utoipa::path(post, path = "/v1/redemptions", tag = "checkout", security(("terminal" = [])), request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt: 1-128 printable ASCII characters", min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")),
     responses(
-        (status = 200, description = "approved (RedemptionView) or declined (DeclineView)", body = RedemptionView),
+        (status = 200, description = "approved (RedemptionView) or declined (DeclineView)", body = CheckoutAnswer),
         (status = 400, description = "MALFORMED_JSON, INVALID_FIELD, MISSING_IDEMPOTENCY_KEY", body = ErrorBody),
         (status = 401, description = "MISSING_SIGNATURE, STALE_TIMESTAMP, NONCE_REUSED, BAD_SIGNATURE, TERMINAL_KEY_INVALID", body = ErrorBody),
         (status = 403, description = "MERCHANT_NOT_ACTIVE", body = ErrorBody),
@@ -128,9 +128,11 @@ pub async fn redeem(
 }
 
 /// Authorises a hold on a voucher (captured or voided later; releases itself after the timeout).
-#[utoipa::path(post, path = "/v1/authorizations", tag = "checkout", request_body = CheckoutRequest,
-    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
-    responses((status = 200, description = "held (RedemptionView) or declined (DeclineView)", body = DeclineView),
+#[utoipa::path(post, path = "/v1/authorizations", tag = "checkout", security(("terminal" = [])), request_body = CheckoutRequest,
+    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt: 1-128 printable ASCII characters", min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")),
+    responses((status = 200, description = "held (RedemptionView) or declined (DeclineView)", body = CheckoutAnswer),
+        (status = 400, description = "MALFORMED_JSON, INVALID_FIELD, MISSING_IDEMPOTENCY_KEY", body = ErrorBody),
+        (status = 403, description = "MERCHANT_NOT_ACTIVE", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn authorize(
     state: web::Data<AppState>,
@@ -141,7 +143,7 @@ pub async fn authorize(
 }
 
 /// Captures a hold.
-#[utoipa::path(post, path = "/v1/authorizations/{id}/capture", tag = "checkout",
+#[utoipa::path(post, path = "/v1/authorizations/{id}/capture", tag = "checkout", security(("terminal" = [])),
     params(("id" = Uuid, Path, description = "Redemption id of the hold")),
     responses((status = 200, body = RedemptionView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
@@ -155,7 +157,7 @@ pub async fn capture(
 }
 
 /// Voids a hold.
-#[utoipa::path(post, path = "/v1/authorizations/{id}/void", tag = "checkout",
+#[utoipa::path(post, path = "/v1/authorizations/{id}/void", tag = "checkout", security(("terminal" = [])),
     params(("id" = Uuid, Path, description = "Redemption id of the hold")),
     responses((status = 200, body = RedemptionView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
@@ -169,7 +171,7 @@ pub async fn void(
 }
 
 /// Reverses (part of) a redemption.
-#[utoipa::path(post, path = "/v1/redemptions/{id}/reversals", tag = "checkout", request_body = ReversalRequest,
+#[utoipa::path(post, path = "/v1/redemptions/{id}/reversals", tag = "checkout", security(("terminal" = [])), request_body = ReversalRequest,
     params(("id" = Uuid, Path, description = "Redemption id")),
     responses((status = 200, body = ReversalView),
         (status = 404, description = "REDEMPTION_NOT_FOUND", body = ErrorBody),
@@ -185,7 +187,7 @@ pub async fn reverse(
 }
 
 /// The merchant's redemptions of a day with totals.
-#[utoipa::path(get, path = "/v1/redemptions", tag = "queries", params(DayQuery),
+#[utoipa::path(get, path = "/v1/redemptions", tag = "queries", security(("terminal" = [])), params(DayQuery),
     responses((status = 200, body = DayReport), (status = 400, body = ErrorBody)))]
 pub async fn day(
     state: web::Data<AppState>,
@@ -196,7 +198,7 @@ pub async fn day(
 }
 
 /// One redemption of the merchant by id.
-#[utoipa::path(get, path = "/v1/redemptions/{id}", tag = "queries", params(("id" = Uuid, Path, description = "Redemption id")),
+#[utoipa::path(get, path = "/v1/redemptions/{id}", tag = "queries", security(("terminal" = [])), params(("id" = Uuid, Path, description = "Redemption id")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
 pub async fn by_id(
     state: web::Data<AppState>,
@@ -207,7 +209,7 @@ pub async fn by_id(
 }
 
 /// One redemption of the merchant by its order reference.
-#[utoipa::path(get, path = "/v1/redemptions/by-order-ref/{order_ref}", tag = "queries",
+#[utoipa::path(get, path = "/v1/redemptions/by-order-ref/{order_ref}", tag = "queries", security(("terminal" = [])),
     params(("order_ref" = String, Path, description = "The merchant's order reference")),
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
 pub async fn by_order_ref(

@@ -26,8 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Reports a ticket sale of the terminal's scenic spot: recorded with its per-ticket
 /// subsidy (eligible or not), idempotent by `Idempotency-Key` and by `sale_ref`.
-#[utoipa::path(post, path = "/v1/ticket-sales", tag = "tickets", request_body = TicketSaleRequest,
-    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt")),
+#[utoipa::path(post, path = "/v1/ticket-sales", tag = "tickets", security(("terminal" = [])), request_body = TicketSaleRequest,
+    params(("Idempotency-Key" = String, Header, description = "The terminal's key for this attempt: 1-128 printable ASCII characters", min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "recorded, eligible or not (eligible, per_ticket, total)", body = TicketSaleView),
         (status = 400, description = "MALFORMED_JSON, INVALID_FIELD, MISSING_IDEMPOTENCY_KEY", body = ErrorBody),
@@ -52,7 +52,7 @@ pub async fn report_sale(
 
 /// Refunds some tickets of a sale: gives back exactly quantity × the per-ticket amounts
 /// (idempotent by `refund_ref`).
-#[utoipa::path(post, path = "/v1/ticket-sales/{id}/refunds", tag = "tickets", request_body = TicketRefundRequest,
+#[utoipa::path(post, path = "/v1/ticket-sales/{id}/refunds", tag = "tickets", security(("terminal" = [])), request_body = TicketRefundRequest,
     params(("id" = Uuid, Path, description = "Ticket sale id")),
     responses((status = 200, body = TicketRefundView),
         (status = 400, description = "MALFORMED_JSON, INVALID_FIELD", body = ErrorBody),

@@ -21,6 +21,9 @@
 //! - `vp:{c<id>}:ob` — the outbox stream (field `e` = an encoded `EventEnvelope`); the
 //!   persister's consumer group is `persister`. Entries are deleted once persisted, so its
 //!   length is the persister's lag.
+//! - `vp:{barrier}` — a counter the replication barrier ([`ReplicaBarrier`]) increments
+//!   before each `WAIT`, so that its connection's replication offset covers every earlier
+//!   write of the master.
 //!
 //! Buckets keep the per-voucher hashes small enough for Redis' compact listpack encoding
 //! (`hash-max-listpack-entries` 128, `hash-max-listpack-value` 64, the defaults) instead of a
@@ -49,9 +52,11 @@
 //! correct, only larger.
 
 mod audit;
+mod barrier;
 mod layout;
 
 pub use audit::{HotRestore, HotSnapshot};
+pub use barrier::ReplicaBarrier;
 
 use crate::redis_conn::{self, RedisOptions};
 use crate::{events, StoreError};
@@ -304,6 +309,21 @@ impl HotStore {
         block: Duration,
     ) -> Result<ConnectionManager, StoreError> {
         redis_conn::connect(&self.client, self.options.blocking_for(block)).await
+    }
+
+    /// Starts the replication barrier ([`ReplicaBarrier`]) on a connection of its own:
+    /// waits succeed once `replicas` replicas have every earlier write of the master, and
+    /// fail after `timeout`. `replicas` = 0 answers at once (no barrier).
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub async fn replica_barrier(
+        &self,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<ReplicaBarrier, StoreError> {
+        let key = format!("{}:{{barrier}}", self.prefix);
+        ReplicaBarrier::start(&self.client, self.options, key, replicas, timeout).await
     }
 
     /// Runs an idempotent operation, retrying connection failures with a short backoff.

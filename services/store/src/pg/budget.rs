@@ -86,20 +86,33 @@ pub async fn take_budget(
     sqlx::query("SAVEPOINT take_budget")
         .execute(&mut *con)
         .await?;
-    let fast: Option<i32> = sqlx::query_scalar(
-        "UPDATE campaign_budget_buckets b SET remaining_fen = b.remaining_fen - $3
-         FROM (SELECT bucket FROM campaign_budget_buckets
-               WHERE campaign_id = $1 AND remaining_fen >= $3
-               ORDER BY (bucket - $2 + 1024) % 1024 LIMIT 1 FOR UPDATE SKIP LOCKED) AS pick
-         WHERE b.campaign_id = $1 AND b.bucket = pick.bucket RETURNING b.bucket",
+    // The pick is a MATERIALIZED CTE, evaluated exactly once whatever the plan. As a subquery
+    // in FROM (or an inlined CTE) it can be re-run for each row of the update's scan (a
+    // nested loop with it inside), and each re-run skips the bucket the statement already
+    // updated and locks the next one: the discount was taken from EVERY bucket that could
+    // pay it, for one redemption (the checkout smoke's "buckets + discounts ≠ budget").
+    let fast: Vec<i32> = sqlx::query_scalar(
+        "WITH pick AS MATERIALIZED (
+             SELECT bucket FROM campaign_budget_buckets
+             WHERE campaign_id = $1 AND remaining_fen >= $3
+             ORDER BY (bucket - $2 + 1024) % 1024 LIMIT 1 FOR UPDATE SKIP LOCKED)
+         UPDATE campaign_budget_buckets b SET remaining_fen = b.remaining_fen - $3
+         FROM pick WHERE b.campaign_id = $1 AND b.bucket = pick.bucket RETURNING b.bucket",
     )
     .bind(campaign_id.0)
     .bind(hint)
     .bind(want)
-    .fetch_optional(&mut *con)
+    .fetch_all(&mut *con)
     .await?;
-    if fast.is_some() {
-        return Ok(want);
+    match fast.len() {
+        0 => {}
+        1 => return Ok(want),
+        n => {
+            return Err(StoreError::Corrupt(format!(
+                "one budget take updated {n} buckets of campaign {}",
+                campaign_id.0
+            )))
+        }
     }
     sqlx::query("ROLLBACK TO SAVEPOINT take_budget")
         .execute(&mut *con)
@@ -145,10 +158,13 @@ pub async fn take_budget(
     Ok(available)
 }
 
-/// Gives `amount` back to the campaign's budget (into bucket `hint`).
+/// Gives `amount` back to the campaign's budget: into bucket `hint`, or, when the campaign
+/// has fewer buckets (they were made under another `budget.buckets` setting), into bucket
+/// `hint` modulo their number — never into nothing.
 ///
 /// # Errors
-/// Database failure.
+/// [`StoreError::Corrupt`] when the campaign has no bucket to take it (money would vanish);
+/// database failure.
 pub async fn return_budget(
     con: &mut PgConnection,
     campaign_id: CampaignId,
@@ -158,14 +174,23 @@ pub async fn return_budget(
     if amount <= 0 {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE campaign_budget_buckets SET remaining_fen = remaining_fen + $3 WHERE campaign_id = $1 AND bucket = $2",
+    let done = sqlx::query(
+        "UPDATE campaign_budget_buckets SET remaining_fen = remaining_fen + $3
+         WHERE campaign_id = $1 AND bucket = (
+             SELECT CASE WHEN bool_or(bucket = $2) THEN $2 ELSE $2 % greatest(count(*), 1)::int4 END
+             FROM campaign_budget_buckets WHERE campaign_id = $1)",
     )
     .bind(campaign_id.0)
-    .bind(hint)
+    .bind(hint.max(0))
     .bind(amount)
     .execute(&mut *con)
     .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "no budget bucket of campaign {} to give {amount} fen back to",
+            campaign_id.0
+        )));
+    }
     Ok(())
 }
 

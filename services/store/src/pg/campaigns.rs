@@ -241,7 +241,9 @@ async fn load(pool: &PgPool, only: Option<CampaignId>) -> Result<Vec<Campaign>, 
             commitments.get(&(campaign, round_no)).copied(),
             starts_at,
         )
-        .map_err(|e| StoreError::Corrupt(format!("round {round_no} of campaign {campaign}: {e}")))?;
+        .map_err(|e| {
+            StoreError::Corrupt(format!("round {round_no} of campaign {campaign}: {e}"))
+        })?;
         rounds.entry(campaign).or_default().push(Round {
             round_no,
             starts_at,

@@ -79,7 +79,10 @@ pub(crate) async fn commitments(
             let campaign: i64 = row.try_get("campaign_id")?;
             let round = from_i32(row.try_get("round_no")?, "round_no")?;
             let bytes: Vec<u8> = row.try_get("commitment")?;
-            Ok(((campaign, round), Commitment::from_bytes(bytes32(&bytes, "commitment")?)))
+            Ok((
+                (campaign, round),
+                Commitment::from_bytes(bytes32(&bytes, "commitment")?),
+            ))
         })
         .collect()
 }

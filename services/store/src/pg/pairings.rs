@@ -7,7 +7,7 @@
 //! the same code exactly one gets the key.
 
 use crate::pg::merchants::MerchantStatus;
-use crate::pg::terminals::TerminalStatus;
+use crate::pg::terminals::{StoredSecret, TerminalStatus};
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -49,8 +49,10 @@ pub struct Paired {
     /// Its key id.
     #[sqlx(try_from = "String")]
     pub key_id: TerminalKeyId,
-    /// Its HMAC secret (64 hex digits).
-    pub secret: String,
+    /// Its HMAC secret as stored (sealed: the query pairs no terminal whose secret is still
+    /// plain, see migration 0012).
+    #[sqlx(flatten)]
+    pub secret: StoredSecret,
     /// Its merchant.
     #[sqlx(try_from = "String")]
     pub merchant_id: MerchantId,
@@ -74,8 +76,9 @@ impl std::fmt::Debug for Paired {
 }
 
 /// Consumes the pairing code whose SHA-256 is `code_sha256`: marks it used and answers the
-/// terminal's key, if the code exists, is unused, has not expired at `now`, and its terminal
-/// and merchant are active. `None` otherwise (and nothing changes).
+/// terminal's key, if the code exists, is unused, has not expired at `now`, its terminal
+/// and merchant are active and the terminal's secret is sealed. `None` otherwise (and
+/// nothing changes).
 ///
 /// # Errors
 /// Database failure.
@@ -90,7 +93,9 @@ pub async fn consume(
              FROM terminals t JOIN merchants m ON m.id = t.merchant_id
              WHERE p.code_sha256 = $1 AND p.used_at IS NULL AND p.expires_at > $2
                AND t.terminal_id = p.terminal_id AND t.status = $3 AND m.status = $4
-             RETURNING t.terminal_id, t.key_id, t.secret, m.id AS merchant_id,
+               AND t.kek_id IS NOT NULL
+             RETURNING t.terminal_id, t.key_id, t.secret, t.kek_id, t.secret_nonce,
+                       t.secret_ciphertext, m.id AS merchant_id,
                        m.name AS merchant_name, m.category, m.city, m.county)
          SELECT * FROM used",
     )

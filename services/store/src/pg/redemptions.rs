@@ -383,7 +383,10 @@ pub enum SingleUse {
 /// given) and the stored response ([`record_decision`]) — each step only if the previous one
 /// happened. One round trip instead of three; same conditional updates, so the same
 /// guarantees. The voucher is spent only when its code key epoch is `code_epoch` (the
-/// epoch of the code presented): a code made with a revoked key spends nothing.
+/// epoch of the code presented): a code made with a revoked key spends nothing. Like
+/// `spend_voucher_from_token`, the spend first takes a transaction-scoped advisory lock on
+/// the voucher id, so a second spender of a voucher the record does not hold yet waits and
+/// finds it spent instead of failing on `vouchers_claim_id_key` (a 500).
 ///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist;
@@ -417,11 +420,12 @@ pub async fn redeem_single_use(
         "WITH spent AS (
              INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                    claimed_at, valid_from, valid_until)
-             VALUES ($4, $5, $7, $22, 0, 'token', 'redeemed', $23, $23, $24)
+             SELECT $4, $5, $7, $22, 0, 'token', 'redeemed', $23, $23, $24
+               FROM (SELECT pg_advisory_xact_lock(hashtextextended($4::text, 0))) AS one_spender
              ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed'
              WHERE vouchers.status = 'issued' AND vouchers.code_epoch = $26
              RETURNING 1),
-         pick AS (
+         pick AS MATERIALIZED (
              SELECT bucket FROM campaign_budget_buckets
              WHERE campaign_id = $5 AND remaining_fen >= $12 AND EXISTS (SELECT 1 FROM spent)
              ORDER BY (bucket - $25 + 1024) % 1024 LIMIT 1 FOR UPDATE SKIP LOCKED),

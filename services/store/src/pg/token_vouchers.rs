@@ -63,6 +63,12 @@ pub async fn insert_voucher_from_token(
 /// spender of the same voucher waits for this transaction and then finds it spent. Only a
 /// voucher whose code key epoch is `code_epoch` (the presented code's) is spent.
 ///
+/// The statement first takes a transaction-scoped advisory lock on the voucher id: two
+/// spenders of a voucher the record does not hold yet would otherwise both pass the
+/// `ON CONFLICT (voucher_id)` pre-check, and the second would fail on the other unique index
+/// (`vouchers_claim_id_key`: the claim id is derived from the voucher id) with a 500 instead
+/// of finding the voucher spent. The lock makes it wait for the first one's commit.
+///
 /// # Errors
 /// [`StoreError::NotFound`] when the token's campaign does not exist; database failure.
 pub async fn spend_voucher_from_token(
@@ -73,7 +79,8 @@ pub async fn spend_voucher_from_token(
     let spent: Option<i32> = sqlx::query_scalar(
         "INSERT INTO vouchers (voucher_id, campaign_id, person_id, claim_id, round_no, source, status,
                                claimed_at, valid_from, valid_until)
-         VALUES ($1, $2, $3, $4, 0, 'token', 'redeemed', $5, $5, $6)
+         SELECT $1, $2, $3, $4, 0, 'token', 'redeemed', $5, $5, $6
+           FROM (SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))) AS one_spender
          ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed'
          WHERE vouchers.status = 'issued' AND vouchers.code_epoch = $7
          RETURNING 1",

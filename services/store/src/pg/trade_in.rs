@@ -188,7 +188,11 @@ pub struct DocumentRecord {
 ///
 /// # Errors
 /// Database failure.
-#[tracing::instrument(name = "store.trade_in.record_document", skip_all, err(level = "debug"))]
+#[tracing::instrument(
+    name = "store.trade_in.record_document",
+    skip_all,
+    err(level = "debug")
+)]
 pub async fn record_document(
     pool: &PgPool,
     d: &DocumentRecord,
@@ -261,19 +265,21 @@ pub async fn citing_applications(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, home, sha256, uploaded_by, size_bytes, content_type, uploaded_at)| {
-            (
-                id,
-                home,
-                DocumentRecord {
-                    sha256,
-                    uploaded_by,
-                    size_bytes,
-                    content_type,
-                    uploaded_at,
-                },
-            )
-        })
+        .map(
+            |(id, home, sha256, uploaded_by, size_bytes, content_type, uploaded_at)| {
+                (
+                    id,
+                    home,
+                    DocumentRecord {
+                        sha256,
+                        uploaded_by,
+                        size_bytes,
+                        content_type,
+                        uploaded_at,
+                    },
+                )
+            },
+        )
         .collect())
 }
 

@@ -1,0 +1,714 @@
+//! The fault table (issue 13): each test is one row — a real process killed with SIGKILL
+//! and restarted, a reply lost, a dependency paused or stalled, a SIGTERM under load — with
+//! the load running. Afterwards every acknowledged claim and redemption is in PostgreSQL
+//! exactly once, nothing is there that no client heard, and the invariants I1–I7 hold; the
+//! row reports the time to heal and the errors the clients saw, by code (see
+//! `fault_support`). `deploy/local/faults.sh` runs the rows several times with bigger loads
+//! and prints the table that the README carries.
+
+use crate::fault_support::{
+    checkout, lock, phones, rss_kib, rush, scale, settlement_balanced, IssuanceOptions,
+    IssuanceRig, Mode, Pace, Proc, RedemptionOptions, RedemptionRig, Row, Tally, Verdict,
+};
+use std::time::{Duration, Instant};
+use system_tests::fresh_db;
+
+/// Waits `d` without holding a worker.
+async fn pause(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+/// A row's claim load: `persons` residents with two phones each against a stock of
+/// `persons * 4 / 5` (sold out, and the second phone refused by the limit).
+fn claim_load(persons: usize) -> (u32, Vec<crate::fault_support::Phone>) {
+    let stock = u32::try_from(persons * 4 / 5).unwrap_or(u32::MAX);
+    (stock, phones("F", persons, 2))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_issuance_mid_rush_loses_no_acknowledged_claim() {
+    let s = scale();
+    let (stock, load) = claim_load(150 * s);
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(rush(&rig, load, Pace::Closed(32), &tally), async {
+        tally.wait_oks(40 * s as u64, Duration::from_secs(60)).await;
+        rig.issuance.kill9();
+        pause(Duration::from_millis(300)).await;
+        tally.recovered();
+        rig.issuance.restart().await;
+    });
+    let verdict = rig.verify(&log).await;
+    Row::new(
+        "kill -9 of issuance (with its persister) mid-rush, restarted",
+        &tally,
+        &verdict,
+        String::new(),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(
+        tally.heal().is_some(),
+        "claims succeed again after the restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_the_persister_mid_drain_loses_and_duplicates_nothing() {
+    let s = scale();
+    let (stock, load) = claim_load(150 * s);
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock,
+        persister_process: true,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let persister = rig.persister.as_ref().expect("a persister process");
+    let tally = Tally::default();
+    let mut restarted = Instant::now();
+    let (log, ()) = tokio::join!(rush(&rig, load, Pace::Closed(32), &tally), async {
+        tally.wait_oks(40 * s as u64, Duration::from_secs(60)).await;
+        persister.kill9();
+        // Claims go on; the outbox fills while no persister runs.
+        pause(Duration::from_millis(800)).await;
+        restarted = Instant::now();
+        persister.restart().await;
+    });
+    let caught_up = rig.wait_persisted(Duration::from_secs(60)).await;
+    let verdict = rig.verify(&log).await;
+    let mut row = Row::new(
+        "kill -9 of the persister (`issuance persister`) mid-drain, restarted",
+        &tally,
+        &verdict,
+        "time to heal: from the restart until the outbox is empty".into(),
+    );
+    row.heal = caught_up.map(|_| restarted.elapsed());
+    row.emit();
+    verdict.assert_ok();
+    assert!(caught_up.is_some(), "the restarted persister caught up");
+    assert!(
+        tally.errors().is_empty(),
+        "claims do not need the persister: {:?}",
+        tally.errors()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_redis_mid_rush_loses_no_acknowledged_claim() {
+    let s = scale();
+    let (stock, load) = claim_load(150 * s);
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(rush(&rig, load, Pace::Closed(32), &tally), async {
+        tally.wait_oks(40 * s as u64, Duration::from_secs(60)).await;
+        lock(&rig.redis).kill9();
+        pause(Duration::from_millis(500)).await;
+        tally.recovered();
+        lock(&rig.redis).restart();
+    });
+    let verdict = rig.verify(&log).await;
+    Row::new(
+        "kill -9 of Redis mid-rush, restarted on its append-only file",
+        &tally,
+        &verdict,
+        String::new(),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(
+        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
+        "healed: {:?}",
+        tally.heal()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_redemption_mid_checkout_loses_no_approval() {
+    let s = scale();
+    let rig = RedemptionRig::start(RedemptionOptions::default()).await;
+    let sales = rig.sales("G", 120 * s, 5);
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Closed(16), &tally), async {
+        tally.wait_oks(30 * s as u64, Duration::from_secs(60)).await;
+        rig.redemption.kill9();
+        pause(Duration::from_millis(300)).await;
+        tally.recovered();
+        rig.redemption.restart().await;
+    });
+    let verdict = rig.verify(&log).await;
+    Row::new(
+        "kill -9 of redemption mid-checkout, restarted",
+        &tally,
+        &verdict,
+        String::new(),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(
+        tally.heal().is_some(),
+        "checkouts approved again after the restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_redis_mid_checkout_loses_no_approval_and_heals_without_a_restart() {
+    let s = scale();
+    let rig = RedemptionRig::start(RedemptionOptions::default()).await;
+    let sales = rig.sales("H", 120 * s, 5);
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Closed(16), &tally), async {
+        tally.wait_oks(30 * s as u64, Duration::from_secs(60)).await;
+        lock(&rig.redis).kill9();
+        pause(Duration::from_millis(500)).await;
+        tally.recovered();
+        lock(&rig.redis).restart();
+    });
+    let verdict = rig.verify(&log).await;
+    Row::new(
+        "kill -9 of Redis mid-checkout, restarted on its append-only file",
+        &tally,
+        &verdict,
+        String::new(),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(
+        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
+        "healed: {:?}",
+        tally.heal()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_of_the_reconciliation_job_mid_settlement_leaves_nothing_and_the_rerun_settles_once()
+{
+    let s = scale();
+    let db = fresh_db().await;
+    let env = vec![("APP__POSTGRES__URL".to_owned(), db.url.clone())];
+    let day = "2026-05-01";
+    let redemptions = (20_000 * s).to_string();
+    let (status, out) = Proc::run(
+        "reconciliation",
+        &[
+            "gen-bench",
+            "--redemptions",
+            &redemptions,
+            "--merchants",
+            "200",
+            "--day",
+            day,
+        ],
+        &env,
+    );
+    assert!(status.success(), "gen-bench: {out}");
+    let settle = [
+        "settle",
+        "--from",
+        day,
+        "--to",
+        day,
+        "--actor",
+        "fault-table",
+    ];
+
+    // The job is killed while it holds the settlement lock, i.e. inside its transaction.
+    let job = Proc::start("reconciliation", &settle, env.clone(), None);
+    let locked = "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                   WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar(locked)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            break;
+        }
+        assert!(
+            job.exited().is_none(),
+            "the job ended before it was killed: {}",
+            job.log_text()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the job never took the settlement lock"
+        );
+        pause(Duration::from_millis(5)).await;
+    }
+    // Killed while the transaction is open: the lock is its first statement and is released
+    // by the commit; aggregating the day takes longer than this pause.
+    pause(Duration::from_millis(20)).await;
+    let still: i64 = sqlx::query_scalar(locked)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(still > 0, "killed mid-settlement, not after its commit");
+    job.kill9();
+
+    let mut verdict = Verdict::default();
+    let mut written = Vec::new();
+    for t in [
+        "settlement_runs",
+        "settlement_batches",
+        "settlement_merchant_lines",
+        "ledger_postings",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {t}"))
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        written.push(n);
+    }
+    verdict.check(
+        "atomic: the killed job left nothing half-written",
+        written.iter().all(|n| *n == 0),
+        format!("{written:?}"),
+    );
+
+    let rerun = Instant::now();
+    let (status, first) = Proc::run("reconciliation", &settle, &env);
+    let heal = rerun.elapsed();
+    verdict.check("heals: the re-run settles", status.success(), &first);
+    let (status, second) = Proc::run("reconciliation", &settle, &env);
+    verdict.check(
+        "I6 a second re-run writes nothing and prints the same",
+        status.success() && first == second,
+        format!("{status}; first:\n{first}\nsecond:\n{second}"),
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM settlement_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    verdict.check(
+        "I6 one settlement run per program and period",
+        runs == 1,
+        runs,
+    );
+    settlement_balanced(&db, &mut verdict).await;
+    let (records, settled): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM redemptions WHERE status IN ('approved', 'captured')),
+                (SELECT COALESCE(sum(redemptions), 0)::int8 FROM settlement_merchant_lines)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    verdict.check(
+        "exactly once: every redemption of the day settled once",
+        records == settled,
+        format!("{settled} of {records}"),
+    );
+    verdict.acknowledged = u64::try_from(records).unwrap_or(0);
+    verdict.lost = u64::try_from((records - settled).abs()).unwrap_or(0);
+    let tally = Tally::default();
+    let mut row = Row::new(
+        "kill -9 of the reconciliation job mid-settlement, run again",
+        &tally,
+        &verdict,
+        "acknowledged = redemptions of the day; time to heal = the re-run".into(),
+    );
+    row.heal = Some(heal);
+    row.emit();
+    verdict.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_claim_reply_retried_with_the_same_claim_id_gets_the_same_voucher() {
+    let s = scale();
+    let (stock, load) = claim_load(100 * s);
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock,
+        front_proxy: true,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let front = rig.front.as_ref().expect("a front proxy");
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(rush(&rig, load, Pace::Closed(16), &tally), async {
+        tally.wait_oks(20 * s as u64, Duration::from_secs(60)).await;
+        front.set(Mode::DropReplies);
+        pause(Duration::from_millis(400)).await;
+        front.set(Mode::Pass);
+        tally.recovered();
+    });
+    let verdict = rig.verify(&log).await;
+    let replays = log.acks.iter().filter(|a| a.replayed).count();
+    Row::new(
+        "lost reply of a claim (decided, the answer dropped by a proxy), retried with the same claim id",
+        &tally,
+        &verdict,
+        format!("{} replies dropped, {replays} retries answered as replays", front.dropped()),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(front.dropped() > 0, "replies were dropped");
+    assert!(
+        replays > 0,
+        "a retried claim id is answered as a replay of the first decision"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_checkout_reply_retried_with_the_same_key_gets_the_same_redemption() {
+    let s = scale();
+    let rig = RedemptionRig::start(RedemptionOptions {
+        front_proxy: true,
+        ..RedemptionOptions::default()
+    })
+    .await;
+    let front = rig.front.as_ref().expect("a front proxy");
+    let sales = rig.sales("L", 100 * s, 5);
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Closed(12), &tally), async {
+        tally.wait_oks(20 * s as u64, Duration::from_secs(60)).await;
+        front.set(Mode::DropReplies);
+        pause(Duration::from_millis(400)).await;
+        front.set(Mode::Pass);
+        tally.recovered();
+    });
+    let verdict = rig.verify(&log).await;
+    Row::new(
+        "lost reply of a checkout (committed, the answer dropped by a proxy), retried with the same Idempotency-Key",
+        &tally,
+        &verdict,
+        format!("{} replies dropped", front.dropped()),
+    )
+    .emit();
+    verdict.assert_ok();
+    assert!(front.dropped() > 0, "replies were dropped");
+}
+
+/// The bound on any answer while a dependency hangs: the request deadline and a margin for
+/// a debug build on a shared machine.
+fn within_deadline(deadline_ms: u64, slowest: Duration) -> bool {
+    slowest <= Duration::from_millis(deadline_ms + 2_500)
+}
+
+/// Only "try again" errors while a dependency hangs: 503s and lost connections.
+fn only_unavailable(tally: &Tally) -> bool {
+    tally.errors().keys().all(|c| {
+        [
+            "SERVICE_UNAVAILABLE",
+            "DEADLINE_EXCEEDED",
+            "IN_FLIGHT",
+            "HTTP_503",
+        ]
+        .contains(&c.as_str())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_without_a_restart()
+{
+    let s = scale();
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock: 100_000,
+        request_timeout_ms: 1_000,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let pid = rig.issuance.pid().expect("running");
+    let redis_pid = lock(&rig.redis).pid().expect("redis runs");
+    let tally = Tally::default();
+    let mut rss = (0, 0);
+    let (log, ()) = tokio::join!(
+        rush(&rig, phones("S", 240 * s, 1), Pace::Open(60), &tally),
+        async {
+            tally.wait_oks(20, Duration::from_secs(60)).await;
+            rss.0 = rss_kib(pid);
+            crate::fault_support::signal(redis_pid, "STOP");
+            for _ in 0..30 {
+                pause(Duration::from_millis(100)).await;
+                rss.1 = rss.1.max(rss_kib(pid));
+            }
+            crate::fault_support::signal(redis_pid, "CONT");
+            tally.recovered();
+        }
+    );
+    let mut verdict = rig.verify(&log).await;
+    let growth = rss.1.saturating_sub(rss.0);
+    verdict.check(
+        "deadline: every answer within the request deadline (+ margin)",
+        within_deadline(1_000, tally.slowest()),
+        format!("{:?}", tally.slowest()),
+    );
+    verdict.check(
+        "clear errors: only 503s",
+        only_unavailable(&tally),
+        format!("{:?}", tally.errors()),
+    );
+    verdict.check(
+        "bounded memory: RSS grows < 64 MiB",
+        growth < 64 * 1024,
+        format!("{growth} KiB"),
+    );
+    verdict.check(
+        "heals: without a restart",
+        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
+        format!("{:?}", tally.heal()),
+    );
+    Row::new(
+        "slow Redis: redis-server paused (SIGSTOP) 3 s under claims, resumed",
+        &tally,
+        &verdict,
+        format!(
+            "slowest answer {:.2?}; RSS {} → {} KiB",
+            tally.slowest(),
+            rss.0,
+            rss.1
+        ),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_redis_under_checkouts_gives_prompt_503s_bounded_memory_and_heals_without_a_restart(
+) {
+    let s = scale();
+    let rig = RedemptionRig::start(RedemptionOptions {
+        request_timeout_ms: 1_000,
+        ..RedemptionOptions::default()
+    })
+    .await;
+    let pid = rig.redemption.pid().expect("running");
+    let redis_pid = lock(&rig.redis).pid().expect("redis runs");
+    let sales = rig.sales("P", 200 * s, 0);
+    let tally = Tally::default();
+    let mut rss = (0, 0);
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Open(50), &tally), async {
+        tally.wait_oks(20, Duration::from_secs(60)).await;
+        rss.0 = rss_kib(pid);
+        crate::fault_support::signal(redis_pid, "STOP");
+        for _ in 0..30 {
+            pause(Duration::from_millis(100)).await;
+            rss.1 = rss.1.max(rss_kib(pid));
+        }
+        crate::fault_support::signal(redis_pid, "CONT");
+        tally.recovered();
+    });
+    let mut verdict = rig.verify(&log).await;
+    let growth = rss.1.saturating_sub(rss.0);
+    verdict.check(
+        "deadline: every answer within the request deadline (+ margin)",
+        within_deadline(1_000, tally.slowest()),
+        format!("{:?}", tally.slowest()),
+    );
+    verdict.check(
+        "clear errors: only 503s",
+        only_unavailable(&tally),
+        format!("{:?}", tally.errors()),
+    );
+    verdict.check(
+        "bounded memory: RSS grows < 64 MiB",
+        growth < 64 * 1024,
+        format!("{growth} KiB"),
+    );
+    verdict.check(
+        "heals: without a restart",
+        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
+        format!("{:?}", tally.heal()),
+    );
+    Row::new(
+        "slow Redis: redis-server paused (SIGSTOP) 3 s under checkouts, resumed",
+        &tally,
+        &verdict,
+        format!(
+            "slowest answer {:.2?}; RSS {} → {} KiB",
+            tally.slowest(),
+            rss.0,
+            rss.1
+        ),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and_heals_without_a_restart(
+) {
+    let s = scale();
+    let rig = RedemptionRig::start(RedemptionOptions {
+        request_timeout_ms: 1_000,
+        pg_proxy: true,
+        ..RedemptionOptions::default()
+    })
+    .await;
+    let proxy = rig.pg_proxy.as_ref().expect("a proxy");
+    let pid = rig.redemption.pid().expect("running");
+    let sales = rig.sales("Q", 200 * s, 0);
+    let tally = Tally::default();
+    let mut rss = (0, 0);
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Open(50), &tally), async {
+        tally.wait_oks(20, Duration::from_secs(60)).await;
+        rss.0 = rss_kib(pid);
+        proxy.set(Mode::Stall);
+        for _ in 0..30 {
+            pause(Duration::from_millis(100)).await;
+            rss.1 = rss.1.max(rss_kib(pid));
+        }
+        proxy.set(Mode::Pass);
+        tally.recovered();
+    });
+    let mut verdict = rig.verify(&log).await;
+    let growth = rss.1.saturating_sub(rss.0);
+    verdict.check(
+        "deadline: every answer within the request deadline (+ margin)",
+        within_deadline(1_000, tally.slowest()),
+        format!("{:?}", tally.slowest()),
+    );
+    verdict.check(
+        "clear errors: only 503s",
+        only_unavailable(&tally),
+        format!("{:?}", tally.errors()),
+    );
+    verdict.check(
+        "bounded memory: RSS grows < 64 MiB",
+        growth < 64 * 1024,
+        format!("{growth} KiB"),
+    );
+    verdict.check(
+        "heals: without a restart",
+        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
+        format!("{:?}", tally.heal()),
+    );
+    Row::new(
+        "slow PostgreSQL: a proxy holds every byte 3 s under checkouts, then passes again",
+        &tally,
+        &verdict,
+        format!(
+            "slowest answer {:.2?}; RSS {} → {} KiB",
+            tally.slowest(),
+            rss.0,
+            rss.1
+        ),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
+/// The stop's bound in these rows (`server.shutdown_timeout_secs`) and the margin allowed
+/// for a process to exit after it.
+const STOP_SECS: u64 = 3;
+const STOP_MARGIN: Duration = Duration::from_millis(1_500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_claims_drains_and_stops_in_time_with_redis_up_and_with_redis_down() {
+    let s = scale();
+    let mut stops = Vec::new();
+    let mut verdict = Verdict::default();
+    let tally = Tally::default();
+    for redis_down in [false, true] {
+        let (stock, load) = claim_load(100 * s);
+        let rig = IssuanceRig::start(IssuanceOptions {
+            stock,
+            shutdown_timeout_secs: STOP_SECS,
+            ..IssuanceOptions::default()
+        })
+        .await;
+        let (log, ()) = tokio::join!(rush(&rig, load, Pace::Closed(32), &tally), async {
+            tally
+                .wait_oks(tally.oks() + 30 * s as u64, Duration::from_secs(60))
+                .await;
+            if redis_down {
+                lock(&rig.redis).kill9();
+            }
+            let asked = Instant::now();
+            rig.issuance.signal("TERM");
+            let exit = rig
+                .issuance
+                .wait_exit(Duration::from_secs(STOP_SECS) + STOP_MARGIN * 4)
+                .await;
+            let took = asked.elapsed();
+            verdict.check(
+                &format!(
+                    "stops in time: SIGTERM with Redis {}, exit 0",
+                    if redis_down { "down" } else { "up" }
+                ),
+                exit.is_some_and(|e| e.success())
+                    && took <= Duration::from_secs(STOP_SECS) + STOP_MARGIN,
+                format!("{exit:?} after {took:?}"),
+            );
+            stops.push(format!(
+                "Redis {}: stopped in {took:.1?}",
+                if redis_down { "down" } else { "up" }
+            ));
+            if redis_down {
+                lock(&rig.redis).restart();
+            }
+            tally.recovered();
+            rig.issuance.restart().await;
+        });
+        verdict.merge(rig.verify(&log).await);
+    }
+    Row::new(
+        "graceful shutdown: SIGTERM to issuance under claims, Redis up / Redis killed",
+        &tally,
+        &verdict,
+        stops.join("; "),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_checkouts_drains_and_stops_in_time_with_postgres_up_and_with_postgres_hung()
+{
+    let s = scale();
+    let mut stops = Vec::new();
+    let mut verdict = Verdict::default();
+    let tally = Tally::default();
+    for pg_hung in [false, true] {
+        let rig = RedemptionRig::start(RedemptionOptions {
+            pg_proxy: true,
+            shutdown_timeout_secs: STOP_SECS,
+            ..RedemptionOptions::default()
+        })
+        .await;
+        let proxy = rig.pg_proxy.as_ref().expect("a proxy");
+        let sales = rig.sales("T", 100 * s, 5);
+        let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Closed(16), &tally), async {
+            tally
+                .wait_oks(tally.oks() + 25 * s as u64, Duration::from_secs(60))
+                .await;
+            if pg_hung {
+                proxy.set(Mode::Stall);
+                pause(Duration::from_millis(200)).await;
+            }
+            let asked = Instant::now();
+            rig.redemption.signal("TERM");
+            let exit = rig
+                .redemption
+                .wait_exit(Duration::from_secs(STOP_SECS) + STOP_MARGIN * 4)
+                .await;
+            let took = asked.elapsed();
+            let state = if pg_hung { "hung" } else { "up" };
+            verdict.check(
+                &format!("stops in time: SIGTERM with PostgreSQL {state}, exit 0"),
+                exit.is_some_and(|e| e.success())
+                    && took <= Duration::from_secs(STOP_SECS) + STOP_MARGIN,
+                format!("{exit:?} after {took:?}"),
+            );
+            stops.push(format!("PostgreSQL {state}: stopped in {took:.1?}"));
+            proxy.set(Mode::Pass);
+            tally.recovered();
+            rig.redemption.restart().await;
+        });
+        verdict.merge(rig.verify(&log).await);
+    }
+    Row::new(
+        "graceful shutdown: SIGTERM to redemption under checkouts, PostgreSQL up / hung (proxy stalled)",
+        &tally,
+        &verdict,
+        stops.join("; "),
+    )
+    .emit();
+    verdict.assert_ok();
+}
