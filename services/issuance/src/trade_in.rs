@@ -91,6 +91,8 @@ pub struct NewSchemeBody {
 pub struct SchemeView {
     /// Its program.
     pub program_id: i64,
+    /// The program's name.
+    pub program_name: String,
     /// First day (Beijing).
     pub opens_on: NaiveDate,
     /// Last day (Beijing, included).
@@ -111,6 +113,7 @@ impl From<SchemeRecord> for SchemeView {
     fn from(s: SchemeRecord) -> SchemeView {
         SchemeView {
             program_id: s.program_id,
+            program_name: s.program_name,
             opens_on: s.opens_on,
             closes_on: s.closes_on,
             transfer_cap_fen: s.transfer_cap_fen,
@@ -195,6 +198,7 @@ pub async fn create_scheme(
     admin.require_place(program.spec.funder_place)?;
     let record = SchemeRecord {
         program_id: body.program_id,
+        program_name: program.spec.name.clone(),
         opens_on: body.opens_on,
         closes_on: body.closes_on,
         transfer_cap_fen: terms.transfer_cap.as_i64(),

@@ -76,6 +76,8 @@ text_enum!(ReviewAction, "trade-in review action" {
 pub struct SchemeRecord {
     /// The program it belongs to (one scheme per program).
     pub program_id: i64,
+    /// The program's name (read with the scheme; not written by `create_scheme`).
+    pub program_name: String,
     /// First day (Beijing).
     pub opens_on: NaiveDate,
     /// Last day (Beijing).
@@ -136,7 +138,7 @@ pub async fn create_scheme(pool: &PgPool, s: &SchemeRecord) -> Result<SchemeWrit
     }
 }
 
-const SCHEME_COLUMNS: &str = "program_id, opens_on, closes_on, transfer_cap_fen, scrap_cap_fen, price_rate_bp, created_by, created_at";
+const SCHEME_COLUMNS: &str = "program_id, (SELECT p.name FROM programs p WHERE p.id = program_id) AS program_name, opens_on, closes_on, transfer_cap_fen, scrap_cap_fen, price_rate_bp, created_by, created_at";
 
 /// One program's scheme (on a pool, or inside a decision's transaction).
 ///

@@ -235,7 +235,7 @@ export function TradeIn({ say }: { say: Say }) {
               {schemes.map((s) => (
                 <li class="card" key={s.program_id} data-testid={`ti-scheme-${s.program_id}`}>
                   <div class="card-head">
-                    <h4 class="card-title">{t.tiSchemeName(s.program_id)}</h4>
+                    <h4 class="card-title">{s.program_name || t.tiSchemeName(s.program_id)}</h4>
                     <span class="tag">{isOpen(s, today) ? t.tiSchemeOpen : t.tiSchemeClosed}</span>
                   </div>
                   <ul class="scheme-caps">
@@ -615,7 +615,7 @@ function ApplicationForm({ schemes, today, amend, onDone, onCancel, onStale }: F
           <select id="ti-program" data-testid="ti-program" value={v.program} onChange={set("program")}>
             {schemes.map((s) => (
               <option key={s.program_id} value={String(s.program_id)}>
-                {t.tiSchemeName(s.program_id)} · {isOpen(s, today) ? t.tiSchemeOpen : t.tiSchemeClosed}
+                {s.program_name || t.tiSchemeName(s.program_id)} · {isOpen(s, today) ? t.tiSchemeOpen : t.tiSchemeClosed}
               </option>
             ))}
           </select>

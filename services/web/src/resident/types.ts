@@ -164,6 +164,7 @@ export type TradeInKind = "transfer" | "scrap";
 /** GET /v1/trade-in/schemes: days are Beijing dates "YYYY-MM-DD", both ends included. */
 export interface TradeInScheme {
   program_id: number;
+  program_name?: string;
   opens_on: string;
   closes_on: string;
   transfer_cap_fen: number;
