@@ -86,15 +86,18 @@ async fn claim_code(ctx: &Ctx<'_>, who: &Resident, campaign: i64) -> Result<Stri
         "claiming",
     )?;
     let voucher = claimed["voucher_id"].as_str().context("voucher id")?;
-    let code = expect(
-        ctx.issuance
-            .get(
-                &format!("/v1/me/vouchers/{voucher}/code"),
-                Auth::Bearer(&who.token),
-            )
-            .await?,
-        "dynamic code",
-    )?;
+    // The phone asks for the code once the voucher is in the record (the persister writes
+    // it within moments of the claim).
+    let path = format!("/v1/me/vouchers/{voucher}/code");
+    let mut reply = ctx.issuance.get(&path, Auth::Bearer(&who.token)).await?;
+    for _ in 0..100 {
+        if reply.code() != Some("VOUCHER_NOT_FOUND") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        reply = ctx.issuance.get(&path, Auth::Bearer(&who.token)).await?;
+    }
+    let code = expect(reply, "dynamic code")?;
     code["code"].as_str().map(str::to_owned).context("code")
 }
 
