@@ -697,7 +697,11 @@ async fn the_report_files_are_the_command_lines_bytes() {
         .fx
         .scalar("SELECT count(*) FROM console_audit WHERE action = 'report.download' AND outcome = 'ok'")
         .await;
-    assert_eq!(downloads, 2 * i64::try_from(reconciliation::report::FILES.len()).unwrap(), "two officers, every file");
+    assert_eq!(
+        downloads,
+        2 * i64::try_from(reconciliation::report::FILES.len()).unwrap(),
+        "two officers, every file"
+    );
     let (status, b) = c.get("/v1/periods/2026-05-10/files/passwd", &s).await;
     assert_eq!((status, b["code"].as_str()), (404, Some("FILE_NOT_FOUND")));
 }

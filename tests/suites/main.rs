@@ -45,25 +45,25 @@ mod reconciliation_workflow;
 
 mod redemption_checkout;
 mod redemption_limits;
-mod terminal_secrets;
 mod schemes_checkout;
+mod terminal_secrets;
 
+mod durability;
+mod outage;
 mod platform_faults;
 mod platform_process;
 mod platform_settings;
-mod outage;
-mod durability;
 
+mod api_contract;
 mod browser_console;
 mod browser_pages;
 mod browser_support;
 mod console_api;
 mod console_support;
-mod pages_api;
-mod stack_support;
-mod trade_in;
-mod schemes_tickets;
-mod lottery;
 mod fault_support;
 mod fault_table;
-mod api_contract;
+mod lottery;
+mod pages_api;
+mod schemes_tickets;
+mod stack_support;
+mod trade_in;

@@ -46,7 +46,12 @@ async fn one_setting_sets_the_dynamic_code_step_of_both_services_and_redemption_
     // The redemption service's directory: only the public keys, the dynamic-code secret,
     // the hashed administrators' keys and the key-encryption key of terminal secrets.
     let redemption_dir = tempfile::tempdir().unwrap();
-    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS, TERMINAL_KEK] {
+    for file in [
+        VOUCHER_PUBLIC,
+        DYNAMIC_CODE_SECRET,
+        ADMIN_KEYS,
+        TERMINAL_KEK,
+    ] {
         std::fs::copy(
             issuance_dir.path().join(file),
             redemption_dir.path().join(file),

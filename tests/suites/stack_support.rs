@@ -51,7 +51,12 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
     let issuance_dir = tempfile::tempdir().unwrap();
     let secrets = issuance::generate_dev_secrets(issuance_dir.path()).unwrap();
     let redemption_dir = tempfile::tempdir().unwrap();
-    for file in [VOUCHER_PUBLIC, DYNAMIC_CODE_SECRET, ADMIN_KEYS, TERMINAL_KEK] {
+    for file in [
+        VOUCHER_PUBLIC,
+        DYNAMIC_CODE_SECRET,
+        ADMIN_KEYS,
+        TERMINAL_KEK,
+    ] {
         std::fs::copy(
             issuance_dir.path().join(file),
             redemption_dir.path().join(file),

@@ -290,7 +290,8 @@ async fn merchant_writes_name_the_constraint_they_ran_into() {
     let key = TerminalKeyId::from_random(Uuid::new_v4());
     let terminal = TerminalId(Uuid::now_v7());
     assert!(matches!(
-        terminals::insert_terminal(&db.pool, terminal, &stranger, &key, &stored_secret(), t0()).await,
+        terminals::insert_terminal(&db.pool, terminal, &stranger, &key, &stored_secret(), t0())
+            .await,
         Err(StoreError::NotFound)
     ));
     terminals::insert_terminal(&db.pool, terminal, &first.id, &key, &stored_secret(), t0())
@@ -370,9 +371,16 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
         .unwrap();
     let terminal = TerminalId(Uuid::now_v7());
     let key = TerminalKeyId::from_random(Uuid::new_v4());
-    terminals::insert_terminal(&db.pool, terminal, &merchant.id, &key, &stored_secret(), t0())
-        .await
-        .unwrap();
+    terminals::insert_terminal(
+        &db.pool,
+        terminal,
+        &merchant.id,
+        &key,
+        &stored_secret(),
+        t0(),
+    )
+    .await
+    .unwrap();
     let voucher = |campaign_id: CampaignId| VoucherClaims {
         voucher_id: VoucherId(Uuid::now_v7()),
         campaign_id,

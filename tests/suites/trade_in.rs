@@ -215,10 +215,25 @@ impl App {
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.pool()).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
     }
 
-    async fn lines(&self) -> Vec<(String, String, i64, i32, Option<i32>, String, String, i64, Value)> {
+    async fn lines(
+        &self,
+    ) -> Vec<(
+        String,
+        String,
+        i64,
+        i32,
+        Option<i32>,
+        String,
+        String,
+        i64,
+        Value,
+    )> {
         sqlx::query_as(
             "SELECT source, kind, program_id, city, county, payee_kind, person_id, amount_fen, detail
              FROM subsidy_lines ORDER BY source",
@@ -347,18 +362,31 @@ async fn a_transfer_gets_2000_yuan_and_a_scrap_3000_yuan_each_paid_as_one_subsid
 
     let (status, a) = app.apply(&a_token, &transfer.body(a_id, program)).await;
     assert_eq!(status, 201, "{a}");
-    assert_eq!((a["status"].as_str(), a["amount_fen"].as_i64()), (Some("submitted"), Some(200_000)));
+    assert_eq!(
+        (a["status"].as_str(), a["amount_fen"].as_i64()),
+        (Some("submitted"), Some(200_000))
+    );
     let (status, b) = app.apply(&b_token, &scrap.body(b_id, program)).await;
     assert_eq!(status, 201, "{b}");
     assert_eq!(b["amount_fen"], 300_000);
-    assert_eq!((b["city"].as_i64(), b["county"].as_i64()), (Some(140_500), Some(140_522)));
-    assert!(app.lines().await.is_empty(), "only an approval creates the payable");
+    assert_eq!(
+        (b["city"].as_i64(), b["county"].as_i64()),
+        (Some(140_500), Some(140_522))
+    );
+    assert!(
+        app.lines().await.is_empty(),
+        "only an approval creates the payable"
+    );
 
     app.clock.advance(Duration::hours(3));
     let approved_at = app.clock.now();
     for id in [a_id, b_id] {
         let (status, body) = app
-            .admin_post(JINCHENG, &format!("/v1/admin/trade-in/applications/{id}/approve"), json!({}))
+            .admin_post(
+                JINCHENG,
+                &format!("/v1/admin/trade-in/applications/{id}/approve"),
+                json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "approved");
@@ -379,8 +407,24 @@ async fn a_transfer_gets_2000_yuan_and_a_scrap_3000_yuan_each_paid_as_one_subsid
     };
     let (_, kind, prog, city, county, payee, person, amount, detail) = by_source(a_id);
     assert_eq!(
-        (kind.as_str(), prog, city, county, payee.as_str(), person.as_str(), amount),
-        ("trade_in", program, 140_500, None, "resident", "R-transfer", 200_000)
+        (
+            kind.as_str(),
+            prog,
+            city,
+            county,
+            payee.as_str(),
+            person.as_str(),
+            amount
+        ),
+        (
+            "trade_in",
+            program,
+            140_500,
+            None,
+            "resident",
+            "R-transfer",
+            200_000
+        )
     );
     assert_eq!(
         detail,
@@ -388,15 +432,19 @@ async fn a_transfer_gets_2000_yuan_and_a_scrap_3000_yuan_each_paid_as_one_subsid
                "invoice_no": transfer.invoice_no})
     );
     let (_, _, _, city, county, _, person, amount, detail) = by_source(b_id);
-    assert_eq!((city, county, person.as_str(), amount), (140_500, Some(140_522), "R-scrap", 300_000));
+    assert_eq!(
+        (city, county, person.as_str(), amount),
+        (140_500, Some(140_522), "R-scrap", 300_000)
+    );
     assert_eq!(detail["kind"], "scrap");
-    let counted: Vec<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT counted_at FROM subsidy_lines")
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
+    let counted: Vec<DateTime<Utc>> = sqlx::query_scalar("SELECT counted_at FROM subsidy_lines")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
     assert!(counted.iter().all(|at| *at == approved_at), "{counted:?}");
-    let total: i64 = app.count("SELECT sum(amount_fen)::int8 FROM subsidy_lines").await;
+    let total: i64 = app
+        .count("SELECT sum(amount_fen)::int8 FROM subsidy_lines")
+        .await;
     assert_eq!(total, 500_000, "2,000 + 3,000 yuan");
 
     // The residents see their approved subsidies (signed in again: hours have passed).
@@ -418,16 +466,30 @@ async fn a_rate_of_the_price_makes_a_cheaper_car_get_less_than_the_cap() {
     let (token, cert, inv) = applicant(&app, "R-cheap", JINCHENG).await;
     let mut cheap = Papers::numbered(1, "transfer", &cert, &inv);
     cheap.price_fen = 12_000_000;
-    let (status, body) = app.apply(&token, &cheap.body(Uuid::new_v4(), program)).await;
-    assert_eq!((status, body["amount_fen"].as_i64()), (201, Some(120_000)), "{body}");
+    let (status, body) = app
+        .apply(&token, &cheap.body(Uuid::new_v4(), program))
+        .await;
+    assert_eq!(
+        (status, body["amount_fen"].as_i64()),
+        (201, Some(120_000)),
+        "{body}"
+    );
     let (token, cert, inv) = applicant(&app, "R-dear", JINCHENG).await;
     let mut dear = Papers::numbered(2, "scrap", &cert, &inv);
     dear.price_fen = 35_000_000;
     let (status, body) = app.apply(&token, &dear.body(Uuid::new_v4(), program)).await;
-    assert_eq!((status, body["amount_fen"].as_i64()), (201, Some(300_000)), "{body}");
+    assert_eq!(
+        (status, body["amount_fen"].as_i64()),
+        (201, Some(300_000)),
+        "{body}"
+    );
     let id = body["id"].as_str().unwrap().to_owned();
     let (_, approved) = app
-        .admin_post(140_000, &format!("/v1/admin/trade-in/applications/{id}/approve"), json!({}))
+        .admin_post(
+            140_000,
+            &format!("/v1/admin/trade-in/applications/{id}/approve"),
+            json!({}),
+        )
         .await;
     assert_eq!(approved["status"], "approved", "{approved}");
     assert_eq!(app.lines().await[0].7, 300_000);
@@ -444,41 +506,76 @@ async fn applications_outside_the_second_half_of_2023_are_refused_with_the_dates
     let papers = Papers::numbered(1, "scrap", &cert, &inv);
 
     // 2024-01-01 00:30 in Beijing is 2023-12-31 16:30 UTC: already outside.
-    app.clock.set(Utc.with_ymd_and_hms(2023, 12, 31, 16, 30, 0).single().unwrap());
+    app.clock.set(
+        Utc.with_ymd_and_hms(2023, 12, 31, 16, 30, 0)
+            .single()
+            .unwrap(),
+    );
     let token = app.resident("R-late", JINCHENG);
-    let (status, body) = app.apply(&token, &papers.body(Uuid::new_v4(), program)).await;
+    let (status, body) = app
+        .apply(&token, &papers.body(Uuid::new_v4(), program))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "OUTSIDE_SCHEME_WINDOW");
     assert_eq!(body["details"]["opens_on"], "2023-07-01");
     assert_eq!(body["details"]["closes_on"], "2023-12-31");
     assert_eq!(body["details"]["date"], "2024-01-01");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("2023-07-01") && message.contains("2023-12-31"), "{message}");
+    assert!(
+        message.contains("2023-07-01") && message.contains("2023-12-31"),
+        "{message}"
+    );
 
     // The day before the window opens (2023-06-30 23:59 Beijing).
-    app.clock.set(Utc.with_ymd_and_hms(2023, 6, 30, 15, 59, 0).single().unwrap());
+    app.clock.set(
+        Utc.with_ymd_and_hms(2023, 6, 30, 15, 59, 0)
+            .single()
+            .unwrap(),
+    );
     let token = app.resident("R-late", JINCHENG);
     let mut early = papers.clone();
     early.invoice_date = "2023-06-30";
-    let (status, body) = app.apply(&token, &early.body(Uuid::new_v4(), program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("OUTSIDE_SCHEME_WINDOW")), "{body}");
+    let (status, body) = app
+        .apply(&token, &early.body(Uuid::new_v4(), program))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("OUTSIDE_SCHEME_WINDOW")),
+        "{body}"
+    );
     assert_eq!(body["details"]["date"], "2023-06-30");
 
     // Inside the window, a car bought before it is refused too (the invoice's date).
     app.clock.set(mid_2023());
     let token = app.resident("R-late", JINCHENG);
-    let (status, body) = app.apply(&token, &early.body(Uuid::new_v4(), program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("OUTSIDE_SCHEME_WINDOW")), "{body}");
+    let (status, body) = app
+        .apply(&token, &early.body(Uuid::new_v4(), program))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("OUTSIDE_SCHEME_WINDOW")),
+        "{body}"
+    );
     assert_eq!(body["details"]["field"], "new_car.invoice_date");
     assert_eq!(body["details"]["opens_on"], "2023-07-01");
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_applications").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_applications")
+            .await,
+        0
+    );
 
     // The first day of the window, from its first minute, is in.
-    app.clock.set(Utc.with_ymd_and_hms(2023, 6, 30, 16, 0, 0).single().unwrap());
+    app.clock.set(
+        Utc.with_ymd_and_hms(2023, 6, 30, 16, 0, 0)
+            .single()
+            .unwrap(),
+    );
     let token = app.resident("R-late", JINCHENG);
     let mut first_day = papers.clone();
     first_day.invoice_date = "2023-07-01";
-    let (status, body) = app.apply(&token, &first_day.body(Uuid::new_v4(), program)).await;
+    let (status, body) = app
+        .apply(&token, &first_day.body(Uuid::new_v4(), program))
+        .await;
     assert_eq!(status, 201, "{body}");
     app.stop().await;
 }
@@ -487,7 +584,12 @@ async fn applications_outside_the_second_half_of_2023_are_refused_with_the_dates
 
 /// `n` residents racing one submission each; `vary` makes each one's papers (all share
 /// what `vary` leaves alone). Answers the statuses and codes.
-async fn race(app: &App, program: i64, n: u32, vary: impl Fn(u32, &mut Papers)) -> Vec<(u16, Value)> {
+async fn race(
+    app: &App,
+    program: i64,
+    n: u32,
+    vary: impl Fn(u32, &mut Papers),
+) -> Vec<(u16, Value)> {
     let mut prepared = Vec::new();
     for i in 0..n {
         let person = format!("R-race-{i}");
@@ -520,7 +622,10 @@ async fn racing_submissions_of_one_old_car_new_car_or_invoice_are_accepted_once(
     let results = race(&app, program, N, |_, p| p.old_vin = shared_old.clone()).await;
     let (created, refused) = tally(&results);
     assert_eq!(created, 1, "{refused:?}");
-    assert!(refused.iter().all(|r| r == "409 OLD_CAR_ALREADY_CLAIMED"), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r == "409 OLD_CAR_ALREADY_CLAIMED"),
+        "{refused:?}"
+    );
 
     // … the same new car (fresh old cars).
     let shared_new = vin("LSGKB54H", 9_002);
@@ -532,7 +637,10 @@ async fn racing_submissions_of_one_old_car_new_car_or_invoice_are_accepted_once(
     .await;
     let (created, refused) = tally(&results);
     assert_eq!(created, 1, "{refused:?}");
-    assert!(refused.iter().all(|r| r == "409 NEW_CAR_ALREADY_CLAIMED"), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r == "409 NEW_CAR_ALREADY_CLAIMED"),
+        "{refused:?}"
+    );
 
     // … the same invoice (fresh cars).
     let results = race(&app, program, N, |i, p| {
@@ -543,11 +651,19 @@ async fn racing_submissions_of_one_old_car_new_car_or_invoice_are_accepted_once(
     .await;
     let (created, refused) = tally(&results);
     assert_eq!(created, 1, "{refused:?}");
-    assert!(refused.iter().all(|r| r == "409 INVOICE_ALREADY_CLAIMED"), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r == "409 INVOICE_ALREADY_CLAIMED"),
+        "{refused:?}"
+    );
 
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_applications").await, 3);
     assert_eq!(
-        app.count("SELECT count(*) FROM trade_in_reviews WHERE action = 'submit'").await,
+        app.count("SELECT count(*) FROM trade_in_applications")
+            .await,
+        3
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_reviews WHERE action = 'submit'")
+            .await,
         3,
         "a refused submission writes no history either"
     );
@@ -567,17 +683,29 @@ async fn one_person_retrying_one_application_id_gets_one_application() {
     let replayed = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!((created, replayed), (1, 15), "{results:?}");
     assert!(results.iter().all(|(_, b)| b["id"] == json!(id)));
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_applications").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_applications")
+            .await,
+        1
+    );
 
     // The same id for other papers, or by another person, is a conflict.
     let mut other = papers.clone();
     other.price_fen += 100;
     let (status, body) = app.apply(&token, &other.body(id, program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("APPLICATION_ID_CONFLICT")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("APPLICATION_ID_CONFLICT")),
+        "{body}"
+    );
     let (stranger, s_cert, s_inv) = applicant(&app, "R-stranger", JINCHENG).await;
     let theirs = Papers::numbered(2, "scrap", &s_cert, &s_inv);
     let (status, body) = app.apply(&stranger, &theirs.body(id, program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("APPLICATION_ID_CONFLICT")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("APPLICATION_ID_CONFLICT")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -590,8 +718,14 @@ async fn a_rejection_frees_the_car_and_the_invoice_for_a_new_application() {
     let first = Uuid::new_v4();
     let (status, _) = app.apply(&token, &papers.body(first, program)).await;
     assert_eq!(status, 201);
-    let (status, body) = app.apply(&token, &papers.body(Uuid::new_v4(), program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("OLD_CAR_ALREADY_CLAIMED")), "{body}");
+    let (status, body) = app
+        .apply(&token, &papers.body(Uuid::new_v4(), program))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("OLD_CAR_ALREADY_CLAIMED")),
+        "{body}"
+    );
 
     let (status, body) = app
         .admin_post(
@@ -603,20 +737,39 @@ async fn a_rejection_frees_the_car_and_the_invoice_for_a_new_application() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "rejected");
     let (_, mine) = app.get(&token, "/v1/me/trade-in/applications").await;
-    assert_eq!(mine[0]["rejection_reason"], "过户证明上的车主姓名与申请人不符");
+    assert_eq!(
+        mine[0]["rejection_reason"],
+        "过户证明上的车主姓名与申请人不符"
+    );
 
     let second = Uuid::new_v4();
     let (status, body) = app.apply(&token, &papers.body(second, program)).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app
-        .admin_post(JINCHENG, &format!("/v1/admin/trade-in/applications/{second}/approve"), json!({}))
+        .admin_post(
+            JINCHENG,
+            &format!("/v1/admin/trade-in/applications/{second}/approve"),
+            json!({}),
+        )
         .await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
     // A rejected application cannot be approved afterwards.
     let (status, body) = app
-        .admin_post(JINCHENG, &format!("/v1/admin/trade-in/applications/{first}/approve"), json!({}))
+        .admin_post(
+            JINCHENG,
+            &format!("/v1/admin/trade-in/applications/{first}/approve"),
+            json!({}),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("APPLICATION_STATUS_CONFLICT")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("APPLICATION_STATUS_CONFLICT")),
+        "{body}"
+    );
     assert_eq!(app.lines().await.len(), 1);
     app.stop().await;
 }
@@ -630,30 +783,57 @@ async fn another_city_s_officer_can_neither_see_nor_decide_and_nothing_changes()
     let (token, cert, inv) = applicant(&app, "R-scope", YANGCHENG).await;
     let id = Uuid::new_v4();
     let (status, _) = app
-        .apply(&token, &Papers::numbered(1, "scrap", &cert, &inv).body(id, program))
+        .apply(
+            &token,
+            &Papers::numbered(1, "scrap", &cert, &inv).body(id, program),
+        )
         .await;
     assert_eq!(status, 201);
     let path = format!("/v1/admin/trade-in/applications/{id}");
 
     let (status, body) = app.admin_get(TAIYUAN, &path).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN_PLACE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_PLACE")),
+        "{body}"
+    );
     for (action, body) in [
         ("approve", json!({})),
         ("reject", json!({"reason": "no"})),
         ("request-more", json!({"what": "everything"})),
     ] {
-        let (status, answer) = app.admin_post(TAIYUAN, &format!("{path}/{action}"), body).await;
-        assert_eq!((status, answer["code"].as_str()), (403, Some("FORBIDDEN_PLACE")), "{action}: {answer}");
+        let (status, answer) = app
+            .admin_post(TAIYUAN, &format!("{path}/{action}"), body)
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (403, Some("FORBIDDEN_PLACE")),
+            "{action}: {answer}"
+        );
     }
     let (status, body) = app
         .admin_get(TAIYUAN, &format!("/v1/admin/trade-in/documents/{cert}"))
         .await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN_PLACE")), "{body}");
-    let (status, queue) = app.admin_get(TAIYUAN, "/v1/admin/trade-in/applications").await;
-    assert_eq!((status, queue.as_array().map(Vec::len)), (200, Some(0)), "{queue}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_PLACE")),
+        "{body}"
+    );
+    let (status, queue) = app
+        .admin_get(TAIYUAN, "/v1/admin/trade-in/applications")
+        .await;
+    assert_eq!(
+        (status, queue.as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{queue}"
+    );
 
     // Nothing changed.
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_applications WHERE status = 'submitted'").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_applications WHERE status = 'submitted'")
+            .await,
+        1
+    );
     assert_eq!(app.count("SELECT count(*) FROM trade_in_reviews").await, 1);
     assert!(app.lines().await.is_empty());
 
@@ -661,7 +841,11 @@ async fn another_city_s_officer_can_neither_see_nor_decide_and_nothing_changes()
     let (status, queue) = app
         .admin_get(JINCHENG, "/v1/admin/trade-in/applications?status=submitted")
         .await;
-    assert_eq!((status, queue.as_array().map(Vec::len)), (200, Some(1)), "{queue}");
+    assert_eq!(
+        (status, queue.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{queue}"
+    );
     let (status, detail) = app.admin_get(140_000, &path).await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["documents"][0]["role"], "certificate");
@@ -675,7 +859,10 @@ async fn another_city_s_officer_can_neither_see_nor_decide_and_nothing_changes()
         .unwrap();
     assert_eq!(bytes.status(), 200);
     assert_eq!(bytes.headers()["content-type"], "application/pdf");
-    assert_eq!(bytes.bytes().await.unwrap().to_vec(), pdf_bytes("certificate of R-scope"));
+    assert_eq!(
+        bytes.bytes().await.unwrap().to_vec(),
+        pdf_bytes("certificate of R-scope")
+    );
     app.stop().await;
 }
 
@@ -686,7 +873,10 @@ async fn reviewers_approving_at_once_write_one_subsidy_line() {
     let (token, cert, inv) = applicant(&app, "R-twice", JINCHENG).await;
     let id = Uuid::new_v4();
     let (status, _) = app
-        .apply(&token, &Papers::numbered(1, "transfer", &cert, &inv).body(id, program))
+        .apply(
+            &token,
+            &Papers::numbered(1, "transfer", &cert, &inv).body(id, program),
+        )
         .await;
     assert_eq!(status, 201);
     let path = format!("/v1/admin/trade-in/applications/{id}/approve");
@@ -696,21 +886,32 @@ async fn reviewers_approving_at_once_write_one_subsidy_line() {
     }))
     .await;
     assert!(
-        results.iter().all(|(s, b)| *s == 200 && b["status"] == "approved"),
+        results
+            .iter()
+            .all(|(s, b)| *s == 200 && b["status"] == "approved"),
         "{results:?}"
     );
     let lines = app.lines().await;
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0].7, 200_000);
     assert_eq!(
-        app.count("SELECT count(*) FROM trade_in_reviews WHERE action = 'approve'").await,
+        app.count("SELECT count(*) FROM trade_in_reviews WHERE action = 'approve'")
+            .await,
         1
     );
     // Rejecting or asking for more after the approval is refused.
     let (status, body) = app
-        .admin_post(JINCHENG, &format!("/v1/admin/trade-in/applications/{id}/reject"), json!({"reason": "late"}))
+        .admin_post(
+            JINCHENG,
+            &format!("/v1/admin/trade-in/applications/{id}/reject"),
+            json!({"reason": "late"}),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("APPLICATION_STATUS_CONFLICT")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("APPLICATION_STATUS_CONFLICT")),
+        "{body}"
+    );
     assert_eq!(body["details"]["status"], "approved");
     app.stop().await;
 }
@@ -726,13 +927,29 @@ async fn a_request_for_more_is_answered_by_an_amendment_then_approved() {
     assert_eq!(status, 201);
     let path = format!("/v1/admin/trade-in/applications/{id}");
     let (status, body) = app
-        .admin_post(JINCHENG, &format!("{path}/request-more"), json!({"what": "请上传《报废机动车回收证明》原件照片"}))
+        .admin_post(
+            JINCHENG,
+            &format!("{path}/request-more"),
+            json!({"what": "请上传《报废机动车回收证明》原件照片"}),
+        )
         .await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("needs_more")), "{body}");
-    let (_, mine) = app.get(&token, &format!("/v1/me/trade-in/applications/{id}")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("needs_more")),
+        "{body}"
+    );
+    let (_, mine) = app
+        .get(&token, &format!("/v1/me/trade-in/applications/{id}"))
+        .await;
     assert_eq!(mine["requested"], "请上传《报废机动车回收证明》原件照片");
-    let (status, body) = app.admin_post(JINCHENG, &format!("{path}/approve"), json!({})).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("APPLICATION_STATUS_CONFLICT")), "{body}");
+    let (status, body) = app
+        .admin_post(JINCHENG, &format!("{path}/approve"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("APPLICATION_STATUS_CONFLICT")),
+        "{body}"
+    );
 
     // The resident uploads the new certificate and amends.
     let better = app.pdf(&token, "the scrapping certificate, original").await;
@@ -748,12 +965,21 @@ async fn a_request_for_more_is_answered_by_an_amendment_then_approved() {
         .unwrap();
     let (status, body) = json_of(answer).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["status"].as_str(), body["submissions"].as_i64()), (Some("submitted"), Some(2)));
+    assert_eq!(
+        (body["status"].as_str(), body["submissions"].as_i64()),
+        (Some("submitted"), Some(2))
+    );
     assert_eq!(body["certificate_sha256"], better.as_str());
     assert!(body["requested"].is_null());
 
-    let (status, body) = app.admin_post(JINCHENG, &format!("{path}/approve"), json!({})).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("approved")), "{body}");
+    let (status, body) = app
+        .admin_post(JINCHENG, &format!("{path}/approve"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
     let actions: Vec<&str> = body["history"]
         .as_array()
         .unwrap()
@@ -777,20 +1003,46 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
     // Uploads: a type that is not a paper, bytes that are not what they claim, too big,
     // empty.
     let (status, body) = app.upload(&token, "text/plain", b"hello".to_vec()).await;
-    assert_eq!((status, body["code"].as_str()), (415, Some("UNSUPPORTED_MEDIA_TYPE")), "{body}");
-    assert_eq!(body["details"]["allowed"], json!(["application/pdf", "image/jpeg", "image/png"]));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("UNSUPPORTED_MEDIA_TYPE")),
+        "{body}"
+    );
+    assert_eq!(
+        body["details"]["allowed"],
+        json!(["application/pdf", "image/jpeg", "image/png"])
+    );
     let (status, body) = app
-        .upload(&token, "application/pdf", b"\x89PNG\r\n\x1a\n not a pdf".to_vec())
+        .upload(
+            &token,
+            "application/pdf",
+            b"\x89PNG\r\n\x1a\n not a pdf".to_vec(),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (415, Some("DOCUMENT_CONTENT_MISMATCH")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("DOCUMENT_CONTENT_MISMATCH")),
+        "{body}"
+    );
     let mut big = pdf_bytes("big");
     big.resize(64 * 1024 + 1, b' ');
     let (status, body) = app.upload(&token, "application/pdf", big).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
     let (status, body) = app.upload(&token, "image/png", Vec::new()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_FIELD")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_FIELD")),
+        "{body}"
+    );
     assert!(app.files().is_empty(), "{:?}", app.files());
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_documents").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_documents").await,
+        0
+    );
 
     // Applications.
     let cert = app.pdf(&token, "certificate").await;
@@ -798,7 +1050,11 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
     let good = Papers::numbered(1, "transfer", &cert, &inv);
     let mut bad_vin = good.body(Uuid::new_v4(), program);
     let mut wrong_check = good.old_vin.clone();
-    let digit = if wrong_check.as_bytes()[8] == b'1' { "2" } else { "1" };
+    let digit = if wrong_check.as_bytes()[8] == b'1' {
+        "2"
+    } else {
+        "1"
+    };
     wrong_check.replace_range(8..9, digit);
     bad_vin["old_car"]["vin"] = json!(wrong_check);
     let mut bad_plate = good.body(Uuid::new_v4(), program);
@@ -822,21 +1078,85 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
     let mut extra_field = good.body(Uuid::new_v4(), program);
     extra_field["bonus"] = json!(1);
     let cases: Vec<(&str, Value, u16, &str, Option<&str>)> = vec![
-        ("check digit", bad_vin, 400, "INVALID_FIELD", Some("old_car.vin")),
-        ("plate", bad_plate, 400, "INVALID_FIELD", Some("old_car.plate")),
-        ("letter O", vin_with_o, 400, "INVALID_FIELD", Some("new_car.vin")),
-        ("unknown document", unknown_doc, 404, "DOCUMENT_NOT_FOUND", Some("certificate_sha256")),
-        ("negative price", negative, 400, "INVALID_FIELD", Some("new_car.price_fen")),
+        (
+            "check digit",
+            bad_vin,
+            400,
+            "INVALID_FIELD",
+            Some("old_car.vin"),
+        ),
+        (
+            "plate",
+            bad_plate,
+            400,
+            "INVALID_FIELD",
+            Some("old_car.plate"),
+        ),
+        (
+            "letter O",
+            vin_with_o,
+            400,
+            "INVALID_FIELD",
+            Some("new_car.vin"),
+        ),
+        (
+            "unknown document",
+            unknown_doc,
+            404,
+            "DOCUMENT_NOT_FOUND",
+            Some("certificate_sha256"),
+        ),
+        (
+            "negative price",
+            negative,
+            400,
+            "INVALID_FIELD",
+            Some("new_car.price_fen"),
+        ),
         ("kind", bad_kind, 400, "INVALID_FIELD", Some("kind")),
-        ("future invoice", future_invoice, 400, "INVALID_FIELD", Some("new_car.invoice_date")),
-        ("dealer in Beijing", dealer_elsewhere, 422, "OUTSIDE_PROVINCE", Some("new_car.dealer.credit_code")),
-        ("old car is the new car", same_car, 400, "INVALID_FIELD", Some("new_car.vin")),
-        ("no scheme", no_scheme, 404, "TRADE_IN_SCHEME_NOT_FOUND", None),
-        ("unknown field", extra_field, 400, "INVALID_FIELD", Some("bonus")),
+        (
+            "future invoice",
+            future_invoice,
+            400,
+            "INVALID_FIELD",
+            Some("new_car.invoice_date"),
+        ),
+        (
+            "dealer in Beijing",
+            dealer_elsewhere,
+            422,
+            "OUTSIDE_PROVINCE",
+            Some("new_car.dealer.credit_code"),
+        ),
+        (
+            "old car is the new car",
+            same_car,
+            400,
+            "INVALID_FIELD",
+            Some("new_car.vin"),
+        ),
+        (
+            "no scheme",
+            no_scheme,
+            404,
+            "TRADE_IN_SCHEME_NOT_FOUND",
+            None,
+        ),
+        (
+            "unknown field",
+            extra_field,
+            400,
+            "INVALID_FIELD",
+            Some("bonus"),
+        ),
     ];
     for (what, body, status, code, field) in cases {
         let (got, answer) = app.apply(&token, &body).await;
-        assert_eq!((got, answer["code"].as_str()), (status, Some(code)), "{what}: {answer}");
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {answer}"
+        );
         if let Some(field) = field {
             assert_eq!(answer["details"]["field"], field, "{what}: {answer}");
         }
@@ -848,7 +1168,11 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
     let mut borrowed = good.body(Uuid::new_v4(), program);
     borrowed["new_car"]["invoice_sha256"] = json!(theirs);
     let (status, body) = app.apply(&token, &borrowed).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("DOCUMENT_NOT_FOUND")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("DOCUMENT_NOT_FOUND")),
+        "{body}"
+    );
     assert_eq!(body["details"]["field"], "new_car.invoice_sha256");
 
     // A resident of another province.
@@ -856,10 +1180,21 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
     let h_cert = app.pdf(&hebei, "hebei certificate").await;
     let h_inv = app.pdf(&hebei, "hebei invoice").await;
     let (status, body) = app
-        .apply(&hebei, &Papers::numbered(7, "scrap", &h_cert, &h_inv).body(Uuid::new_v4(), program))
+        .apply(
+            &hebei,
+            &Papers::numbered(7, "scrap", &h_cert, &h_inv).body(Uuid::new_v4(), program),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("NOT_ELIGIBLE")), "{body}");
-    assert_eq!(app.count("SELECT count(*) FROM trade_in_applications").await, 0);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("NOT_ELIGIBLE")),
+        "{body}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM trade_in_applications")
+            .await,
+        0
+    );
     assert_eq!(app.count("SELECT count(*) FROM trade_in_reviews").await, 0);
 
     // Schemes: only the province, once, with sane terms.
@@ -867,31 +1202,73 @@ async fn bad_input_is_refused_with_a_code_and_nothing_is_written() {
         json!({"program_id": program, "opens_on": "2023-07-01", "closes_on": "2023-12-31",
                "transfer_cap_fen": 200_000, "scrap_cap_fen": 300_000})
     };
-    let (status, body) = app.admin_post(JINCHENG, "/v1/admin/trade-in/schemes", scheme(program)).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN_ROLE")), "{body}");
-    let (status, body) = app.admin_post(140_000, "/v1/admin/trade-in/schemes", scheme(program)).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("TRADE_IN_SCHEME_EXISTS")), "{body}");
+    let (status, body) = app
+        .admin_post(JINCHENG, "/v1/admin/trade-in/schemes", scheme(program))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("FORBIDDEN_ROLE")),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin_post(140_000, "/v1/admin/trade-in/schemes", scheme(program))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("TRADE_IN_SCHEME_EXISTS")),
+        "{body}"
+    );
     let mut backwards = scheme(program);
     backwards["closes_on"] = json!("2023-06-01");
-    let (status, body) = app.admin_post(140_000, "/v1/admin/trade-in/schemes", backwards).await;
-    assert_eq!((status, body["details"]["field"].as_str()), (400, Some("closes_on")), "{body}");
+    let (status, body) = app
+        .admin_post(140_000, "/v1/admin/trade-in/schemes", backwards)
+        .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (400, Some("closes_on")),
+        "{body}"
+    );
     let mut zero = scheme(program);
     zero["scrap_cap_fen"] = json!(0);
-    let (status, body) = app.admin_post(140_000, "/v1/admin/trade-in/schemes", zero).await;
-    assert_eq!((status, body["details"]["field"].as_str()), (400, Some("scrap_cap_fen")), "{body}");
-    let (status, body) = app.admin_post(140_000, "/v1/admin/trade-in/schemes", scheme(987_654)).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("PROGRAM_NOT_FOUND")), "{body}");
+    let (status, body) = app
+        .admin_post(140_000, "/v1/admin/trade-in/schemes", zero)
+        .await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (400, Some("scrap_cap_fen")),
+        "{body}"
+    );
+    let (status, body) = app
+        .admin_post(140_000, "/v1/admin/trade-in/schemes", scheme(987_654))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("PROGRAM_NOT_FOUND")),
+        "{body}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM trade_in_schemes").await, 1);
 
     // Reviews: unknown application, empty reason.
     let (status, body) = app
-        .admin_post(JINCHENG, &format!("/v1/admin/trade-in/applications/{}/approve", Uuid::new_v4()), json!({}))
+        .admin_post(
+            JINCHENG,
+            &format!("/v1/admin/trade-in/applications/{}/approve", Uuid::new_v4()),
+            json!({}),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("APPLICATION_NOT_FOUND")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("APPLICATION_NOT_FOUND")),
+        "{body}"
+    );
     let (status, body) = app
         .admin_get(JINCHENG, "/v1/admin/trade-in/applications?status=done")
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_FIELD")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_FIELD")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -913,13 +1290,27 @@ async fn documents_are_stored_once_by_their_hash() {
     assert_eq!(first["sha256"], expected.as_str());
     assert_eq!(first["size_bytes"], png.len());
     let (status, again) = app.upload(&a, "image/png", png.clone()).await;
-    assert_eq!((status, again["created"].as_bool()), (200, Some(false)), "{again}");
+    assert_eq!(
+        (status, again["created"].as_bool()),
+        (200, Some(false)),
+        "{again}"
+    );
     assert_eq!(again["sha256"], first["sha256"]);
     assert_eq!(again["uploaded_at"], first["uploaded_at"]);
-    let (status, theirs) = app.upload(&b, "image/png; name=scan.png", png.clone()).await;
-    assert_eq!((status, theirs["sha256"].as_str()), (201, Some(expected.as_str())), "{theirs}");
+    let (status, theirs) = app
+        .upload(&b, "image/png; name=scan.png", png.clone())
+        .await;
+    assert_eq!(
+        (status, theirs["sha256"].as_str()),
+        (201, Some(expected.as_str())),
+        "{theirs}"
+    );
 
-    assert_eq!(app.files(), vec![expected.clone()], "one file, named by its hash, no temporary left");
+    assert_eq!(
+        app.files(),
+        vec![expected.clone()],
+        "one file, named by its hash, no temporary left"
+    );
     assert_eq!(std::fs::read(app.docs.join(&expected)).unwrap(), png);
     assert_eq!(
         app.count("SELECT count(*) FROM trade_in_documents").await,

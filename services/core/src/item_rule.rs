@@ -248,9 +248,9 @@ pub fn cut_to(lines: &mut [PricedLine], room: Fen) -> Fen {
 
 /// Σ of the lines' discounts.
 pub fn total(lines: &[PricedLine]) -> Fen {
-    lines
-        .iter()
-        .fold(Fen::ZERO, |acc, l| acc.checked_add(l.discount).unwrap_or(acc))
+    lines.iter().fold(Fen::ZERO, |acc, l| {
+        acc.checked_add(l.discount).unwrap_or(acc)
+    })
 }
 
 impl ItemRule {
@@ -330,7 +330,10 @@ impl ItemRule {
                 .product_category
                 .clone()
                 .ok_or(ItemRefusal::NotCovered(None))?;
-            if terms.max_item_price.is_some_and(|max| line.unit_price > max) {
+            if terms
+                .max_item_price
+                .is_some_and(|max| line.unit_price > max)
+            {
                 return Err(ItemRefusal::PriceAboveLimit(category));
             }
             let per_item = item_discount(terms.rate_bp, terms.item_cap, line.unit_price);
@@ -422,7 +425,14 @@ mod tests {
         for ok in ["phone", "air_conditioner", "tv4k", &"a".repeat(24)] {
             assert!(ProductCategory::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Phone", "4k_tv", "air-conditioner", "冰箱", &"a".repeat(25)] {
+        for bad in [
+            "",
+            "Phone",
+            "4k_tv",
+            "air-conditioner",
+            "冰箱",
+            &"a".repeat(25),
+        ] {
             assert!(ProductCategory::parse(bad).is_err(), "{bad}");
         }
     }
@@ -431,7 +441,10 @@ mod tests {
     fn an_item_gets_the_rate_capped_per_item() {
         // 15% of 9,999 yuan = 1,499.85 yuan; of 20,000 yuan = 3,000 yuan → the 2,000 cap.
         let priced = rule()
-            .price(&[line("refrigerator", 999_900, 1), line("air_conditioner", 2_000_000, 2)])
+            .price(&[
+                line("refrigerator", 999_900, 1),
+                line("air_conditioner", 2_000_000, 2),
+            ])
             .unwrap();
         assert_eq!(priced[0].discount, fen(149_985));
         assert_eq!(priced[1].per_item, fen(200_000));
@@ -461,7 +474,10 @@ mod tests {
     #[test]
     fn the_cut_goes_in_line_order() {
         let mut priced = rule()
-            .price(&[line("refrigerator", 100_000, 1), line("air_conditioner", 100_000, 1)])
+            .price(&[
+                line("refrigerator", 100_000, 1),
+                line("air_conditioner", 100_000, 1),
+            ])
             .unwrap();
         assert_eq!(cut_to(&mut priced, fen(20_000)), fen(20_000));
         assert_eq!(priced[0].discount, fen(15_000));

@@ -336,7 +336,8 @@ pub enum Discrepancy {
 
 impl fmt::Display for Discrepancy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or_none = |h: &Option<RegistrationHash>| h.map_or_else(|| "none".into(), |h| h.to_hex());
+        let or_none =
+            |h: &Option<RegistrationHash>| h.map_or_else(|| "none".into(), |h| h.to_hex());
         match self {
             Discrepancy::Algorithm(a) => write!(f, "unknown algorithm {a:?} (expected {ALGORITHM:?})"),
             Discrepancy::Commitment { from_seed, published } => write!(
@@ -402,7 +403,10 @@ pub fn verify(published: &PublishedDraw) -> Result<Verified, Vec<Discrepancy>> {
         });
     }
     for rank in 0..expected.len().max(published.winners.len()) {
-        let (e, p) = (expected.get(rank).copied(), published.winners.get(rank).copied());
+        let (e, p) = (
+            expected.get(rank).copied(),
+            published.winners.get(rank).copied(),
+        );
         if e != p {
             found.push(Discrepancy::Winner {
                 rank: rank + 1,
@@ -439,11 +443,7 @@ impl PublishedDraw {
         Standing {
             hash,
             registered: self.registration_hashes.contains(&hash),
-            rank: self
-                .winners
-                .iter()
-                .position(|w| *w == hash)
-                .map(|i| i + 1),
+            rank: self.winners.iter().position(|w| *w == hash).map(|i| i + 1),
         }
     }
 }
@@ -556,11 +556,7 @@ mod tests {
             registration_hash(CampaignId(1), 23, &person("4x")),
             registration_hash(CampaignId(1), 2, &person("34x"))
         );
-        let manual = sha256(&[
-            &[0, 0, 0, 0, 0, 0, 0, 7],
-            &[0, 0, 0, 2],
-            b"R000001",
-        ]);
+        let manual = sha256(&[&[0, 0, 0, 0, 0, 0, 0, 7], &[0, 0, 0, 2], b"R000001"]);
         assert_eq!(
             registration_hash(CampaignId(7), 2, &person("R000001")).as_bytes(),
             &manual
@@ -593,7 +589,10 @@ mod tests {
         let mut other_seed = good.clone();
         other_seed.seed = Seed::from_bytes([9; 32]);
         let found = verify(&other_seed).unwrap_err();
-        assert!(matches!(found[0], Discrepancy::Commitment { .. }), "{found:?}");
+        assert!(
+            matches!(found[0], Discrepancy::Commitment { .. }),
+            "{found:?}"
+        );
 
         let mut dropped = good.clone();
         let loser = *dropped
@@ -601,11 +600,17 @@ mod tests {
             .iter()
             .find(|h| !good.winners.contains(h))
             .unwrap();
-        dropped.registration_hashes.retain(|h| *h != good.winners[0]);
+        dropped
+            .registration_hashes
+            .retain(|h| *h != good.winners[0]);
         dropped.registration_hashes.push(loser);
         let found = verify(&dropped).unwrap_err();
-        assert!(found.iter().any(|d| matches!(d, Discrepancy::Unsorted { .. })));
-        assert!(found.iter().any(|d| matches!(d, Discrepancy::Winner { rank: 1, .. })));
+        assert!(found
+            .iter()
+            .any(|d| matches!(d, Discrepancy::Unsorted { .. })));
+        assert!(found
+            .iter()
+            .any(|d| matches!(d, Discrepancy::Winner { rank: 1, .. })));
 
         let mut swapped = good.clone();
         swapped.winners.swap(0, 1);

@@ -163,7 +163,12 @@ mod tests {
         let card: Rule =
             serde_json::from_value(serde_json::json!({"type": "annual_card", "subsidy": 1000}))
                 .unwrap();
-        assert_eq!(card, Rule::AnnualCard { subsidy: Fen::try_from(1000).unwrap() });
+        assert_eq!(
+            card,
+            Rule::AnnualCard {
+                subsidy: Fen::try_from(1000).unwrap()
+            }
+        );
         assert!(!card.is_single_use());
         let typo = serde_json::from_value::<Rule>(serde_json::json!({
             "type": "item_percent", "rate_bp": 1500, "item_cap": 200_000,

@@ -100,11 +100,9 @@ pub fn sign(key: &SigningKey, claims: &VoucherClaims) -> VoucherToken {
             per_person_cap: per_person_cap.as_i64(),
         }),
         Rule::ItemPercent(item) => pb::voucher_payload::Rule::ItemPercent(item_rule_to_pb(item)),
-        Rule::AnnualCard { subsidy } => {
-            pb::voucher_payload::Rule::AnnualCard(pb::AnnualCardRule {
-                subsidy: subsidy.as_i64(),
-            })
-        }
+        Rule::AnnualCard { subsidy } => pb::voucher_payload::Rule::AnnualCard(pb::AnnualCardRule {
+            subsidy: subsidy.as_i64(),
+        }),
     };
     let payload = pb::VoucherPayload {
         version: TOKEN_VERSION,

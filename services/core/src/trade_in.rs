@@ -496,7 +496,10 @@ mod tests {
         let terms = seed_terms();
         assert_eq!(terms.subsidy(TradeInKind::Transfer, price), fen(200_000));
         assert_eq!(terms.subsidy(TradeInKind::Scrap, price), fen(300_000));
-        assert_eq!(terms.subsidy(TradeInKind::Scrap, price).to_string(), "3000.00");
+        assert_eq!(
+            terms.subsidy(TradeInKind::Scrap, price).to_string(),
+            "3000.00"
+        );
     }
 
     #[test]
@@ -578,13 +581,22 @@ mod tests {
     #[test]
     fn vins_carry_a_check_digit() {
         // The textbook example of 49 CFR 565 (check digit X).
-        assert_eq!(Vin::parse("1M8GDM9AXKP042788").unwrap().as_str(), "1M8GDM9AXKP042788");
-        assert_eq!(Vin::parse(" 1m8gdm9axkp042788 ").unwrap().as_str(), "1M8GDM9AXKP042788");
+        assert_eq!(
+            Vin::parse("1M8GDM9AXKP042788").unwrap().as_str(),
+            "1M8GDM9AXKP042788"
+        );
+        assert_eq!(
+            Vin::parse(" 1m8gdm9axkp042788 ").unwrap().as_str(),
+            "1M8GDM9AXKP042788"
+        );
         assert_eq!(
             Vin::parse("1M8GDM9A1KP042788"),
             Err(InvalidVin::CheckDigit { expected: 'X' })
         );
-        assert_eq!(Vin::parse("11111111111111111").unwrap().as_str(), "11111111111111111");
+        assert_eq!(
+            Vin::parse("11111111111111111").unwrap().as_str(),
+            "11111111111111111"
+        );
         assert_eq!(Vin::parse("1M8GDM9AXKP04278"), Err(InvalidVin::Length(16)));
         assert_eq!(
             Vin::parse("1M8GDM9AXKP04278O"),
@@ -601,13 +613,31 @@ mod tests {
 
     #[test]
     fn plates_are_ordinary_or_new_energy() {
-        for ok in ["晋E12345", "晋E·12345", "晋e 1234a", "晋ED12345", "晋EFA1234", "晋E12345D", "京AA0001"] {
+        for ok in [
+            "晋E12345",
+            "晋E·12345",
+            "晋e 1234a",
+            "晋ED12345",
+            "晋EFA1234",
+            "晋E12345D",
+            "京AA0001",
+        ] {
             assert!(Plate::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(Plate::parse("晋E·1234a").unwrap().as_str(), "晋E1234A");
         for bad in [
-            "", "晋", "晋E1234", "晋E123456", "晋I12345", "晋E1234O", "X E12345", "AE12345",
-            "晋ED1234A", "晋E12345X", "晋E1234567", "晋E12345学",
+            "",
+            "晋",
+            "晋E1234",
+            "晋E123456",
+            "晋I12345",
+            "晋E1234O",
+            "X E12345",
+            "AE12345",
+            "晋ED1234A",
+            "晋E12345X",
+            "晋E1234567",
+            "晋E12345学",
         ] {
             assert!(Plate::parse(bad).is_err(), "{bad}");
         }
@@ -627,8 +657,8 @@ mod tests {
     #[test]
     fn a_credit_code_names_the_place_of_registration() {
         let head = "91140500MA0K12345";
-        let code = CreditCode::parse(&format!("{head}{}", CreditCode::check_char(head).unwrap()))
-            .unwrap();
+        let code =
+            CreditCode::parse(&format!("{head}{}", CreditCode::check_char(head).unwrap())).unwrap();
         assert_eq!(registration_place(&code).map(PlaceCode::get), Some(140_500));
     }
 

@@ -681,18 +681,31 @@ mod tickets {
             per_ticket_cap: Some(fen(15_00)),
         }));
         // Half the 20.00 discount.
-        assert_eq!(rule.per_ticket(fen(100_00), fen(80_00)).province, fen(10_00));
+        assert_eq!(
+            rule.per_ticket(fen(100_00), fen(80_00)).province,
+            fen(10_00)
+        );
         // Half the 20.01 discount is 10.005: 10.00.
-        assert_eq!(rule.per_ticket(fen(100_01), fen(80_00)).province, fen(10_00));
+        assert_eq!(
+            rule.per_ticket(fen(100_01), fen(80_00)).province,
+            fen(10_00)
+        );
         // Half the 100.00 discount is 50.00: the cap of 15.00 per ticket.
-        assert_eq!(rule.per_ticket(fen(200_00), fen(100_00)).province, fen(15_00));
+        assert_eq!(
+            rule.per_ticket(fen(200_00), fen(100_00)).province,
+            fen(15_00)
+        );
     }
 
     fn any_province() -> impl Strategy<Value = Option<ProvincePart>> {
         prop_oneof![
             Just(None),
-            (0usize..3, 1u32..=10_000, proptest::option::of(1i64..=1_000_00)).prop_map(
-                |(b, rate, cap)| Some(ProvincePart {
+            (
+                0usize..3,
+                1u32..=10_000,
+                proptest::option::of(1i64..=1_000_00)
+            )
+                .prop_map(|(b, rate, cap)| Some(ProvincePart {
                     basis: [
                         ProvinceBasis::Discount,
                         ProvinceBasis::SalePrice,
@@ -700,13 +713,17 @@ mod tickets {
                     ][b],
                     rate_bp: bp(rate),
                     per_ticket_cap: cap.map(fen),
-                })
-            ),
+                })),
         ]
     }
 
     fn any_rule() -> impl Strategy<Value = TicketRule> {
-        (1u32..=10_000, any_province(), 0u32..=10_000, proptest::option::of(1i64..=1_000_00))
+        (
+            1u32..=10_000,
+            any_province(),
+            0u32..=10_000,
+            proptest::option::of(1i64..=1_000_00),
+        )
             .prop_map(|(ratio, province, city, cap)| TicketRule {
                 max_sale_ratio_bp: bp(ratio),
                 province,

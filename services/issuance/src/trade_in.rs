@@ -45,8 +45,8 @@ use uuid::Uuid;
 use voucher_core::identity::Identity;
 use voucher_core::place::PlaceLevel;
 use voucher_core::trade_in::{
-    beijing_day, registration_place, InvoiceNo, Plate, SchemeTerms, SchemeWindow, TradeInKind,
-    Vin, MAX_PRICE_FEN,
+    beijing_day, registration_place, InvoiceNo, Plate, SchemeTerms, SchemeWindow, TradeInKind, Vin,
+    MAX_PRICE_FEN,
 };
 use voucher_core::{AdminRole, BasisPoints, CreditCode, Fen, PlaceCode, ProgramId};
 use voucher_store::pg::programs;
@@ -175,7 +175,9 @@ pub async fn create_scheme(
     };
     let price_rate = body
         .price_rate_bp
-        .map(|bp| BasisPoints::try_from(bp).map_err(|e| ApiError::invalid_field("price_rate_bp", e)))
+        .map(|bp| {
+            BasisPoints::try_from(bp).map_err(|e| ApiError::invalid_field("price_rate_bp", e))
+        })
         .transpose()?;
     let terms = SchemeTerms {
         transfer_cap: fen("transfer_cap_fen", body.transfer_cap_fen)?,
@@ -209,9 +211,11 @@ pub async fn create_scheme(
     };
     match store::create_scheme(&state.pg, &record).await? {
         SchemeWrite::Created => Ok(record.into()),
-        SchemeWrite::Exists => Err(ApiError::new(Code::TradeInSchemeExists).with_message(
-            format!("program {program_id} has a trade-in scheme already"),
-        )),
+        SchemeWrite::Exists => Err(
+            ApiError::new(Code::TradeInSchemeExists).with_message(format!(
+                "program {program_id} has a trade-in scheme already"
+            )),
+        ),
         SchemeWrite::NoProgram => Err(error::program_not_found(program_id)),
     }
 }
@@ -307,7 +311,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Whether `s` is a lowercase hex SHA-256 (and so a safe file name).
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A document hash from a request (upper case accepted).
@@ -364,10 +370,12 @@ pub async fn upload_document(
         return Err(ApiError::invalid_field("body", "the document is empty"));
     }
     if !kind.matches(&bytes) {
-        return Err(ApiError::new(Code::DocumentContentMismatch).with_message(format!(
-            "the body is not a {} file (its first bytes say otherwise)",
-            kind.media_type()
-        )));
+        return Err(
+            ApiError::new(Code::DocumentContentMismatch).with_message(format!(
+                "the body is not a {} file (its first bytes say otherwise)",
+                kind.media_type()
+            )),
+        );
     }
     let size_bytes = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let dir: PathBuf = state.settings.documents.dir.clone();
@@ -641,7 +649,11 @@ fn check_papers(
         ));
     }
     for (field, code, what) in [
-        ("new_car.dealer.credit_code", &form.dealer, "the new car's dealer"),
+        (
+            "new_car.dealer.credit_code",
+            &form.dealer,
+            "the new car's dealer",
+        ),
         ("certifier.credit_code", &form.certifier, "the certifier"),
     ] {
         let place = registration_place(code);
@@ -703,8 +715,18 @@ fn submission_digest(program_id: i64, p: &Papers) -> String {
 
 fn duplicate(d: Duplicate, p: &Papers) -> ApiError {
     let (code, field, value, what) = match d {
-        Duplicate::OldVin => (Code::OldCarAlreadyClaimed, "old_car.vin", &p.old_vin, "old car"),
-        Duplicate::NewVin => (Code::NewCarAlreadyClaimed, "new_car.vin", &p.new_vin, "new car"),
+        Duplicate::OldVin => (
+            Code::OldCarAlreadyClaimed,
+            "old_car.vin",
+            &p.old_vin,
+            "old car",
+        ),
+        Duplicate::NewVin => (
+            Code::NewCarAlreadyClaimed,
+            "new_car.vin",
+            &p.new_vin,
+            "new car",
+        ),
         Duplicate::InvoiceNo => (
             Code::InvoiceAlreadyClaimed,
             "new_car.invoice_no",
@@ -796,7 +818,12 @@ pub async fn submit(
     let now = state.clock.now();
     let today = beijing_day(now);
     if !scheme.window.contains(today) {
-        return Err(outside_window(&scheme.window, "applications", "today", today));
+        return Err(outside_window(
+            &scheme.window,
+            "applications",
+            "today",
+            today,
+        ));
     }
     let papers = check_papers(&form, &scheme, province, today)?;
     let (city, county) = applicant_places(who.home);
@@ -911,8 +938,7 @@ pub async fn one_of_mine(
 }
 
 fn application_not_found(id: Uuid) -> ApiError {
-    ApiError::new(Code::ApplicationNotFound)
-        .with_message(format!("no trade-in application {id}"))
+    ApiError::new(Code::ApplicationNotFound).with_message(format!("no trade-in application {id}"))
 }
 
 fn status_conflict(a: &ApplicationRecord, what: &str) -> ApiError {
@@ -1177,11 +1203,7 @@ pub async fn review_queue(
 ///
 /// # Errors
 /// `APPLICATION_NOT_FOUND`, `FORBIDDEN_PLACE`, store failures.
-pub async fn review_one(
-    state: &AppState,
-    admin: &Admin,
-    id: Uuid,
-) -> Result<ReviewView, ApiError> {
+pub async fn review_one(state: &AppState, admin: &Admin, id: Uuid) -> Result<ReviewView, ApiError> {
     let record = store::get(&state.pg, id)
         .await?
         .ok_or_else(|| application_not_found(id))?;

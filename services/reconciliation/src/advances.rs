@@ -100,7 +100,9 @@ pub async fn advance(
     }
     let reference = req.reference.trim();
     if reference.is_empty() || reference.chars().count() > 64 {
-        return Err(ReconError::Usage("reference must be 1–64 characters".into()));
+        return Err(ReconError::Usage(
+            "reference must be 1–64 characters".into(),
+        ));
     }
     let mut tx = pool.begin().await?;
     let merchant = sqlx::query(

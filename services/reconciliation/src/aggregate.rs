@@ -228,10 +228,7 @@ pub async fn aggregate(
         if let Some(county) = county {
             *agg.counties.entry(place(county, "county")?).or_default() += granted - reversed;
         }
-        let line = agg
-            .lines
-            .entry((row.try_get("kind")?, payee))
-            .or_default();
+        let line = agg.lines.entry((row.try_get("kind")?, payee)).or_default();
         line.name = row.try_get("payee_name")?;
         line.granted_fen += granted;
         line.reversed_fen += reversed;

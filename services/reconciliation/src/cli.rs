@@ -329,7 +329,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 a.merchant_id,
                 a.program_id,
                 a.reference,
-                if a.created { "" } else { ": already made, nothing written" }
+                if a.created {
+                    ""
+                } else {
+                    ": already made, nothing written"
+                }
             );
         }
         Command::Show { batch, admin } => {

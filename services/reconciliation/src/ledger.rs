@@ -340,8 +340,20 @@ mod tests {
                 .map(|x| x.amount_fen)
                 .sum()
         };
-        assert_eq!(balance("merchant_payable:m1"), 0, "all earned against the advance");
-        assert_eq!(balance("merchant_advance:m1:p1"), 42_000, "still held by the merchant");
-        assert_eq!(balance("resident_payable:p1"), -2_000, "owed to the resident");
+        assert_eq!(
+            balance("merchant_payable:m1"),
+            0,
+            "all earned against the advance"
+        );
+        assert_eq!(
+            balance("merchant_advance:m1:p1"),
+            42_000,
+            "still held by the merchant"
+        );
+        assert_eq!(
+            balance("resident_payable:p1"),
+            -2_000,
+            "owed to the resident"
+        );
     }
 }

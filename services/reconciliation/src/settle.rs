@@ -358,14 +358,17 @@ async fn write_batch(
     let mut payables: Vec<(Payee, i64, &str)> = ids
         .iter()
         .zip(payable.iter().copied())
-        .map(|(id, amount)| (Payee::Merchant(id.clone()), amount, "discounts granted − reversed"))
+        .map(|(id, amount)| {
+            (
+                Payee::Merchant(id.clone()),
+                amount,
+                "discounts granted − reversed",
+            )
+        })
         .collect();
     // What each merchant is owed by this batch, all kinds together (for the advance).
-    let mut merchant_total: BTreeMap<String, i64> = ids
-        .iter()
-        .cloned()
-        .zip(payable.iter().copied())
-        .collect();
+    let mut merchant_total: BTreeMap<String, i64> =
+        ids.iter().cloned().zip(payable.iter().copied()).collect();
     if !agg.lines.is_empty() {
         let (mut kinds, mut payee_kinds, mut payee_ids, mut payee_names) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -435,8 +438,7 @@ async fn write_batch(
 
     let county_figures: Vec<(u32, i64)> =
         local.counties.iter().map(|(k, v)| (k.get(), *v)).collect();
-    let drawdown_refs: Vec<(&str, i64)> =
-        drawdowns.iter().map(|(m, d)| (m.as_str(), *d)).collect();
+    let drawdown_refs: Vec<(&str, i64)> = drawdowns.iter().map(|(m, d)| (m.as_str(), *d)).collect();
     let postings = ledger::postings(&BatchFigures {
         program_id: program.id,
         city: c.city.get(),

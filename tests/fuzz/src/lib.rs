@@ -110,7 +110,9 @@ fn seed_claims() -> Vec<VoucherClaims> {
             rate_bp: BasisPoints::try_from(1000).unwrap_or_else(|e| panic!("{e}")),
             per_person_cap: fen(200_000),
         },
-        Rule::AnnualCard { subsidy: fen(1_000) },
+        Rule::AnnualCard {
+            subsidy: fen(1_000),
+        },
     ];
     rules
         .into_iter()
@@ -152,7 +154,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut out = Vec::new();
     for (i, c) in f.claims.iter().enumerate() {
         let t = token::sign(&f.voucher_key, c);
-        out.push(("token", format!("valid-{i}"), t.as_str().as_bytes().to_vec()));
+        out.push((
+            "token",
+            format!("valid-{i}"),
+            t.as_str().as_bytes().to_vec(),
+        ));
         let code = f.codes.code(&t, c.voucher_id, now());
         out.push(("code", format!("valid-{i}"), code.code.into_bytes()));
     }
@@ -162,15 +168,24 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     }
     let body = br#"{"code":"x","order_amount_fen":12000,"order_ref":"o-1"}"#;
     let ts = now().timestamp();
-    let sig = voucher_core::signing::sign(TERMINAL_SECRET, "POST", "/v1/redemptions", ts, "nonce-0001", body)
-        .unwrap_or_default();
+    let sig = voucher_core::signing::sign(
+        TERMINAL_SECRET,
+        "POST",
+        "/v1/redemptions",
+        ts,
+        "nonce-0001",
+        body,
+    )
+    .unwrap_or_default();
     let mut req = format!("POST\n/v1/redemptions\n{ts}\nnonce-0001\n{sig}\n").into_bytes();
     req.extend_from_slice(body);
     out.push(("signature", "valid".to_owned(), req));
     out.push((
         "csv",
         "list".to_owned(),
-        "\u{feff}person_id,name\nE000001,职工1\nE000002,职工2\n\nnot valid!,x\n".as_bytes().to_vec(),
+        "\u{feff}person_id,name\nE000001,职工1\nE000002,职工2\n\nnot valid!,x\n"
+            .as_bytes()
+            .to_vec(),
     ));
     out.push((
         "json",
@@ -192,7 +207,10 @@ pub fn token(data: &[u8]) {
         return;
     };
     if let Ok(claims) = token::verify(&f.vouchers, text, now()) {
-        assert!(f.claims.contains(&claims), "a forged voucher token was accepted: {text}");
+        assert!(
+            f.claims.contains(&claims),
+            "a forged voucher token was accepted: {text}"
+        );
     }
 }
 
@@ -203,7 +221,10 @@ pub fn code(data: &[u8]) {
         return;
     };
     if let Ok(v) = f.codes.verify_epoch(text, &f.vouchers, now()) {
-        assert!(f.claims.contains(&v.claims), "a forged dynamic code was accepted: {text}");
+        assert!(
+            f.claims.contains(&v.claims),
+            "a forged dynamic code was accepted: {text}"
+        );
     }
 }
 
@@ -214,16 +235,23 @@ pub fn identity(data: &[u8]) {
         return;
     };
     if let Ok(who) = identity::verify(&f.idp, text, now()) {
-        assert!(f.people.contains(&who), "a forged identity token was accepted: {text}");
+        assert!(
+            f.people.contains(&who),
+            "a forged identity token was accepted: {text}"
+        );
     }
 }
 
 /// The request signature: `method\npath\ntimestamp\nnonce\nsignature\nbody`.
 pub fn signature(data: &[u8]) {
     let mut parts = data.splitn(6, |b| *b == b'\n');
-    let (Some(m), Some(p), Some(t), Some(n), Some(s)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(m), Some(p), Some(t), Some(n), Some(s)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return;
     };
     let body = parts.next().unwrap_or_default();
@@ -237,7 +265,8 @@ pub fn signature(data: &[u8]) {
         return;
     };
     let Ok(ts) = ts else { return };
-    if voucher_core::signing::verify_signature(TERMINAL_SECRET, method, path, ts, nonce, body, sig) {
+    if voucher_core::signing::verify_signature(TERMINAL_SECRET, method, path, ts, nonce, body, sig)
+    {
         // Independently: HMAC-SHA256 over the canonical string, compared as bytes.
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &hex_bytes(TERMINAL_SECRET));
         let canonical = voucher_core::signing::canonical_string(method, path, ts, nonce, body);
@@ -254,7 +283,11 @@ pub fn signature(data: &[u8]) {
 pub fn csv(data: &[u8]) {
     const MAX: usize = 50;
     if let Ok(rows) = issuance::bulk::parse_csv(data, MAX) {
-        assert!(rows.len() <= MAX + 1, "more rows than the limit: {}", rows.len());
+        assert!(
+            rows.len() <= MAX + 1,
+            "more rows than the limit: {}",
+            rows.len()
+        );
     }
 }
 

@@ -28,7 +28,10 @@ fn every_corpus_input_replays_without_a_finding() {
             replayed += 1;
         }
     }
-    assert!(replayed >= vp_fuzz::TARGETS.len(), "the corpora are missing ({replayed} inputs)");
+    assert!(
+        replayed >= vp_fuzz::TARGETS.len(),
+        "the corpora are missing ({replayed} inputs)"
+    );
 }
 
 #[test]

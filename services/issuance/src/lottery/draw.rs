@@ -109,9 +109,8 @@ pub async fn draw(
         .collect();
     if !pending.is_empty() {
         let task_state = state.clone();
-        let issuing = tokio::spawn(async move {
-            issue(&task_state, &campaign, round_no, &pending).await
-        });
+        let issuing =
+            tokio::spawn(async move { issue(&task_state, &campaign, round_no, &pending).await });
         issuing
             .await
             .map_err(|e| ApiError::internal(anyhow::anyhow!("issuing the winners: {e}")))??;
@@ -204,8 +203,13 @@ async fn issue_one(
         Ok(ClaimOutcome::LimitReached) => refused("per-person limit reached"),
         Ok(ClaimOutcome::SoldOut) => refused("no stock left"),
         Ok(ClaimOutcome::ClaimIdConflict) => refused("claim id used by another person"),
-        Ok(other @ (ClaimOutcome::Paused | ClaimOutcome::NotOpen | ClaimOutcome::UnknownCampaign)) => {
-            tracing::warn!(rank = winner.rank, "winner left pending: the claim script answered {other:?}");
+        Ok(
+            other @ (ClaimOutcome::Paused | ClaimOutcome::NotOpen | ClaimOutcome::UnknownCampaign),
+        ) => {
+            tracing::warn!(
+                rank = winner.rank,
+                "winner left pending: the claim script answered {other:?}"
+            );
             None
         }
         Err(e) => {

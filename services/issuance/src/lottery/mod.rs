@@ -183,9 +183,8 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 
 /// `ROUND_NOT_FOUND` naming the round.
 pub fn round_not_found(campaign_id: CampaignId, round_no: u32) -> ApiError {
-    ApiError::new(Code::RoundNotFound).with_message(format!(
-        "campaign {campaign_id} has no round {round_no}"
-    ))
+    ApiError::new(Code::RoundNotFound)
+        .with_message(format!("campaign {campaign_id} has no round {round_no}"))
 }
 
 /// `REGISTRATION_NOT_OPEN` with the opening time.

@@ -25,11 +25,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/trade-in/applications", web::post().to(submit))
         .route("/v1/trade-in/applications/{id}", web::put().to(amend))
         .route("/v1/me/trade-in/applications", web::get().to(mine))
-        .route("/v1/me/trade-in/applications/{id}", web::get().to(one_of_mine))
+        .route(
+            "/v1/me/trade-in/applications/{id}",
+            web::get().to(one_of_mine),
+        )
         .route("/v1/admin/trade-in/schemes", web::post().to(create_scheme))
         .route("/v1/admin/trade-in/schemes", web::get().to(admin_schemes))
         .route("/v1/admin/trade-in/applications", web::get().to(queue))
-        .route("/v1/admin/trade-in/applications/{id}", web::get().to(review))
+        .route(
+            "/v1/admin/trade-in/applications/{id}",
+            web::get().to(review),
+        )
         .route(
             "/v1/admin/trade-in/applications/{id}/approve",
             web::post().to(approve),

@@ -600,7 +600,10 @@ pub async fn make_advance(
     body: ApiJson<AdvanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
-    let target = format!("program {} → merchant {}: {} fen ({})", b.program_id, b.merchant_id, b.amount_fen, b.reference);
+    let target = format!(
+        "program {} → merchant {}: {} fen ({})",
+        b.program_id, b.merchant_id, b.amount_fen, b.reference
+    );
     let done = crate::advances::advance(
         &state.pg,
         &officer.admin,
