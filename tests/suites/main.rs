@@ -54,7 +54,9 @@ mod platform_faults;
 mod platform_process;
 mod platform_settings;
 
+mod abuse;
 mod api_contract;
+mod authz_matrix;
 mod browser_console;
 mod browser_pages;
 mod browser_support;

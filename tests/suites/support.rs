@@ -29,6 +29,10 @@ pub struct Options {
     pub person_rate: (u32, u32),
     /// `server.request_timeout_ms`, when not the default.
     pub request_timeout_ms: Option<u64>,
+    /// Per-IP rate limit (per second, burst); generous unless a test measures it.
+    pub ip_rate: (u32, u32),
+    /// `rate_limits.trust_forwarded_for`: believe `X-Forwarded-For`, as behind a proxy.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -37,6 +41,8 @@ impl Default for Options {
             persister: true,
             person_rate: (1000, 1000),
             request_timeout_ms: None,
+            ip_rate: (1_000_000, 1_000_000),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -79,8 +85,8 @@ pub async fn spawn_in(opts: Options, db: TestDb) -> TestApp {
     s.postgres.url = db.url.clone().into();
     s.postgres.max_connections = 10;
     s.secrets_dir = dir.path().to_path_buf();
-    s.rate_limits.ip_per_second = 1_000_000;
-    s.rate_limits.ip_burst = 1_000_000;
+    (s.rate_limits.ip_per_second, s.rate_limits.ip_burst) = opts.ip_rate;
+    s.rate_limits.trust_forwarded_for = opts.trust_forwarded_for;
     (s.rate_limits.person_per_second, s.rate_limits.person_burst) = opts.person_rate;
     s.persister.enabled = opts.persister;
     s.persister.block_ms = 50;

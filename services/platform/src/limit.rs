@@ -47,6 +47,17 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         self.0.retain_recent();
         self.0.shrink_to_fit();
     }
+
+    /// How many keys the limiter remembers (what [`Limiter::housekeeping`] bounds); an
+    /// estimate while requests are being checked.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the limiter remembers no key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The per-IP limit of a service.

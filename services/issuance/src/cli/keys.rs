@@ -33,6 +33,8 @@ pub struct DevSecrets {
     pub jincheng_admin: PlainAdminKey,
     /// City administrator of Taiyuan (140100).
     pub taiyuan_admin: PlainAdminKey,
+    /// County administrator of Yangcheng (140522, in Jincheng): role `city` at a county's code.
+    pub yangcheng_admin: PlainAdminKey,
 }
 
 impl DevSecrets {
@@ -69,8 +71,9 @@ pub fn mint_identity(
 }
 
 /// Writes a complete fresh set of secrets into `dir` (created if missing), overwriting what
-/// is there: voucher key kid 1, a dev identity provider, a dynamic-code secret, three
-/// administrators (Shanxi province 140000, Jincheng 140500, Taiyuan 140100) and the
+/// is there: voucher key kid 1, a dev identity provider, a dynamic-code secret, four
+/// administrators (Shanxi province 140000, Jincheng 140500, Taiyuan 140100, and Yangcheng
+/// county 140522) and the
 /// key-encryption key (id 1) that seals terminal secrets at rest.
 ///
 /// # Errors
@@ -90,10 +93,12 @@ pub fn generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
     let province_admin = new_admin_key("shanxi-province", AdminRole::Province, place(140_000)?)?;
     let jincheng_admin = new_admin_key("jincheng-city", AdminRole::City, place(140_500)?)?;
     let taiyuan_admin = new_admin_key("taiyuan-city", AdminRole::City, place(140_100)?)?;
+    let yangcheng_admin = new_admin_key("yangcheng-county", AdminRole::City, place(140_522)?)?;
     let plain = vec![
         province_admin.clone(),
         jincheng_admin.clone(),
         taiyuan_admin.clone(),
+        yangcheng_admin.clone(),
     ];
     let hashed: Vec<AdminKeyEntry> = plain
         .iter()
@@ -135,6 +140,7 @@ pub fn generate_dev_secrets(dir: &Path) -> Result<DevSecrets, SecretsError> {
         province_admin,
         jincheng_admin,
         taiyuan_admin,
+        yangcheng_admin,
     })
 }
 

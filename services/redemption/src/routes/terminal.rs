@@ -121,8 +121,8 @@ async fn run_checkout(
     ))]
 pub async fn redeem(
     state: web::Data<AppState>,
-    req: HttpRequest,
     signed: SignedRequest,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     run_checkout(&state, &req, signed, Mode::Sale).await
 }
@@ -136,8 +136,8 @@ pub async fn redeem(
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn authorize(
     state: web::Data<AppState>,
-    req: HttpRequest,
     signed: SignedRequest,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     run_checkout(&state, &req, signed, Mode::Hold).await
 }
@@ -150,8 +150,8 @@ pub async fn authorize(
         (status = 409, description = "HOLD_RESOLVED, HOLD_EXPIRED", body = ErrorBody)))]
 pub async fn capture(
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     signed: SignedRequest,
+    id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(holds::capture(&state, &signed.terminal, id.into_inner()).await?))
 }
@@ -164,8 +164,8 @@ pub async fn capture(
         (status = 409, description = "HOLD_RESOLVED", body = ErrorBody)))]
 pub async fn void(
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     signed: SignedRequest,
+    id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(holds::void(&state, &signed.terminal, id.into_inner()).await?))
 }
@@ -178,8 +178,8 @@ pub async fn void(
         (status = 409, description = "NOT_REVERSIBLE, REFUND_WINDOW_CLOSED, REFUND_NOT_ALLOWED", body = ErrorBody)))]
 pub async fn reverse(
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     signed: SignedRequest,
+    id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let body: ReversalRequest = signed.json()?;
     Ok(HttpResponse::Ok()
@@ -191,8 +191,8 @@ pub async fn reverse(
     responses((status = 200, body = DayReport), (status = 400, body = ErrorBody)))]
 pub async fn day(
     state: web::Data<AppState>,
-    query: web::Query<DayQuery>,
     signed: SignedRequest,
+    query: web::Query<DayQuery>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::day(&state, &signed.terminal, &query.date).await?))
 }
@@ -202,8 +202,8 @@ pub async fn day(
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
 pub async fn by_id(
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     signed: SignedRequest,
+    id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::by_id(&state, &signed.terminal, id.into_inner()).await?))
 }
@@ -214,8 +214,8 @@ pub async fn by_id(
     responses((status = 200, body = RedemptionView), (status = 404, body = ErrorBody)))]
 pub async fn by_order_ref(
     state: web::Data<AppState>,
-    order_ref: web::Path<String>,
     signed: SignedRequest,
+    order_ref: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(queries::by_order_ref(&state, &signed.terminal, &order_ref).await?))
 }

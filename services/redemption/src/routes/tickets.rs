@@ -39,8 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ))]
 pub async fn report_sale(
     state: web::Data<AppState>,
-    req: HttpRequest,
     signed: SignedRequest,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let key = IdempotencyKey::parse(signed.idempotency_key.as_deref())?;
     let body: TicketSaleRequest = signed.json()?;
@@ -61,8 +61,8 @@ pub async fn report_sale(
         (status = 409, description = "TICKET_REFUND_REF_USED, TICKET_REFUND_TOO_MANY (details: left)", body = ErrorBody)))]
 pub async fn refund(
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
     signed: SignedRequest,
+    id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let body: TicketRefundRequest = signed.json()?;
     Ok(HttpResponse::Ok()
