@@ -226,7 +226,7 @@ mod tests {
         let dev = generate_dev_secrets(dir.path()).unwrap();
         let secrets = SecretsDir::new(dir.path());
         assert_eq!(secrets.voucher_signing().unwrap().kid(), 1);
-        assert_eq!(secrets.admin_keys().unwrap().len(), 3);
+        assert_eq!(secrets.admin_keys().unwrap().len(), 4);
         assert!(secrets.dynamic_code_secret().is_ok());
         assert_eq!(secrets.terminal_keks().unwrap().current, 1);
         {
