@@ -289,6 +289,8 @@ pub enum Mode {
     /// Passes requests; the first bytes of a reply close both sides instead (the server
     /// decided, the client never hears it).
     DropReplies,
+    /// The server is stopped: open connections are cut and new ones closed at once.
+    Down,
 }
 
 struct ProxyState {
@@ -303,6 +305,7 @@ impl ProxyState {
         match self.mode.load(Ordering::SeqCst) {
             1 => Mode::Stall,
             2 => Mode::DropReplies,
+            3 => Mode::Down,
             _ => Mode::Pass,
         }
     }
@@ -358,6 +361,7 @@ impl Proxy {
             Mode::Pass => 0,
             Mode::Stall => 1,
             Mode::DropReplies => 2,
+            Mode::Down => 3,
         };
         self.state.mode.store(v, Ordering::SeqCst);
     }
@@ -376,6 +380,10 @@ impl Drop for Proxy {
 
 fn connection(client: TcpStream, s: &Arc<ProxyState>) {
     s.wait_while_stalled();
+    if s.mode() == Mode::Down {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
     let Ok(server) = TcpStream::connect_timeout(&s.upstream, Duration::from_secs(2)) else {
         return;
     };
@@ -395,7 +403,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, s: &ProxyState, reply: bool) {
     let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = vec![0u8; 32 * 1024];
     loop {
-        if s.stop.load(Ordering::SeqCst) {
+        if s.stop.load(Ordering::SeqCst) || s.mode() == Mode::Down {
             break;
         }
         let n = match from.read(&mut buf) {
@@ -1088,6 +1096,8 @@ impl IssuanceRig {
                 .send()
                 .await;
             let took = sent.elapsed();
+            // A 503's `Retry-After`, honoured as the phone and the till do.
+            let mut wait = Duration::from_millis(100);
             let retry = match answer {
                 Err(e) => {
                     tally.error(transport_code(&e), took);
@@ -1095,7 +1105,20 @@ impl IssuanceRig {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if let Some(secs) = retry_after {
+                        wait = wait.max(Duration::from_secs(secs.min(5)));
+                    }
                     let body: Value = resp.json().await.unwrap_or(Value::Null);
+                    if status == 503 && retry_after.is_none() {
+                        lock(log)
+                            .unexpected
+                            .push(format!("503 without Retry-After: {body}"));
+                    }
                     match status {
                         200 | 201 => {
                             tally.ok(took);
@@ -1144,7 +1167,7 @@ impl IssuanceRig {
                 lock(log).unfinished += 1;
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -1649,6 +1672,8 @@ impl RedemptionRig {
                 .send()
                 .await;
             let took = sent.elapsed();
+            // A 503's `Retry-After`, honoured as the phone and the till do.
+            let mut wait = Duration::from_millis(100);
             let retry = match answer {
                 Err(e) => {
                     tally.error(transport_code(&e), took);
@@ -1656,7 +1681,20 @@ impl RedemptionRig {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    if let Some(secs) = retry_after {
+                        wait = wait.max(Duration::from_secs(secs.min(5)));
+                    }
                     let body: Value = resp.json().await.unwrap_or(Value::Null);
+                    if status == 503 && retry_after.is_none() {
+                        lock(log)
+                            .unexpected
+                            .push(format!("503 without Retry-After: {body}"));
+                    }
                     match (status, body["outcome"].as_str()) {
                         (200, Some("approved")) => {
                             tally.ok(took);
@@ -1705,7 +1743,7 @@ impl RedemptionRig {
                 lock(log).unfinished += 1;
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -594,6 +594,133 @@ async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and
     verdict.assert_ok();
 }
 
+/// How long PostgreSQL stays stopped: the 30 s in the long run (`faults.sh`), 6 s in
+/// the test command.
+fn pg_outage() -> Duration {
+    if scale() > 1 {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(6)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_mid_rush_claims_go_on_and_the_persister_catches_up_losing_nothing() {
+    let outage = pg_outage();
+    // An open loop that outlasts the outage: 60 phones a second for the outage and 6 s more,
+    // two phones per person and stock for everyone (the first phones all succeed, the second
+    // ones meet the limit), so that claims are acknowledged all through the outage.
+    let persons = usize::try_from((outage.as_secs() + 6) * 30).unwrap_or(usize::MAX);
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock: u32::try_from(persons).unwrap_or(u32::MAX),
+        pg_proxy: true,
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let proxy = rig.pg_proxy.as_ref().expect("a proxy");
+    let http = reqwest::Client::new();
+    let tally = Tally::default();
+    let mut during = 0;
+    let mut ready_while_down = (0, String::new());
+    let mut passed = Instant::now();
+    let (log, ()) = tokio::join!(
+        rush(&rig, phones("P", persons, 2), Pace::Open(60), &tally),
+        async {
+            tally.wait_oks(20, Duration::from_secs(60)).await;
+            proxy.set(Mode::Down);
+            let before = tally.oks();
+            pause(outage / 2).await;
+            if let Ok(r) = http.get(format!("{}/readyz", rig.base())).send().await {
+                ready_while_down = (r.status().as_u16(), r.text().await.unwrap_or_default());
+            }
+            pause(outage - outage / 2).await;
+            during = tally.oks() - before;
+            proxy.set(Mode::Pass);
+            passed = Instant::now();
+        }
+    );
+    let caught_up = rig.wait_persisted(Duration::from_secs(120)).await;
+    let mut verdict = rig.verify(&log).await;
+    verdict.check(
+        "claims go on: acknowledged while PostgreSQL was down",
+        during > 0,
+        during,
+    );
+    verdict.check(
+        "ready while down: /readyz 200, PostgreSQL reported degraded",
+        ready_while_down.0 == 200 && ready_while_down.1.contains("unavailable"),
+        format!("{} {}", ready_while_down.0, ready_while_down.1),
+    );
+    verdict.check(
+        "heals: the persister empties the outbox after PostgreSQL is back",
+        caught_up.is_some(),
+        format!("{caught_up:?}"),
+    );
+    let mut row = Row::new(
+        &format!(
+            "PostgreSQL stopped {} s mid-rush (connections cut and refused), started again",
+            outage.as_secs()
+        ),
+        &tally,
+        &verdict,
+        format!(
+            "{during} claims acknowledged while it was down; time to heal: until the outbox is empty"
+        ),
+    );
+    row.heal = caught_up.map(|_| passed.elapsed());
+    row.emit();
+    verdict.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_stopped_mid_checkout_answers_503_with_retry_after_in_time_and_heals() {
+    let outage = pg_outage();
+    let rig = RedemptionRig::start(RedemptionOptions {
+        request_timeout_ms: 1_000,
+        pg_proxy: true,
+        ..RedemptionOptions::default()
+    })
+    .await;
+    let proxy = rig.pg_proxy.as_ref().expect("a proxy");
+    let count = usize::try_from((outage.as_secs() + 6) * 50).unwrap_or(usize::MAX);
+    let sales = rig.sales("D", count, 5);
+    let tally = Tally::default();
+    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Open(50), &tally), async {
+        tally.wait_oks(20, Duration::from_secs(60)).await;
+        proxy.set(Mode::Down);
+        pause(outage).await;
+        proxy.set(Mode::Pass);
+        tally.recovered();
+    });
+    let mut verdict = rig.verify(&log).await;
+    verdict.check(
+        "deadline: every answer within the request deadline (+ margin)",
+        within_deadline(1_000, tally.slowest()),
+        format!("{:?}", tally.slowest()),
+    );
+    verdict.check(
+        "clear errors: only 503s (each with Retry-After), or a cut connection's retry in flight",
+        only_unavailable(&tally),
+        format!("{:?}", tally.errors()),
+    );
+    verdict.check(
+        "heals: without a restart",
+        tally.heal().is_some_and(|h| h < Duration::from_secs(15)),
+        format!("{:?}", tally.heal()),
+    );
+    Row::new(
+        &format!(
+            "PostgreSQL stopped {} s mid-checkout (connections cut and refused), started again",
+            outage.as_secs()
+        ),
+        &tally,
+        &verdict,
+        format!("slowest answer {:.2?}", tally.slowest()),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
 /// The stop's bound in these rows (`server.shutdown_timeout_secs`) and the margin allowed
 /// for a process to exit after it.
 const STOP_SECS: u64 = 3;

@@ -43,12 +43,14 @@ mod reconciliation_settle;
 mod reconciliation_support;
 mod reconciliation_workflow;
 
+mod record_defence;
 mod redemption_checkout;
 mod redemption_limits;
 mod schemes_checkout;
 mod terminal_secrets;
 
 mod durability;
+mod hot_state_guard;
 mod outage;
 mod platform_faults;
 mod platform_process;

@@ -418,7 +418,7 @@ async fn a_repeated_order_ref_is_the_order_ref_conflict_in_both_decision_writes(
 
     assert_eq!(
         redeem(voucher(campaign.id), "o-1").await.unwrap(),
-        redemptions::SingleUse::Recorded
+        redemptions::SingleUse::Recorded { from_token: true }
     );
     let again = redeem(voucher(campaign.id), "o-1").await;
     assert!(

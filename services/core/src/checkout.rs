@@ -5,8 +5,9 @@
 //! `TOKEN_INVALID`), the validity window (`VOUCHER_NOT_YET_VALID`, `VOUCHER_EXPIRED`), the
 //! merchant's category (`MERCHANT_CATEGORY_MISMATCH`), the merchant's place
 //! (`OUTSIDE_ISSUING_PLACE`) and a threshold rule's minimum spend (`BELOW_THRESHOLD`). The
-//! rest of the declines (already redeemed, budget exhausted, not approved, unknown; for a
-//! per-item voucher the lines' categories and prices, the person's category limits and cap)
+//! rest of the declines (already redeemed, budget exhausted, not approved, unknown, a voucher
+//! known only by its token beyond the person's limit; for a per-item voucher the lines'
+//! categories and prices, the person's category limits and cap)
 //! are found by the decision; their codes live here too so that the API has one list. Declines are answers, not errors: a terminal shows them to the cashier.
 
 use crate::category::Category;
@@ -57,11 +58,16 @@ pub enum Decline {
     CategoryLimitReached,
     /// A per-item voucher's cumulative cap is used up.
     CapExhausted,
+    /// A voucher the record does not hold yet (presented by its token only) would take its
+    /// person beyond the campaign's per-person limit: the record already holds as many of
+    /// their vouchers of the campaign as allowed. Seen when a claim was acknowledged but lost
+    /// before reaching the record (issue 13): a suspicious event, logged at WARN.
+    PersonLimitExceeded,
 }
 
 impl Decline {
     /// Every decline, in the documented order.
-    pub const ALL: [Decline; 17] = [
+    pub const ALL: [Decline; 18] = [
         Decline::VoucherAlreadyRedeemed,
         Decline::VoucherExpired,
         Decline::VoucherNotYetValid,
@@ -79,6 +85,7 @@ impl Decline {
         Decline::ItemPriceAboveLimit,
         Decline::CategoryLimitReached,
         Decline::CapExhausted,
+        Decline::PersonLimitExceeded,
     ];
 
     /// The stable code and the message for people, from one table.
@@ -138,6 +145,10 @@ impl Decline {
             Decline::CapExhausted => (
                 "CAP_EXHAUSTED",
                 "the customer's cap on this voucher is used up",
+            ),
+            Decline::PersonLimitExceeded => (
+                "PERSON_LIMIT_EXCEEDED",
+                "the customer already holds as many vouchers of this campaign as allowed",
             ),
         }
     }

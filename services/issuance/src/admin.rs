@@ -242,12 +242,13 @@ fn lottery_round_fits(
     Ok(())
 }
 
-/// Writes a campaign that PostgreSQL now holds into Redis and the cache. A Redis failure is
-/// logged, not returned: the write is recorded, and the next cache reload syncs it.
+/// Writes a campaign that PostgreSQL now holds into Redis and the cache (creating its hot
+/// state only if it was never created: [`AppState::sync_hot`]). A Redis failure is logged,
+/// not returned: the write is recorded, and the next cache reload syncs it.
 async fn publish(state: &AppState, campaign: &Campaign) {
     let synced = {
         let _timer = state.metrics.redis_timer("sync_campaign");
-        state.hot.sync_campaign(campaign).await
+        state.sync_hot(campaign).await
     };
     if let Err(e) = synced {
         tracing::warn!(

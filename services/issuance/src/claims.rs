@@ -8,6 +8,11 @@
 //! (round released? stock? per-person limit? claim id new?). A retried claim (same
 //! `claim_id`) returns the first voucher with a token re-signed from the recorded claim
 //! time, byte-identical while the signing key is unchanged.
+//!
+//! When the script does not know the campaign, it is re-synced from the record, but never
+//! recreated once it was created: if Redis lost its hot state, the claim answers 503
+//! `HOT_STATE_LOST` (see [`crate::state`]) until `reconciliation rebuild`, and the script
+//! itself is what notices, on the next claim, that the state is back.
 
 use crate::error::{self, ApiError, Code};
 use crate::metrics::outcome;
@@ -19,7 +24,7 @@ use uuid::Uuid;
 use voucher_core::identity::Identity;
 use voucher_core::token::{self, VoucherClaims, VoucherToken};
 use voucher_core::{Campaign, CampaignId, ClaimId, Distribution, PersonId, VoucherId};
-use voucher_store::{ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher};
+use voucher_store::{ClaimMode, ClaimOutcome, ClaimRequest, ClaimedVoucher, StoreError};
 
 /// `POST /v1/campaigns/{id}/claims` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -80,6 +85,7 @@ fn outcome_label(e: &ApiError) -> &'static str {
         "CAMPAIGN_PAUSED" => outcome::PAUSED,
         "NOT_ELIGIBLE" => outcome::INELIGIBLE,
         "RATE_LIMITED" => outcome::RATE_LIMITED,
+        "HOT_STATE_LOST" => outcome::HOT_STATE_LOST,
         _ => outcome::ERROR,
     }
 }
@@ -151,14 +157,16 @@ async fn claim_inner(
     }
 }
 
-/// Runs the claim script; if Redis does not know the campaign (flushed, failed over), syncs
-/// it from PostgreSQL and tries once more. A voucher (new or replayed) is answered only after
-/// the replication barrier (`redis.ack_replicas`): the rush, lottery draws and bulk
-/// issuance all come through here.
+/// Runs the claim script; if Redis does not know the campaign (a new campaign whose sync
+/// failed), syncs it from PostgreSQL and tries once more. A campaign whose hot state Redis
+/// lost is never recreated here: `HOT_STATE_LOST` (503) until a rebuild, answered without
+/// a PostgreSQL read once the campaign is known to be lost. A voucher (new or replayed) is
+/// answered only after the replication barrier (`redis.ack_replicas`): the rush, lottery
+/// draws and bulk issuance all come through here.
 ///
 /// # Errors
-/// Redis or PostgreSQL failed, or the replicas did not acknowledge in time (503: retry with
-/// the same claim id).
+/// `HOT_STATE_LOST`; Redis or PostgreSQL failed, or the replicas did not acknowledge in time
+/// (503: retry with the same claim id).
 pub async fn run_claim(
     state: &AppState,
     campaign: &Campaign,
@@ -169,11 +177,17 @@ pub async fn run_claim(
         state.hot.claim(request).await?
     };
     let outcome = if first == ClaimOutcome::UnknownCampaign {
+        if state.hot_lost.contains(campaign.id) {
+            return Err(error::hot_state_lost(campaign.id));
+        }
         tracing::warn!(
             campaign_id = campaign.id.0,
             "redis does not know the campaign; re-syncing it"
         );
-        state.resync(campaign).await?;
+        state.resync(campaign).await.map_err(|e| match e {
+            StoreError::HotStateLost { campaign } => error::hot_state_lost(campaign),
+            other => ApiError::from(other),
+        })?;
         let _timer = state.metrics.redis_timer("claim");
         state.hot.claim(request).await?
     } else {

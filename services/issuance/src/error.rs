@@ -85,6 +85,8 @@ voucher_platform::error_codes! {
         NewCarAlreadyClaimed => ("NEW_CAR_ALREADY_CLAIMED", CONFLICT, Conflict, "the new car is already in another trade-in application"),
         /// The invoice is in another live trade-in application: one subsidy per invoice.
         InvoiceAlreadyClaimed => ("INVOICE_ALREADY_CLAIMED", CONFLICT, Conflict, "the invoice is already in another trade-in application"),
+        /// Redis lost this campaign's claim state (restarted empty). It is never recreated from scratch, which would sell the stock a second time: claims wait for `reconciliation rebuild` (`details.campaign_id`; 503 with `Retry-After`: retry with the same claim_id).
+        HotStateLost => ("HOT_STATE_LOST", SERVICE_UNAVAILABLE, Internal, "claims of this campaign are paused while its state is restored; retry shortly with the same claim_id"),
     }
 }
 
@@ -152,6 +154,24 @@ pub fn campaign_not_list(id: CampaignId) -> ApiError {
 /// `ROUND_CONFLICT` saying why.
 pub fn round_conflict(message: String) -> ApiError {
     ApiError::new(Code::RoundConflict).with_message(message)
+}
+
+/// How long a client should wait before retrying a claim of a campaign whose hot state is
+/// lost: a rebuild takes longer than a dependency's hiccup.
+pub const HOT_STATE_LOST_RETRY_AFTER_SECS: u64 = 5;
+
+/// `HOT_STATE_LOST` naming the campaign (503, `Retry-After`). Each refusal is logged at WARN
+/// and counted; the ERROR that pages comes from the campaign reload, once per campaign.
+pub fn hot_state_lost(id: CampaignId) -> ApiError {
+    ApiError::new(Code::HotStateLost)
+        .with_message(format!(
+            "claims of campaign {id} are paused while its state is restored; retry shortly with the same claim_id"
+        ))
+        .with_details(json!({ "campaign_id": id.0 }))
+        .with_retry_after(HOT_STATE_LOST_RETRY_AFTER_SECS)
+        .with_cause(anyhow::anyhow!(
+            "redis lost the hot state of campaign {id}: waiting for `reconciliation rebuild`"
+        ))
 }
 
 /// `VOUCHER_NOT_USABLE` saying why.

@@ -27,10 +27,12 @@ pub mod outcome {
     pub const INELIGIBLE: &str = "ineligible";
     /// Per-person rate limit.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// Redis lost the campaign's hot state (`HOT_STATE_LOST`): waits for a rebuild.
+    pub const HOT_STATE_LOST: &str = "hot_state_lost";
     /// Anything else (store down, unknown campaign, claim id conflict…).
     pub const ERROR: &str = "error";
     /// All of them, so every series exists from the start.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         CLAIMED,
         REPLAYED,
         SOLD_OUT,
@@ -39,6 +41,7 @@ pub mod outcome {
         PAUSED,
         INELIGIBLE,
         RATE_LIMITED,
+        HOT_STATE_LOST,
         ERROR,
     ];
 }
@@ -56,6 +59,10 @@ pub struct Metrics {
     pub campaign_live_stock: IntGaugeVec,
     /// `issuance_campaign_claimed{campaign}`: claimed vouchers, ever.
     pub campaign_claimed: IntGaugeVec,
+    /// `issuance_hot_state_lost{campaign}`: 1 while Redis has lost the campaign's hot state
+    /// (claims answer `HOT_STATE_LOST` until `reconciliation rebuild`), else 0. Alert on
+    /// `max(issuance_hot_state_lost) > 0`: it pages an operator.
+    pub hot_state_lost: IntGaugeVec,
     /// The store's metrics (outbox lag, persisted events, batch duration).
     pub store: StoreMetrics,
 }
@@ -99,11 +106,19 @@ impl Metrics {
             ),
             &["campaign"],
         )?;
+        let hot_state_lost = IntGaugeVec::new(
+            Opts::new(
+                "issuance_hot_state_lost",
+                "1 while Redis has lost the campaign's hot state (claims wait for a rebuild)",
+            ),
+            &["campaign"],
+        )?;
         registry.register(Box::new(claims.clone()))?;
         registry.register(Box::new(claim_duration.clone()))?;
         registry.register(Box::new(redis_duration.clone()))?;
         registry.register(Box::new(campaign_live_stock.clone()))?;
         registry.register(Box::new(campaign_claimed.clone()))?;
+        registry.register(Box::new(hot_state_lost.clone()))?;
         let store = StoreMetrics::register(registry, "issuance")?;
         for o in outcome::ALL {
             claims.with_label_values(&[o]);
@@ -114,6 +129,7 @@ impl Metrics {
             redis_duration,
             campaign_live_stock,
             campaign_claimed,
+            hot_state_lost,
             store,
         })
     }
@@ -139,6 +155,7 @@ mod tests {
         let m = Metrics::register(&platform.registry).unwrap();
         m.claim_outcome(outcome::CLAIMED);
         m.campaign_live_stock.with_label_values(&["7"]).set(42);
+        m.hot_state_lost.with_label_values(&["7"]).set(1);
         m.redis_duration
             .with_label_values(&["claim"])
             .observe(0.001);
@@ -151,6 +168,8 @@ mod tests {
             "issuance_redis_duration_seconds",
             "issuance_campaign_live_stock{campaign=\"7\"} 42",
             "issuance_outbox_lag_events",
+            "issuance_hot_state_lost{campaign=\"7\"} 1",
+            "issuance_claims_total{outcome=\"hot_state_lost\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -7,13 +7,16 @@
 //!
 //! Readiness: claims need Redis (critical); PostgreSQL is only needed by the persister,
 //! the administrators and the voucher list, so a PostgreSQL outage makes the service
-//! degraded but keeps it in service.
+//! degraded but keeps it in service. A campaign whose hot state Redis lost (`hot_state`,
+//! [`crate::state::LostHotState`]) is critical too: its claims cannot be served until an
+//! operator runs `reconciliation rebuild`, so the replica leaves the load balancer and
+//! `/readyz` says which campaigns and why; it comes back by itself once the rebuild is done.
 
 use crate::dev_idp::DevIdp;
 use crate::identities::{Identities, IdentityCache};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::state::{AppState, CampaignCache, Keys};
+use crate::state::{AppState, CampaignCache, Keys, LostHotState};
 use crate::{openapi, routes};
 use actix_web::web;
 use anyhow::Context;
@@ -95,7 +98,12 @@ impl Application {
             )),
             readiness: Readiness::new(READY_TIMEOUT, platform.clone())
                 .check("redis", Need::Critical, Arc::new(state.hot.clone()))
-                .check("postgres", Need::Degraded, Arc::new(state.pg.clone())),
+                .check("postgres", Need::Degraded, Arc::new(state.pg.clone()))
+                .check(
+                    "hot_state",
+                    Need::Critical,
+                    Arc::new(state.hot_lost.clone()),
+                ),
             admins: Arc::new(admins),
             document: ApiDocument(Arc::new(openapi::document())),
             deadlines: Deadlines::new(settings.server.request_timeout()).route(
@@ -219,6 +227,7 @@ pub async fn load(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<L
         dynamic_codes: Arc::new(dynamic_codes),
         metrics,
         campaigns: CampaignCache::default(),
+        hot_lost: LostHotState::default(),
     };
     Ok(Loaded {
         state,

@@ -2,9 +2,11 @@
 //! PostgreSQL side of the cross-check ([`pg_state`]): what Redis should hold for a campaign,
 //! derived from the `vouchers` table, the record.
 //!
-//! Per campaign: the config and rounds are written by the store's own sync path
-//! ([`voucher_store::HotStore::sync_campaign`]), then the counters, the person counts and
-//! the claim records are overwritten:
+//! Per campaign: the record's marker `hot_created_at` is set (kept if set: the campaign's hot
+//! state now exists, so the services only ever update it, never create it again), then
+//! [`voucher_store::HotStore::restore_campaign`] writes config, rounds, counters, person
+//! counts and claim records, the campaign hash last and whole, so a claim never sees
+//! counters without the person counts that go with them:
 //! - `total` = stock, `claimed` = vouchers, `recycled` = vouchers whose stock went back;
 //! - `live + pool` = stock − claimed + recycled. The split between them is derived from the
 //!   rounds started by now (`released_round`): stock recycled before the latest started round
@@ -17,8 +19,14 @@
 //! - `:v:<b>` claim id → `voucher|claimed_at_ms|person|L` (or `R` once recycled), in this
 //!   text form here; the store encodes it in binary and puts each entry in its bucket.
 //!
-//! The outbox is not rebuilt: PostgreSQL already holds every persisted event. Run the rebuild
-//! with the claiming services stopped (`deploy/…`: stop issuance, rebuild, check, start).
+//! The outbox is not rebuilt: PostgreSQL already holds every persisted event.
+//!
+//! When Redis LOST its data (restarted empty), the rebuild may run while issuance serves:
+//! issuance never recreates a campaign's counters by itself (it answers `HOT_STATE_LOST`
+//! and reports not ready), and each campaign's claims resume as soon as its restore has
+//! written the campaign hash, without a restart. On a Redis that still holds data, stop
+//! issuance and let the outbox drain first: events not yet persisted are not in the record,
+//! and the rebuild would forget them.
 
 use crate::error::ReconError;
 use chrono::{DateTime, Utc};
@@ -174,6 +182,9 @@ pub async fn rebuild(
     for campaign in voucher_store::pg::campaigns::list(pool, None).await? {
         let state = pg_state(pool, &campaign).await?;
         let restore = restore_of(&campaign, &state, now);
+        // Marked first: if the restore fails halfway, the campaign stays "lost" (never
+        // recreated at full stock by a service) until the rebuild is run again.
+        voucher_store::pg::campaigns::mark_hot_created(pool, campaign.id).await?;
         hot.restore_campaign(&campaign, &restore).await?;
         report.campaigns += 1;
         report.claims += restore.claims.len();

@@ -28,6 +28,14 @@ pub enum StoreError {
     /// [`crate::hot::ReplicaBarrier`]): it may exist on the master alone.
     #[error("redis replication: {0}")]
     NotReplicated(String),
+    /// Redis has no counters for a campaign whose hot state was created before (the record's
+    /// marker says so): Redis lost its data. Nothing was recreated; claims of the campaign
+    /// wait for `reconciliation rebuild` (see "Creation" in [`crate::hot`]).
+    #[error("redis lost the hot state of campaign {campaign}: run `reconciliation rebuild`")]
+    HotStateLost {
+        /// The campaign.
+        campaign: voucher_core::CampaignId,
+    },
 }
 
 /// Which conflict a write ran into. The variants named after a value are unique (or
@@ -78,6 +86,8 @@ impl StoreError {
             // commands are ours, and a refusal of theirs is an outcome, not an error.
             StoreError::Redis(_) => true,
             StoreError::NotReplicated(_) => true,
+            // The state of Redis, mended by a rebuild: a retry then succeeds.
+            StoreError::HotStateLost { .. } => true,
             StoreError::Pg(e) => pg_unavailable(e),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => pg_unavailable(e),
             _ => false,

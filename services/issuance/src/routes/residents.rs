@@ -141,7 +141,7 @@ pub async fn list_campaigns(
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorBody),
         (status = 415, description = "UNSUPPORTED_MEDIA_TYPE", body = ErrorBody),
         (status = 429, description = "RATE_LIMITED (Retry-After)", body = ErrorBody),
-        (status = 503, description = "SERVICE_UNAVAILABLE: retry with the same claim_id", body = ErrorBody),
+        (status = 503, description = "SERVICE_UNAVAILABLE, DEADLINE_EXCEEDED, HOT_STATE_LOST (Redis lost the campaign's claim state; claims resume after `reconciliation rebuild`; details.campaign_id) — all with Retry-After: retry with the same claim_id", body = ErrorBody),
     ))]
 pub async fn claim(
     state: web::Data<AppState>,

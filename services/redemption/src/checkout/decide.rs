@@ -9,6 +9,13 @@
 //! stored answer would not know them). Then the redemption row, its event and the stored
 //! answer are written, and after them the per-item lines, the extras and, for a sale, the
 //! extras' settlement lines. The caller commits; only then is "approved" sent.
+//!
+//! When the record did not hold the voucher (it was inserted from its token in this
+//! transaction), the last step counts the person's vouchers of the campaign under a (campaign,
+//! person) lock and declines `PERSON_LIMIT_EXCEEDED` beyond the campaign's limit
+//! ([`token_vouchers::person_vouchers`]: issue 13's second line of defence). It comes last so
+//! that the transaction holding that lock waits for nothing else; the decline rolls back
+//! everything the decision wrote. A voucher already in the record never takes the lock.
 
 use super::idempotency::IdempotencyKey;
 use super::items::{self, Decided};
@@ -26,8 +33,9 @@ use voucher_core::token::VoucherClaims;
 use voucher_core::{Fen, ProgramId, RedemptionId, Rule};
 use voucher_store::pg::item_counts::{self, RedemptionItem};
 use voucher_store::pg::redemptions::{self as db, RedemptionRecord, RedemptionStatus, SingleUse};
+use voucher_store::pg::token_vouchers::{self, TokenSpend};
 use voucher_store::pg::vouchers::VoucherStatus;
-use voucher_store::pg::{budget, entitlements, token_vouchers};
+use voucher_store::pg::{budget, entitlements};
 use voucher_store::{Conflict, StoreError};
 
 /// One checkout attempt, checked and ready to decide.
@@ -69,22 +77,50 @@ fn not_spendable(state: Option<token_vouchers::VoucherState>, code_epoch: u32) -
 
 /// Inserts an entitlement voucher (percentage, per-item, annual card: never spent whole) from
 /// its token if the record lacks it, and refuses one that expired or whose code was made with
-/// a revoked key.
+/// a revoked key. `Ok(true)`: inserted from its token now.
 async fn entitlement_voucher(
     tx: &mut sqlx::PgConnection,
     claims: &VoucherClaims,
     code_epoch: u32,
-) -> Result<Option<Decline>, ApiError> {
-    match token_vouchers::insert_voucher_from_token(tx, claims).await {
-        Ok(()) => {}
-        Err(StoreError::NotFound) => return Ok(Some(Decline::VoucherNotFound)),
+) -> Result<Result<bool, Decline>, ApiError> {
+    let inserted = match token_vouchers::insert_voucher_from_token(tx, claims).await {
+        Ok(inserted) => inserted,
+        Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
         Err(e) => return Err(e.into()),
-    }
+    };
     let state = token_vouchers::voucher_state(tx, claims.voucher_id).await?;
     if state.is_some_and(|v| v.status == VoucherStatus::Expired || v.code_epoch != code_epoch) {
-        return Ok(Some(not_spendable(state, code_epoch)));
+        return Ok(Err(not_spendable(state, code_epoch)));
     }
-    Ok(None)
+    Ok(Ok(inserted))
+}
+
+/// The person's limit at the record, for a voucher this transaction inserted from its token:
+/// `PERSON_LIMIT_EXCEEDED` when the record now holds more of the person's vouchers of the
+/// campaign than it allows. Logged at WARN: an honest client never causes it (a claim was
+/// acknowledged and lost, and the person claimed again), so an operator should see it.
+async fn beyond_person_limit(
+    tx: &mut sqlx::PgConnection,
+    claims: &VoucherClaims,
+) -> Result<Option<Decline>, ApiError> {
+    let counted =
+        match token_vouchers::person_vouchers(tx, claims.campaign_id, &claims.person_id).await {
+            Ok(counted) => counted,
+            Err(StoreError::NotFound) => return Ok(Some(Decline::VoucherNotFound)),
+            Err(e) => return Err(e.into()),
+        };
+    if !counted.exceeded() {
+        return Ok(None);
+    }
+    tracing::warn!(
+        campaign = claims.campaign_id.0,
+        voucher = %claims.voucher_id.0,
+        held = counted.held - 1,
+        limit = counted.limit,
+        "a voucher known only by its token is refused: the record already holds the person's \
+         limit of vouchers of its campaign (a claim acknowledged but lost before the record?)"
+    );
+    Ok(Some(Decline::PersonLimitExceeded))
 }
 
 /// A budget bucket for a redemption: spread by its id.
@@ -154,6 +190,9 @@ pub async fn decide(
     // such a checkout takes the path that can add them (a threshold voucher's one-statement
     // decision writes the answer before they are known).
     let extra_rules = extras::applicable(tx, program_id, lines).await?;
+    // Whether the voucher was inserted from its token by this transaction (see the module
+    // documentation: the person's limit is checked last).
+    let mut from_token = false;
     let (discount, notice, cap_exhausted, priced) = match claims.rule.clone() {
         Rule::Threshold { min_spend, off } => {
             let amount = match discount::threshold(min_spend, off, order) {
@@ -181,7 +220,14 @@ pub async fn decide(
                 )
                 .await
                 {
-                    Ok(SingleUse::Recorded) => return Ok(Ok(view)),
+                    Ok(SingleUse::Recorded { from_token }) => {
+                        if from_token {
+                            if let Some(decline) = beyond_person_limit(tx, claims).await? {
+                                return Ok(Err(decline));
+                            }
+                        }
+                        return Ok(Ok(view));
+                    }
                     Ok(SingleUse::NotIssued) => {
                         let state = token_vouchers::voucher_state(tx, voucher_id).await?;
                         return Ok(Err(not_spendable(state, code_epoch)));
@@ -201,8 +247,9 @@ pub async fn decide(
                 }
             }
             match token_vouchers::spend_voucher_from_token(tx, claims, code_epoch).await {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(TokenSpend::Spent) => {}
+                Ok(TokenSpend::SpentFromToken) => from_token = true,
+                Ok(TokenSpend::NotSpendable) => {
                     let state = token_vouchers::voucher_state(tx, voucher_id).await?;
                     return Ok(Err(not_spendable(state, code_epoch)));
                 }
@@ -219,8 +266,9 @@ pub async fn decide(
             rate_bp,
             per_person_cap,
         } => {
-            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
-                return Ok(Err(decline));
+            match entitlement_voucher(tx, claims, code_epoch).await? {
+                Ok(inserted) => from_token = inserted,
+                Err(decline) => return Ok(Err(decline)),
             }
             let (used, cap) =
                 entitlements::lock_entitlement(tx, campaign_id, person, per_person_cap.as_i64())
@@ -250,8 +298,9 @@ pub async fn decide(
             (taken, notice, used + taken >= cap, Vec::new())
         }
         Rule::ItemPercent(rule) => {
-            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
-                return Ok(Err(decline));
+            match entitlement_voucher(tx, claims, code_epoch).await? {
+                Ok(inserted) => from_token = inserted,
+                Err(decline) => return Ok(Err(decline)),
             }
             match items::item_percent(tx, &rule, claims, lines, bucket).await? {
                 Ok(Decided {
@@ -264,8 +313,9 @@ pub async fn decide(
             }
         }
         Rule::AnnualCard { subsidy } => {
-            if let Some(decline) = entitlement_voucher(tx, claims, code_epoch).await? {
-                return Ok(Err(decline));
+            match entitlement_voucher(tx, claims, code_epoch).await? {
+                Ok(inserted) => from_token = inserted,
+                Err(decline) => return Ok(Err(decline)),
             }
             let d = items::annual_card(tx, subsidy, claims, order, bucket).await?;
             (d.discount, d.notice, d.cap_exhausted, Vec::new())
@@ -318,6 +368,11 @@ pub async fn decide(
         let place = extras::settlement_place(claims.place, terminal.place);
         let counted_at = (mode == Mode::Sale).then_some(now);
         extras::record(tx, &record, &granted, place, counted_at).await?;
+    }
+    if from_token {
+        if let Some(decline) = beyond_person_limit(tx, claims).await? {
+            return Ok(Err(decline));
+        }
     }
     Ok(Ok(view))
 }

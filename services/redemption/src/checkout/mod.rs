@@ -13,7 +13,12 @@
 //! stored idempotent response are written; commit; only then is "approved" sent.
 //!
 //! Declines are `200 {"outcome": "declined", "reason", "message"}` and write nothing (the
-//! idempotency key is released, so a retry is decided afresh). A percentage purchase after
+//! idempotency key is released, so a retry is decided afresh). A decline (or
+//! `ORDER_REF_USED`) first reads the key again: a duplicate that committed while this request
+//! was taking the key is answered with its stored response, not decided twice (the retry race:
+//! [`voucher_store::pg::idempotency`]). A voucher known only by its token that would take its
+//! person beyond the campaign's per-person limit is declined `PERSON_LIMIT_EXCEEDED`
+//! ([`decide`]) and logged at WARN. A percentage purchase after
 //! the cap (or the budget) is used up is APPROVED with `discount_fen: 0` and a `notice`
 //! (`CAP_EXHAUSTED` / `BUDGET_EXHAUSTED`): POLICY rule 2, the sale is not ours to refuse.
 //!
@@ -42,7 +47,7 @@ use views::{Answer, DeclineView};
 use voucher_core::checkout::{precheck, Decline, Till};
 use voucher_core::token::VoucherClaims;
 use voucher_core::{Fen, ProgramId};
-use voucher_store::pg::idempotency::{idempotency_claim, IdempotencyBegin};
+use voucher_store::pg::idempotency::{idempotency_claim, idempotency_stored, IdempotencyBegin};
 use voucher_store::StoreError;
 
 /// Largest order accepted: 100 million yuan.
@@ -151,15 +156,7 @@ async fn run(
     .await?;
     let settled = match claim.begin {
         IdempotencyBegin::Started => None,
-        IdempotencyBegin::Done(status, body) => {
-            state.metrics.decision(mode.kind(), "replayed", "", started);
-            Some(Ok(Answer {
-                status: u16::try_from(status).unwrap_or(200),
-                body,
-            }))
-        }
-        IdempotencyBegin::Mismatch => Some(Err(ApiError::new(Code::IdempotencyKeyReused))),
-        IdempotencyBegin::InFlight => Some(Err(ApiError::new(Code::InFlight))),
+        begin => Some(settled(state, begin, mode, started)),
     };
     if let Some(answer) = settled {
         // Release the key's lock before answering, not whenever the pool gets round to the
@@ -170,12 +167,10 @@ async fn run(
         return answer;
     }
     let decided = match (checked, campaign) {
-        (Err(d), _) | (_, Some(Err(d))) => Err(d),
-        (Ok(_), None) => {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "campaign facts missing after a passed precheck"
-            )))
-        }
+        (Err(d), _) | (_, Some(Err(d))) => Ok(Err(d)),
+        (Ok(_), None) => Err(ApiError::internal(anyhow::anyhow!(
+            "campaign facts missing after a passed precheck"
+        ))),
         (Ok(verified), Some(Ok(program_id))) if claim.approved => {
             let attempt = Attempt {
                 terminal,
@@ -189,12 +184,12 @@ async fn run(
                 program_id,
                 code_epoch: verified.epoch,
             };
-            decide(state, &mut tx, &attempt).await?
+            decide(state, &mut tx, &attempt).await
         }
-        (Ok(_), Some(Ok(_))) => Err(Decline::MerchantNotApproved),
+        (Ok(_), Some(Ok(_))) => Ok(Err(Decline::MerchantNotApproved)),
     };
     match decided {
-        Ok(view) => {
+        Ok(Ok(view)) => {
             tx.commit().await.map_err(StoreError::from)?;
             let reason = view.notice.clone().unwrap_or_default();
             state
@@ -205,10 +200,15 @@ async fn run(
                 body: serde_json::to_value(&view).map_err(ApiError::internal)?,
             })
         }
-        Err(decline) => {
+        Ok(Err(decline)) => {
             // Rolled back: nothing written, the key is free again (before the answer; a
             // failed rollback is a broken connection, whose transaction the server ends).
             let _ = tx.rollback().await;
+            if let Some(answer) =
+                decided_meanwhile(state, terminal, key, hash, mode, started).await?
+            {
+                return answer;
+            }
             state
                 .metrics
                 .decision(mode.kind(), "declined", decline.as_str(), started);
@@ -217,7 +217,61 @@ async fn run(
                 body: serde_json::to_value(DeclineView::of(decline)).map_err(ApiError::internal)?,
             })
         }
+        Err(e) if e.is(Code::OrderRefUsed) => {
+            // A healthy connection (the database answered): release the key as for a decline.
+            let _ = tx.rollback().await;
+            if let Some(answer) =
+                decided_meanwhile(state, terminal, key, hash, mode, started).await?
+            {
+                return answer;
+            }
+            Err(e)
+        }
+        // Other failures leave the transaction to the pool, as before: rolling back on a
+        // connection that may be gone must not hold the answer.
+        Err(e) => Err(e),
     }
+}
+
+/// The answer for a key that was not free: the stored response replayed, or the conflict.
+fn settled(
+    state: &AppState,
+    begin: IdempotencyBegin,
+    mode: Mode,
+    started: Instant,
+) -> Result<Answer, ApiError> {
+    match begin {
+        IdempotencyBegin::Done(status, body) => {
+            state.metrics.decision(mode.kind(), "replayed", "", started);
+            Ok(Answer {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            })
+        }
+        IdempotencyBegin::Mismatch => Err(ApiError::new(Code::IdempotencyKeyReused)),
+        IdempotencyBegin::InFlight => Err(ApiError::new(Code::InFlight)),
+        IdempotencyBegin::Started => Err(ApiError::internal(anyhow::anyhow!(
+            "a key taken by this request is not a settled answer"
+        ))),
+    }
+}
+
+/// After a checkout that took the key did not approve (a decline, `ORDER_REF_USED`): the
+/// answer a concurrent duplicate committed between this request's read of the key and its
+/// lock, if one did (the retry race: [`voucher_store::pg::idempotency`]).
+///
+/// # Errors
+/// Store failures.
+async fn decided_meanwhile(
+    state: &AppState,
+    terminal: &Terminal,
+    key: &IdempotencyKey,
+    hash: &str,
+    mode: Mode,
+    started: Instant,
+) -> Result<Option<Result<Answer, ApiError>>, ApiError> {
+    let stored = idempotency_stored(&state.pg, &terminal.merchant_id, key.as_str(), hash).await?;
+    Ok(stored.map(|begin| settled(state, begin, mode, started)))
 }
 
 /// The voucher's program as the record knows it, with the campaign's budget buckets made

@@ -215,9 +215,16 @@ impl HotStore {
         Ok(())
     }
 
-    /// Makes Redis know `campaign` again (config, rounds, the outbox group, the campaign set:
-    /// [`HotStore::sync_campaign`]) and overwrites its counters, person counts and claim
-    /// records with `state`. Idempotent.
+    /// Writes `campaign`'s hot state from `state` (computed from PostgreSQL), creating it if
+    /// Redis lost it: config, bucket count, counters, rounds, person counts and claim
+    /// records, then the campaign set and the outbox group. Idempotent.
+    ///
+    /// Safe while claims run: the campaign hash `:c` is the gate of the claim script (no
+    /// hash, no claim: "unknown"), so it is deleted first, the buckets are rewritten, and
+    /// the hash is written last, whole, in one `MULTI`: no claim ever sees the new counters
+    /// without the person counts and claim records that go with them. Claims of the campaign
+    /// answer "unknown" (issuance: `HOT_STATE_LOST`) for the duration. On a Redis that did not
+    /// lose its data, the outbox must be drained first (what it holds is not in `state`).
     ///
     /// # Errors
     /// Redis failed; [`StoreError::Corrupt`] when a claim of `state` is not a 32-hex claim
@@ -227,10 +234,19 @@ impl HotStore {
         campaign: &Campaign,
         state: &HotRestore,
     ) -> Result<(), StoreError> {
+        let keys = self.keys(campaign.id);
+        let keys = &keys;
+        // The bucket count a campaign got when Redis first learned it stays (entries are where
+        // it puts them); a campaign Redis lost gets the one of its stock again.
+        let existing: Option<u32> = self
+            .retrying(|mut c| async move { c.hget(&keys.campaign, "nb").await })
+            .await?;
+        let nb = existing
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| layout::bucket_count(campaign.spec.stock));
         // Everything is encoded before anything is written.
         let mut claim_buckets: BTreeMap<u32, RawBucket> = BTreeMap::new();
         let mut person_buckets: BTreeMap<u32, Vec<(&str, i64)>> = BTreeMap::new();
-        let nb = self.sync_campaign_buckets(campaign).await?;
         for (claim, record) in &state.claims {
             let id = Uuid::parse_str(claim)
                 .map_err(|_| StoreError::Corrupt(format!("claim id {claim:?} to restore")))?;
@@ -248,23 +264,72 @@ impl HotStore {
                 .or_default()
                 .push((person.as_str(), *count));
         }
-        let keys = self.keys(campaign.id);
-        let keys = &keys;
-        let counters = &state.counters;
-        let _: () = self
-            .retrying(|mut c| async move {
-                redis::pipe()
-                    .hset_multiple(&keys.campaign, counters)
-                    .ignore()
-                    .query_async(&mut c)
-                    .await
-            })
+        let mut fields: Vec<(&str, String)> = vec![
+            ("status", super::status_name(campaign.status).to_owned()),
+            ("limit", campaign.spec.per_person_limit.to_string()),
+            (
+                "mode",
+                super::mode_name(super::distribution_mode(campaign.spec.distribution)).to_owned(),
+            ),
+            ("nb", nb.to_string()),
+        ];
+        fields.extend(state.counters.iter().map(|(k, v)| (*k, v.to_string())));
+        let rounds: Vec<(i64, u32)> = campaign
+            .spec
+            .rounds
+            .iter()
+            .map(|r| (r.starts_at.timestamp_millis(), r.round_no))
+            .collect();
+        let quantities: Vec<(u32, u32)> = campaign
+            .spec
+            .rounds
+            .iter()
+            .map(|r| (r.round_no, r.quantity))
+            .collect();
+
+        // (1) Close the gate.
+        let _: i64 = self
+            .retrying(|mut c| async move { c.del(&keys.campaign).await })
             .await?;
+        self.remember_buckets(campaign.id, None);
+        // (2) The entries.
         self.delete_buckets(keys, nb).await?;
         self.write_buckets(&person_buckets, |b| keys.persons_bucket(b))
             .await?;
         self.write_buckets(&claim_buckets, |b| keys.claims_bucket(b))
             .await?;
+        // (3) The hash and the rounds, in one step: the gate opens on a whole state.
+        let (fields, rounds, quantities) = (&fields, &rounds, &quantities);
+        let _: () = self
+            .retrying(|mut c| async move {
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .del(&keys.rounds)
+                    .ignore()
+                    .del(&keys.round_quantities)
+                    .ignore();
+                if !rounds.is_empty() {
+                    pipe.zadd_multiple(&keys.rounds, rounds)
+                        .ignore()
+                        .hset_multiple(&keys.round_quantities, quantities)
+                        .ignore();
+                }
+                pipe.hset_multiple(&keys.campaign, fields)
+                    .ignore()
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        self.remember_buckets(campaign.id, Some(nb));
+        // (4) Outside the slot: the campaign set; then the persister's group.
+        let set = self.campaigns_key();
+        let _: i64 = self
+            .retrying(|mut c| {
+                let set = set.clone();
+                async move { c.sadd(set, campaign.id.0).await }
+            })
+            .await?;
+        self.ensure_group(&keys.outbox).await?;
         Ok(())
     }
 }

@@ -34,6 +34,18 @@
 //! `layout.rs`; a Redis written with an older layout must be rebuilt from PostgreSQL
 //! (`reconciliation rebuild`).
 //!
+//! Creation: [`HotStore::sync_campaign`] creates a campaign's counters (`total` = `pool` =
+//! stock, `claimed` 0, no person counts) when they are missing. That is right once, for a
+//! new campaign; after Redis restarted EMPTY it would sell the whole stock again (I1) to
+//! people who already hold a voucher (I2). So the record keeps a marker per campaign
+//! (`campaigns.hot_created_at`), taken atomically by the one caller that creates
+//! ([`crate::pg::campaigns::take_hot_creation`]); every other sync is
+//! [`HotStore::sync_created_campaign`], which never creates: a missing hash is
+//! [`StoreError::HotStateLost`] and nothing is written. Only `reconciliation rebuild`
+//! writes a lost campaign back, from PostgreSQL ([`HotStore::restore_campaign`]). The
+//! check is per campaign, inside the campaign's own slot, so it holds on a Redis Cluster
+//! that loses one shard too.
+//!
 //! Counters obey `total = pool + live + claimed − recycled` (see `voucher_core::campaign`).
 //! Rounds are released lazily: the first claim after a round's start moves its quantity (plus
 //! recycled stock) from `pool` to `live`.
@@ -401,19 +413,39 @@ impl HotStore {
         Ok(ids.into_iter().map(CampaignId).collect())
     }
 
-    /// Makes Redis know `campaign`: config fields are overwritten, counters are created only
-    /// if missing (so re-syncing never resets stock), rounds are upserted. Idempotent.
+    /// Makes Redis know `campaign`, CREATING its counters at full stock if they are missing;
+    /// config fields are overwritten, existing counters kept, rounds upserted. Idempotent.
+    ///
+    /// Only for a campaign whose hot state was never created: the caller that took the
+    /// record's marker ([`crate::pg::campaigns::take_hot_creation`]), or a test or tool on a
+    /// Redis of its own. Everything else syncs with [`HotStore::sync_created_campaign`] (see
+    /// "Creation" in the module doc).
     ///
     /// # Errors
     /// Redis failed.
     pub async fn sync_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
-        self.sync_campaign_buckets(campaign).await.map(|_| ())
+        self.sync_campaign_buckets(campaign, true).await.map(|_| ())
     }
 
-    /// [`HotStore::sync_campaign`], answering the campaign's bucket count.
+    /// Updates a campaign whose hot state was created before: config fields are overwritten,
+    /// rounds upserted, counters never created. Idempotent.
+    ///
+    /// # Errors
+    /// [`StoreError::HotStateLost`] when Redis has no counters for the campaign (it lost its
+    /// data): nothing was written, and only `reconciliation rebuild` brings it back; Redis
+    /// failed.
+    pub async fn sync_created_campaign(&self, campaign: &Campaign) -> Result<(), StoreError> {
+        self.sync_campaign_buckets(campaign, false)
+            .await
+            .map(|_| ())
+    }
+
+    /// The sync, answering the campaign's bucket count; `create` allows creating missing
+    /// counters.
     pub(crate) async fn sync_campaign_buckets(
         &self,
         campaign: &Campaign,
+        create: bool,
     ) -> Result<u32, StoreError> {
         let keys = self.keys(campaign.id);
         let mut invocation = self.scripts.sync.prepare_invoke();
@@ -425,7 +457,8 @@ impl HotStore {
             .arg(campaign.spec.per_person_limit)
             .arg(mode_name(distribution_mode(campaign.spec.distribution)))
             .arg(campaign.spec.stock)
-            .arg(layout::bucket_count(campaign.spec.stock));
+            .arg(layout::bucket_count(campaign.spec.stock))
+            .arg(if create { "1" } else { "0" });
         for round in &campaign.spec.rounds {
             invocation
                 .arg(round.round_no)
@@ -433,9 +466,14 @@ impl HotStore {
                 .arg(round.quantity);
         }
         let invocation = &invocation;
-        let (_created, nb): (i64, u32) = self
+        let (created, nb): (i64, u32) = self
             .retrying(|mut c| async move { invocation.invoke_async(&mut c).await })
             .await?;
+        if created < 0 {
+            return Err(StoreError::HotStateLost {
+                campaign: campaign.id,
+            });
+        }
         if nb == 0 {
             return Err(StoreError::Corrupt(format!(
                 "bucket count 0 of campaign {}",

@@ -11,7 +11,7 @@ use crate::{Conflict, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use voucher_core::campaign::RoundKind;
 use voucher_core::{
     Campaign, CampaignId, CampaignStatus, Category, Distribution, Eligibility, NewCampaign,
@@ -333,6 +333,65 @@ pub async fn refund_policy(
         other => return Err(StoreError::Corrupt(format!("refund policy {other:?}"))),
     };
     Ok((ProgramId(row.try_get("id")?), policy))
+}
+
+/// The campaigns whose hot state was created in Redis (`hot_created_at` set, migration
+/// `0013_hot_created.sql`): Redis may only update theirs, never create it again (see
+/// [`crate::hot`], "Creation").
+///
+/// # Errors
+/// Database failure.
+pub async fn hot_created(pool: &PgPool) -> Result<HashSet<CampaignId>, StoreError> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE hot_created_at IS NOT NULL")
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(CampaignId).collect())
+}
+
+/// Whether the campaign's hot state was created in Redis (`false` for no such campaign).
+///
+/// # Errors
+/// Database failure.
+pub async fn is_hot_created(pool: &PgPool, id: CampaignId) -> Result<bool, StoreError> {
+    let created: Option<bool> =
+        sqlx::query_scalar("SELECT hot_created_at IS NOT NULL FROM campaigns WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(created.unwrap_or(false))
+}
+
+/// Takes the right to create the campaign's hot state: `true` for exactly one caller ever
+/// (the one whose conditional update set `hot_created_at`), which then creates it; every
+/// other caller, concurrent or later, gets `false` and may only update what exists.
+///
+/// # Errors
+/// Database failure.
+#[tracing::instrument(name = "store.campaigns.take_hot_creation", skip_all, fields(campaign_id = id.0), err(level = "debug"))]
+pub async fn take_hot_creation(pool: &PgPool, id: CampaignId) -> Result<bool, StoreError> {
+    let taken = sqlx::query(
+        "UPDATE campaigns SET hot_created_at = now() WHERE id = $1 AND hot_created_at IS NULL",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Records that the campaign's hot state exists (a rebuild writes it from the record);
+/// keeps an earlier mark.
+///
+/// # Errors
+/// Database failure.
+pub async fn mark_hot_created(pool: &PgPool, id: CampaignId) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE campaigns SET hot_created_at = coalesce(hot_created_at, now()) WHERE id = $1",
+    )
+    .bind(id.0)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The conflict an insert into `rounds` expects: the campaign has a round of that number.

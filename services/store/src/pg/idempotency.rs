@@ -6,6 +6,16 @@
 //! held and answers `IN_FLIGHT`. The key's row is written only with the decision
 //! ([`super::redemptions::record_decision`], in the same statement), so a decline or a
 //! failure (rollback) leaves nothing behind and no `in_flight` row ever reaches the disk.
+//!
+//! The retry race: [`idempotency_claim`] reads the key's row and takes its lock in one
+//! statement, and in READ COMMITTED a statement sees only what was committed when it began.
+//! A duplicate whose statement begins just before the first request commits, and whose lock
+//! is taken just after (the lock is released after the commit is visible), gets the lock but
+//! not the row: it decides again, and its decision fails on what the first one wrote
+//! (`ORDER_REF_USED`, or a decline such as `VOUCHER_ALREADY_REDEEMED`). So a checkout that
+//! took the key and did not approve reads the key again ([`idempotency_stored`], a statement
+//! of its own, after its rollback) and answers the stored response when there is one. That
+//! costs a round trip on declines only; an approval, the common case, pays nothing.
 
 use crate::StoreError;
 use sqlx::{PgConnection, PgPool, Row};
@@ -95,6 +105,36 @@ pub async fn idempotency_claim(
     } else {
         claim(IdempotencyBegin::InFlight)
     }
+}
+
+/// The stored response of a key, read in a statement of its own (so it sees every commit
+/// before it): [`IdempotencyBegin::Done`] with the response when the key was used with this
+/// request, [`IdempotencyBegin::Mismatch`] when with another, `None` when nothing is stored.
+/// For a checkout that took the key and did not approve (see the module documentation).
+///
+/// # Errors
+/// Database failure.
+pub async fn idempotency_stored(
+    pool: &PgPool,
+    merchant_id: &MerchantId,
+    key: &str,
+    request_sha256: &str,
+) -> Result<Option<IdempotencyBegin>, StoreError> {
+    let row: Option<(String, Option<i32>, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT request_sha256, response_status, response_body FROM idempotency_keys
+          WHERE merchant_id = $1 AND idem_key = $2 AND state = 'done'",
+    )
+    .bind(merchant_id.as_str())
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(hash, status, body)| {
+        if hash == request_sha256 {
+            IdempotencyBegin::Done(status.unwrap_or(200), body.unwrap_or_default())
+        } else {
+            IdempotencyBegin::Mismatch
+        }
+    }))
 }
 
 /// Deletes stored responses older than `hours` (the retention, at least 24).

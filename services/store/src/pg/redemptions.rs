@@ -366,8 +366,13 @@ pub async fn record_decision(
 /// How [`redeem_single_use`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SingleUse {
-    /// Spent, discount taken, redemption, event and stored response written.
-    Recorded,
+    /// Spent, discount taken, redemption, event and stored response written. `from_token`:
+    /// the record did not hold the voucher, it was inserted from its token (the caller checks
+    /// the person's limit: [`super::token_vouchers::person_vouchers`]).
+    Recorded {
+        /// Inserted from its token by this statement.
+        from_token: bool,
+    },
     /// The voucher exists and is not `issued` (spent, held or expired): nothing written.
     NotIssued,
     /// Spent, but no single bucket could take the discount without waiting: the caller
@@ -424,7 +429,7 @@ pub async fn redeem_single_use(
                FROM (SELECT pg_advisory_xact_lock(hashtextextended($4::text, 0))) AS one_spender
              ON CONFLICT (voucher_id) DO UPDATE SET status = 'redeemed'
              WHERE vouchers.status = 'issued' AND vouchers.code_epoch = $26
-             RETURNING 1),
+             RETURNING xmax = 0 AS inserted),
          pick AS MATERIALIZED (
              SELECT bucket FROM campaign_budget_buckets
              WHERE campaign_id = $5 AND remaining_fen >= $12 AND EXISTS (SELECT 1 FROM spent)
@@ -443,7 +448,8 @@ pub async fn redeem_single_use(
              ON CONFLICT (merchant_id, idem_key) DO UPDATE
              SET request_sha256 = EXCLUDED.request_sha256, state = 'done', response_status = 200,
                  response_body = EXCLUDED.response_body, created_at = now())
-         SELECT EXISTS (SELECT 1 FROM spent) AS spent, EXISTS (SELECT 1 FROM redemption) AS recorded"
+         SELECT EXISTS (SELECT 1 FROM spent) AS spent, EXISTS (SELECT 1 FROM redemption) AS recorded,
+                coalesce((SELECT inserted FROM spent), false) AS from_token"
     );
     let mut q = sqlx::query(&sql)
         .bind_redemption(r)
@@ -469,7 +475,9 @@ pub async fn redeem_single_use(
         .map_err(|e| constraints::expected(e, &[ORDER_REF, UNKNOWN_CAMPAIGN]))?;
     let (spent, recorded): (bool, bool) = (row.try_get("spent")?, row.try_get("recorded")?);
     Ok(match (spent, recorded) {
-        (_, true) => SingleUse::Recorded,
+        (_, true) => SingleUse::Recorded {
+            from_token: row.try_get("from_token")?,
+        },
         (false, false) => SingleUse::NotIssued,
         (true, false) => SingleUse::BudgetBusy,
     })
