@@ -594,6 +594,99 @@ async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and
     verdict.assert_ok();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_lost_entirely_claims_wait_for_the_rebuild_then_resume_with_the_right_stock_and_limits(
+) {
+    let s = scale();
+    // Two rushes of one campaign: the first before the loss; the second after it, by the
+    // first rush's persons again (each already at the limit) and as many new ones, with
+    // stock for 80 % of all persons, so the campaign sells out during the second rush.
+    let persons = 100 * s;
+    let rig = IssuanceRig::start(IssuanceOptions {
+        stock: u32::try_from(persons * 2 * 4 / 5).unwrap_or(u32::MAX),
+        ..IssuanceOptions::default()
+    })
+    .await;
+    let before = Tally::default();
+    let first = rush(&rig, phones("L", persons, 1), Pace::Closed(32), &before).await;
+    let persisted = rig.wait_persisted(Duration::from_secs(60)).await;
+
+    // The loss: the master and its replica killed, their data directories deleted, both
+    // started again empty (the replica following the master again).
+    {
+        let mut replica = lock(rig.replica.as_ref().expect("a replica"));
+        replica.kill9_and_wipe();
+        let mut master = lock(&rig.redis);
+        master.kill9_and_wipe();
+        master.restart();
+        replica.restart();
+        master.wait_replicas_online(1);
+    }
+    let mut second_phones = phones("L", persons, 1);
+    second_phones.extend(phones("M", persons, 1));
+    let tally = Tally::default();
+    let mut rebuild = (false, String::new());
+    let (second, ()) = tokio::join!(rush(&rig, second_phones, Pace::Open(100), &tally), async {
+        // Claims meet the lost campaign for a while, as they would until an operator acts.
+        pause(Duration::from_secs(2)).await;
+        let env = rig.command_env();
+        let (status, out) =
+            tokio::task::spawn_blocking(move || Proc::run("reconciliation", &["rebuild"], &env))
+                .await
+                .expect("the rebuild command");
+        rebuild = (status.success(), out);
+        tally.recovered();
+    });
+    let mut log = first;
+    log.acks.extend(second.acks);
+    log.unfinished += second.unfinished;
+    log.unexpected.extend(second.unexpected);
+    let mut verdict = rig
+        .verify_paging(&log, &["HOT_STATE_LOST", "lost the hot state"])
+        .await;
+    verdict.check(
+        "the first rush persisted before the loss",
+        persisted.is_some(),
+        format!("{persisted:?}"),
+    );
+    verdict.check("rebuild succeeds", rebuild.0, &rebuild.1);
+    verdict.check(
+        "claims wait: 503 HOT_STATE_LOST until the rebuild, nothing recreated",
+        tally.errors().keys().all(|c| {
+            ["HOT_STATE_LOST", "SERVICE_UNAVAILABLE", "DEADLINE_EXCEEDED"].contains(&c.as_str())
+        }) && tally.errors().contains_key("HOT_STATE_LOST"),
+        format!("{:?}", tally.errors()),
+    );
+    let vouchers: i64 = sqlx::query_scalar("SELECT count(*) FROM vouchers WHERE campaign_id = $1")
+        .bind(rig.campaign)
+        .fetch_one(&rig.db.pool)
+        .await
+        .unwrap_or(-1);
+    verdict.check(
+        "the right stock: sold out exactly",
+        vouchers == i64::from(rig.opts.stock),
+        format!("{vouchers} vouchers of {}", rig.opts.stock),
+    );
+    let refused_again = tally
+        .refusals()
+        .get("PER_PERSON_LIMIT")
+        .copied()
+        .unwrap_or(0);
+    verdict.check(
+        "the right per-person counts: the first rush's persons refused the second time",
+        refused_again >= persons as u64,
+        refused_again,
+    );
+    Row::new(
+        "Redis lost entirely (master and replica killed, data directories deleted) between rushes; `reconciliation rebuild` while claims wait",
+        &tally,
+        &verdict,
+        "time to heal: from the end of the rebuild".into(),
+    )
+    .emit();
+    verdict.assert_ok();
+}
+
 /// How long PostgreSQL stays stopped: the 30 s in the long run (`faults.sh`), 6 s in
 /// the test command.
 fn pg_outage() -> Duration {
