@@ -620,6 +620,14 @@ fn code_of(status: u16, body: &Value) -> String {
         .map_or_else(|| format!("HTTP_{status}"), str::to_owned)
 }
 
+/// A response's `Retry-After` in whole seconds.
+fn retry_after(resp: &reqwest::Response) -> Option<u64> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// The code a transport failure is counted under.
 fn transport_code(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
@@ -1114,11 +1122,7 @@ impl IssuanceRig {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                    let retry_after = retry_after(&resp);
                     if let Some(secs) = retry_after {
                         wait = wait.max(Duration::from_secs(secs.min(5)));
                     }
@@ -1701,11 +1705,7 @@ impl RedemptionRig {
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                    let retry_after = retry_after(&resp);
                     if let Some(secs) = retry_after {
                         wait = wait.max(Duration::from_secs(secs.min(5)));
                     }

@@ -322,14 +322,6 @@ impl HotStore {
             .await?;
         self.remember_buckets(campaign.id, Some(nb));
         // (4) Outside the slot: the campaign set; then the persister's group.
-        let set = self.campaigns_key();
-        let _: i64 = self
-            .retrying(|mut c| {
-                let set = set.clone();
-                async move { c.sadd(set, campaign.id.0).await }
-            })
-            .await?;
-        self.ensure_group(&keys.outbox).await?;
-        Ok(())
+        self.register_campaign(campaign.id, &keys.outbox).await
     }
 }

@@ -481,16 +481,25 @@ impl HotStore {
             )));
         }
         self.remember_buckets(campaign.id, Some(nb));
-        // Outside the script: the set lives in another cluster slot than the campaign.
+        self.register_campaign(campaign.id, &keys.outbox).await?;
+        Ok(nb)
+    }
+
+    /// Adds a campaign to the set of campaigns and makes sure its outbox has the persister's
+    /// group. Outside the campaign's scripts: the set lives in another cluster slot.
+    pub(crate) async fn register_campaign(
+        &self,
+        id: CampaignId,
+        outbox: &str,
+    ) -> Result<(), StoreError> {
         let set = self.campaigns_key();
         let _: i64 = self
             .retrying(|mut c| {
                 let set = set.clone();
-                async move { c.sadd(set, campaign.id.0).await }
+                async move { c.sadd(set, id.0).await }
             })
             .await?;
-        self.ensure_group(&keys.outbox).await?;
-        Ok(nb)
+        self.ensure_group(outbox).await
     }
 
     /// Creates the persister's consumer group on an outbox (and the stream), if missing.
