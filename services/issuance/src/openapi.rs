@@ -5,6 +5,7 @@
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use voucher_platform::openapi::{declare_bounds, Bound};
 
 /// Adds the two security schemes.
 struct SecuritySchemes;
@@ -55,45 +56,12 @@ const BOUNDS: &[(&str, &str, Bound)] = &[
 /// A document hash: 64 hex digits (either case; surrounding blanks are trimmed).
 const SHA256: &str = r"^\s*[0-9A-Fa-f]{64}\s*$";
 
-/// What a parser accepts for one property.
-enum Bound {
-    /// An integer within `min..=max`.
-    Int(i64, i64),
-    /// A string of `min..=max` characters.
-    Len(usize, usize),
-    /// A string matching the pattern.
-    Pattern(&'static str),
-}
-
 /// Declares [`BOUNDS`], and the hash format of the document path.
 struct DeclaredBounds;
 
 impl Modify for DeclaredBounds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{RefOr, Schema};
-        if let Some(components) = openapi.components.as_mut() {
-            for (schema, property, bound) in BOUNDS {
-                let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema)
-                else {
-                    continue;
-                };
-                let Some(RefOr::T(Schema::Object(prop))) = object.properties.get_mut(*property)
-                else {
-                    continue;
-                };
-                match bound {
-                    Bound::Int(min, max) => {
-                        prop.minimum = Some((*min).into());
-                        prop.maximum = Some((*max).into());
-                    }
-                    Bound::Len(min, max) => {
-                        prop.min_length = Some(*min);
-                        prop.max_length = Some(*max);
-                    }
-                    Bound::Pattern(p) => prop.pattern = Some((*p).to_owned()),
-                }
-            }
-        }
+        declare_bounds(openapi, BOUNDS);
         for item in openapi.paths.paths.values_mut() {
             let ops = [item.get.as_mut(), item.post.as_mut(), item.put.as_mut()];
             for op in ops.into_iter().flatten() {

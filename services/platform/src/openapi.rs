@@ -264,3 +264,43 @@ mod tests {
         assert_eq!(allowed_methods(&doc, "/openapi.json"), vec!["GET"]);
     }
 }
+
+/// What a request parser accepts for one property, declared in the document where the request
+/// type itself (kept free of documentation concerns) does not say it.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    /// An integer within `min..=max`.
+    Int(i64, i64),
+    /// A string of `min..=max` characters.
+    Len(usize, usize),
+    /// A string matching the pattern.
+    Pattern(&'static str),
+}
+
+/// Declares each `(schema, property, bound)` of `bounds` on the document's component schemas
+/// (a schema or property the document does not have is passed over).
+pub fn declare_bounds(doc: &mut utoipa::openapi::OpenApi, bounds: &[(&str, &str, Bound)]) {
+    use utoipa::openapi::Schema;
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, property, bound) in bounds {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(prop))) = object.properties.get_mut(*property) else {
+            continue;
+        };
+        match bound {
+            Bound::Int(min, max) => {
+                prop.minimum = Some((*min).into());
+                prop.maximum = Some((*max).into());
+            }
+            Bound::Len(min, max) => {
+                prop.min_length = Some(*min);
+                prop.max_length = Some(*max);
+            }
+            Bound::Pattern(p) => prop.pattern = Some((*p).to_owned()),
+        }
+    }
+}

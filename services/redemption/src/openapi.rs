@@ -22,6 +22,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use voucher_core::checkout::Decline;
+use voucher_platform::openapi::{declare_bounds, Bound};
 
 /// Adds the administrator key scheme and the decline reasons (`voucher_core::checkout`,
 /// which stays free of HTTP concerns and so derives no schema).
@@ -114,44 +115,12 @@ const BOUNDS: &[(&str, &str, Bound)] = &[
     ("TicketSaleRequest", "sale_ref", Bound::Len(1, 64)),
 ];
 
-/// What a parser accepts for one property.
-enum Bound {
-    /// An integer within `min..=max`.
-    Int(i64, i64),
-    /// A string of `min..=max` characters.
-    Len(usize, usize),
-    /// A string matching the pattern.
-    Pattern(&'static str),
-}
-
 /// Declares [`BOUNDS`], and the day format of `GET /v1/redemptions?date=`.
 struct DeclaredBounds;
 
 impl Modify for DeclaredBounds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{RefOr, Schema};
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
-        for (schema, property, bound) in BOUNDS {
-            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*schema) else {
-                continue;
-            };
-            let Some(RefOr::T(Schema::Object(prop))) = object.properties.get_mut(*property) else {
-                continue;
-            };
-            match bound {
-                Bound::Int(min, max) => {
-                    prop.minimum = Some((*min).into());
-                    prop.maximum = Some((*max).into());
-                }
-                Bound::Len(min, max) => {
-                    prop.min_length = Some(*min);
-                    prop.max_length = Some(*max);
-                }
-                Bound::Pattern(p) => prop.pattern = Some((*p).to_owned()),
-            }
-        }
+        declare_bounds(openapi, BOUNDS);
         let day = openapi
             .paths
             .paths
