@@ -34,6 +34,18 @@ pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:55432/postgres";
 /// The key prefix of the hot store in tests (the services' default).
 pub const REDIS_PREFIX: &str = "vp";
 
+/// An HTTP client for tests. Its idle connections are dropped after 2 s, before the
+/// services' keep-alive (actix: 5 s) closes them: reusing a connection at the moment the
+/// server closes it fails the request with "connection closed before message completed",
+/// a race of the test's client, not of the service.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// How long a starting `redis-server` (including loading its append-only file) may take
 /// to answer `PING`.
 const REDIS_START_TIMEOUT: Duration = Duration::from_secs(30);

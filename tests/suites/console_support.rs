@@ -186,7 +186,7 @@ impl Console {
             fx,
             url,
             clock,
-            http: reqwest::Client::new(),
+            http: system_tests::http_client(),
             dir,
             run,
             jc_batch,

@@ -66,7 +66,7 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
-        http: reqwest::Client::new(),
+        http: system_tests::http_client(),
         clock,
         secrets,
         handle,

@@ -130,7 +130,7 @@ pub async fn spawn_in(db: TestDb, tune: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
-        http: reqwest::Client::new(),
+        http: system_tests::http_client(),
         clock,
         secrets,
         db,
@@ -160,7 +160,7 @@ pub async fn spawn_process(env: &[(&str, String)]) -> TestApp {
     let codes = DynamicCodes::new(&secrets.dynamic_code_secret, 30).unwrap();
     TestApp {
         base: process.base.clone(),
-        http: reqwest::Client::new(),
+        http: system_tests::http_client(),
         clock: ManualClock::new(Utc::now()),
         secrets,
         db,

@@ -104,7 +104,7 @@ pub async fn start(clock: Arc<dyn Clock>) -> Stack {
     Stack {
         issuance: issuance_url,
         redemption: redemption_url,
-        http: reqwest::Client::new(),
+        http: system_tests::http_client(),
         clock,
         secrets,
         db,

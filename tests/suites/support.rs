@@ -105,10 +105,7 @@ pub async fn spawn_in(opts: Options, db: TestDb) -> TestApp {
     let state = app.state();
     let handle = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(512)
-        .build()
-        .expect("client");
+    let http = system_tests::http_client();
     TestApp {
         base,
         http,
