@@ -620,6 +620,17 @@ fn code_of(status: u16, body: &Value) -> String {
         .map_or_else(|| format!("HTTP_{status}"), str::to_owned)
 }
 
+/// How long a client waits before its next try: never sooner than the answer's
+/// `Retry-After`, plus an exponential backoff with full jitter (up to 100 ms × 2^attempt, at
+/// most 5 s), as the phone's page and the till do. Retries in lockstep would keep a service
+/// that just got its dependency back overloaded (every client in flight retrying each
+/// second), so that it never heals.
+fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
+    let cap = 100_u64.saturating_mul(1 << attempt.min(6)).min(5_000);
+    let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(cap + 1)).unwrap_or(0);
+    Duration::from_secs(retry_after.unwrap_or(0).min(5)) + Duration::from_millis(jitter)
+}
+
 /// A response's `Retry-After` in whole seconds.
 fn retry_after(resp: &reqwest::Response) -> Option<u64> {
     resp.headers()
@@ -1103,6 +1114,7 @@ impl IssuanceRig {
         let url = format!("{}/v1/campaigns/{}/claims", self.base(), self.campaign);
         let began = Instant::now();
         let mut seen: Option<Uuid> = None;
+        let mut attempt = 0u32;
         loop {
             let sent = Instant::now();
             let answer = self
@@ -1114,7 +1126,7 @@ impl IssuanceRig {
                 .await;
             let took = sent.elapsed();
             // A 503's `Retry-After`, honoured as the phone and the till do.
-            let mut wait = Duration::from_millis(100);
+            let mut after: Option<u64> = None;
             let retry = match answer {
                 Err(e) => {
                     tally.error(transport_code(&e), took);
@@ -1123,9 +1135,7 @@ impl IssuanceRig {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry_after(&resp);
-                    if let Some(secs) = retry_after {
-                        wait = wait.max(Duration::from_secs(secs.min(5)));
-                    }
+                    after = retry_after;
                     let body: Value = resp.json().await.unwrap_or(Value::Null);
                     if status == 503 && retry_after.is_none() {
                         lock(log)
@@ -1180,7 +1190,8 @@ impl IssuanceRig {
                 lock(log).unfinished += 1;
                 return;
             }
-            tokio::time::sleep(wait).await;
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt, after)).await;
         }
     }
 
@@ -1688,6 +1699,7 @@ impl RedemptionRig {
         }))
         .expect("a body");
         let began = Instant::now();
+        let mut attempt = 0u32;
         loop {
             let sent = Instant::now();
             let answer = self
@@ -1697,7 +1709,7 @@ impl RedemptionRig {
                 .await;
             let took = sent.elapsed();
             // A 503's `Retry-After`, honoured as the phone and the till do.
-            let mut wait = Duration::from_millis(100);
+            let mut after: Option<u64> = None;
             let retry = match answer {
                 Err(e) => {
                     tally.error(transport_code(&e), took);
@@ -1706,9 +1718,7 @@ impl RedemptionRig {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = retry_after(&resp);
-                    if let Some(secs) = retry_after {
-                        wait = wait.max(Duration::from_secs(secs.min(5)));
-                    }
+                    after = retry_after;
                     let body: Value = resp.json().await.unwrap_or(Value::Null);
                     if status == 503 && retry_after.is_none() {
                         lock(log)
@@ -1730,6 +1740,15 @@ impl RedemptionRig {
                                 }),
                                 None => log.unexpected.push(format!("{status} {body}")),
                             }
+                            false
+                        }
+                        // A till that retried for longer than a code lives (a step of at
+                        // least 30 s) is told to ask for a fresh one: a final answer.
+                        (200, Some("declined"))
+                            if body["reason"] == "CODE_STALE"
+                                && began.elapsed() > Duration::from_secs(30) =>
+                        {
+                            tally.refusal("CODE_STALE", took);
                             false
                         }
                         (200, Some("declined")) if body["reason"] == "VOUCHER_ALREADY_REDEEMED" => {
@@ -1763,7 +1782,8 @@ impl RedemptionRig {
                 lock(log).unfinished += 1;
                 return;
             }
-            tokio::time::sleep(wait).await;
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt, after)).await;
         }
     }
 

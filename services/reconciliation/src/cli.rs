@@ -176,8 +176,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuilds Redis hot state from PostgreSQL (stop the issuance service first), then checks.
-    Rebuild,
+    /// Rebuilds Redis hot state from PostgreSQL, then checks. Safe while issuance serves a
+    /// Redis that lost everything (its claims wait for the rebuild); otherwise stop issuance
+    /// and let the outbox drain first.
+    Rebuild {
+        /// How long the check after the rebuild may wait for claims made meanwhile to be
+        /// persisted (a serving issuance keeps writing) before it reports a difference.
+        #[arg(long, default_value_t = 20)]
+        settle_secs: u64,
+    },
     /// Lists suspicious redemption patterns of a period, ranked, with evidence.
     Review {
         /// The period.
@@ -376,7 +383,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Rebuild => {
+        Command::Rebuild { settle_secs } => {
             let pool = pg(&cli.database_url).await?;
             let hot = redis(&cli).await?;
             let r = rebuild::rebuild(&pool, &hot, Utc::now()).await?;
@@ -384,7 +391,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
                 "rebuilt {} campaigns ({} claim records, {} person counts)",
                 r.campaigns, r.claims, r.persons
             );
-            let c = check(&pool, &hot, CheckOptions::default()).await?;
+            // Claims that resumed after the rebuild are in Redis before the persister writes
+            // them: the check is clean once the record has caught up.
+            let settle = std::time::Instant::now() + std::time::Duration::from_secs(*settle_secs);
+            let c = loop {
+                let c = check(&pool, &hot, CheckOptions::default()).await?;
+                if c.is_clean() || std::time::Instant::now() >= settle {
+                    break c;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            };
             print!("{}", c.render());
             if !c.is_clean() {
                 return Ok(ExitCode::from(1));
