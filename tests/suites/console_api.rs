@@ -764,3 +764,124 @@ async fn bad_input_gets_a_code_and_writes_nothing() {
     let (_, b) = c.get(&format!("/v1/batches/{}", c.jc_batch), &jc).await;
     assert_eq!(b["status"], "draft");
 }
+
+/// Found by the API fuzzing (`deploy/local/api-fuzz.sh`, console runs): `/v1/session` and
+/// `/v1/session/dev` were `web::resource`s, whose own 405 had an empty body.
+#[tokio::test]
+async fn a_method_a_session_path_lacks_is_405_with_the_envelope_and_allow() {
+    let c = Console::start_with(|s| s.dev_idp.enabled = true).await;
+    let prov = c.sign_in(PROVINCE).await;
+    for (method, path, allow) in [
+        (Method::PATCH, "/v1/session", "GET, POST, DELETE"),
+        (Method::PUT, "/v1/session", "GET, POST, DELETE"),
+        (Method::DELETE, "/v1/session/dev", "GET, POST"),
+        (Method::PUT, "/v1/runs/1", "GET"),
+    ] {
+        let resp = c
+            .call(method.clone(), path, Some(&prov), Some(&prov.csrf), None)
+            .await;
+        let status = resp.status().as_u16();
+        let sent_allow = resp
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        assert_eq!(
+            body["code"], "METHOD_NOT_ALLOWED",
+            "{method} {path}: {body}"
+        );
+        assert_eq!(sent_allow.as_deref(), Some(allow), "{method} {path}");
+    }
+    // The session was not touched by any of them.
+    let (status, _) = c.get("/v1/session", &prov).await;
+    assert_eq!(status, 200);
+}
+
+/// Found by the API fuzzing: a NUL in an advance's merchant id or reference reached
+/// PostgreSQL (whose text refuses it), and the refused advance's audit entry was not written
+/// (logged at ERROR). Now the body is refused with `INVALID_FIELD` naming the field, before
+/// anything else, for every officer.
+#[tokio::test]
+async fn an_advance_with_a_control_character_is_invalid_field_and_writes_nothing() {
+    let c = Console::start().await;
+    let prov = c.sign_in(PROVINCE).await;
+    let jc = c.sign_in(JC).await;
+    let program = c.fx.program;
+    for (who, body, field) in [
+        (
+            &prov,
+            json!({"program_id": program, "merchant_id": "m-jc\u{0}", "amount_fen": 100, "reference": "r-1"}),
+            "merchant_id",
+        ),
+        (
+            &prov,
+            json!({"program_id": program, "merchant_id": "m-jc", "amount_fen": 100, "reference": "r\u{0}1"}),
+            "reference",
+        ),
+        (
+            &prov,
+            json!({"program_id": program, "merchant_id": "m-jc", "amount_fen": 100, "reference": "r".repeat(65)}),
+            "reference",
+        ),
+        (
+            &jc,
+            json!({"program_id": program, "merchant_id": "m-jc", "amount_fen": 100, "reference": "r\u{0}1"}),
+            "reference",
+        ),
+    ] {
+        let (status, b) = c
+            .write(Method::POST, "/v1/advances", who, Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {b}");
+        assert_eq!(b["code"], "INVALID_FIELD", "{b}");
+        assert_eq!(b["details"]["field"], field, "{b}");
+    }
+    assert_eq!(
+        c.fx.scalar("SELECT count(*) FROM merchant_advances").await,
+        0
+    );
+}
+
+/// The audit trail stores what a client sent with its control characters replaced: a
+/// download of a file name holding a NUL is refused, and its entry is still written.
+#[tokio::test]
+async fn an_audit_entry_is_written_whatever_the_client_sent() {
+    let c = Console::start().await;
+    let prov = c.sign_in(PROVINCE).await;
+    let (status, b) = c
+        .get("/v1/periods/2026-05-10/files/cities%00.csv", &prov)
+        .await;
+    assert_eq!(status, 404, "{b}");
+    let (status, b) = c.get("/v1/audit?limit=5", &prov).await;
+    assert_eq!(status, 200, "{b}");
+    let entry = &b["entries"][0];
+    assert_eq!(entry["action"], "report.download", "{b}");
+    assert_eq!(entry["outcome"], "FILE_NOT_FOUND", "{b}");
+    assert_eq!(entry["target"], "2026-05-10/cities\u{fffd}.csv", "{b}");
+}
+
+/// Found by the API fuzzing's long run: `POST /v1/checks` reads every campaign from both
+/// stores, and over a record of thousands of campaigns it outlived the request deadline
+/// (503 `DEADLINE_EXCEEDED`). It has its own deadline (`check.request_timeout_secs`): here
+/// PostgreSQL holds the check longer than the ordinary deadline, and it still answers.
+#[tokio::test]
+async fn the_cross_check_has_its_own_deadline_longer_than_a_reads() {
+    let c = Console::start_with(|s| s.server.request_timeout_ms = 500).await;
+    let prov = c.sign_in(PROVINCE).await;
+    let mut tx = c.fx.db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE campaigns IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        tx.commit().await.unwrap();
+    });
+    let (status, b) = c.write(Method::POST, "/v1/checks", &prov, None).await;
+    release.await.unwrap();
+    assert_eq!(status, 200, "{b}");
+    let (status, ops) = c.get("/v1/ops", &prov).await;
+    assert_eq!(status, 200, "{ops}");
+    assert_eq!(ops["last_check"]["id"], b["id"], "{ops}");
+}

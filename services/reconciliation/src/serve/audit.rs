@@ -4,7 +4,10 @@
 //! Append-only (`console_audit`).
 //!
 //! The trail is written after the action, from its result; a trail that cannot be written
-//! is logged as an error (the action itself is already committed and is not undone).
+//! is logged as an error (the action itself is already committed and is not undone). So what
+//! a client sent never makes it fail: the actor and the target are written with each control
+//! character replaced by U+FFFD (PostgreSQL's text refuses NUL) and cut to [`MAX_TEXT`]
+//! characters.
 
 use super::error::ApiError;
 use chrono::{DateTime, Utc};
@@ -14,6 +17,17 @@ use std::sync::Arc;
 use utoipa::ToSchema;
 use voucher_core::{AdminRole, Clock, PlaceCode};
 use voucher_platform::admin::Admin;
+
+/// The longest actor or target written, in characters.
+pub const MAX_TEXT: usize = 256;
+
+/// `text` as the trail stores it: control characters replaced, at most [`MAX_TEXT`] characters.
+fn storable(text: &str) -> String {
+    text.chars()
+        .take(MAX_TEXT)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
 
 /// Writes and reads the trail.
 #[derive(Clone)]
@@ -61,12 +75,13 @@ impl Audit {
     ) {
         let (actor, role, place) = match who {
             Ok(a) => (
-                a.name.clone(),
+                storable(&a.name),
                 Some(a.role.as_str()),
                 i32::try_from(a.place.get()).ok(),
             ),
-            Err(claimed) => (claimed.to_owned(), None, None),
+            Err(claimed) => (storable(claimed), None, None),
         };
+        let target = target.as_deref().map(storable);
         let written = sqlx::query(
             "INSERT INTO console_audit (at, actor, role, place, action, target, outcome, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -147,5 +162,17 @@ impl Audit {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_client_sent_is_stored_without_control_characters_and_cut() {
+        assert_eq!(storable("m-jc\u{0}x\ny"), "m-jc\u{fffd}x\u{fffd}y");
+        assert_eq!(storable("批次 12 → paid"), "批次 12 → paid");
+        assert_eq!(storable(&"é".repeat(1000)).chars().count(), MAX_TEXT);
     }
 }

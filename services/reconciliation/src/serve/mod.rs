@@ -96,7 +96,10 @@ impl Application {
                 .check("redis", Need::Degraded, Arc::new(hot)),
             admins: Arc::new(AdminKeys::new(&entries)),
             document: ApiDocument(Arc::new(openapi::document())),
-            deadlines: Deadlines::new(settings.server.request_timeout()),
+            deadlines: Deadlines::new(settings.server.request_timeout()).route(
+                routes::CHECKS,
+                Duration::from_secs(settings.check.request_timeout_secs),
+            ),
             scrape_hook: None,
             metrics: platform,
         };

@@ -108,4 +108,17 @@ mod tests {
             assert!(doc.paths.paths.contains_key(path), "{path}");
         }
     }
+
+    #[test]
+    fn the_advance_bounds_declared_are_the_ones_enforced() {
+        let doc = serde_json::to_value(document()).unwrap_or_default();
+        let body = &doc["components"]["schemas"]["AdvanceBody"]["properties"];
+        assert_eq!(body["amount_fen"]["minimum"].as_i64(), Some(1));
+        assert_eq!(
+            body["amount_fen"]["maximum"].as_i64(),
+            Some(crate::advances::MAX_ADVANCE_FEN)
+        );
+        assert_eq!(body["reference"]["maxLength"].as_i64(), Some(64));
+        assert_eq!(body["merchant_id"]["maxLength"].as_i64(), Some(64));
+    }
 }

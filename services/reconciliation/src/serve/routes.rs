@@ -21,27 +21,28 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use voucher_core::AdminRole;
+use voucher_core::{AdminRole, MerchantId};
 use voucher_platform::error::ErrorBody;
 use voucher_platform::extract::ApiJson;
 
 /// How long the operations glance waits for Redis.
 const OUTBOX_TIMEOUT: Duration = Duration::from_secs(2);
+/// The cross-check's route: it has its own deadline (`check.request_timeout_secs`).
+pub const CHECKS: &str = "/v1/checks";
 
 /// Registers the routes; the dev identity provider's only when it is on.
+///
+/// One `route` per method and path, never a `web::resource` with several: a resource answers
+/// a method it lacks with its own bare 405, while a path whose routes all refuse the method
+/// falls through to the platform's default service, which answers `405 METHOD_NOT_ALLOWED`
+/// with the error envelope and `Allow` (from the OpenAPI document, like every service).
 pub fn configure(cfg: &mut web::ServiceConfig, dev_idp: bool) {
-    cfg.service(
-        web::resource("/v1/session")
-            .route(web::post().to(sign_in))
-            .route(web::get().to(current))
-            .route(web::delete().to(sign_out)),
-    );
+    cfg.route("/v1/session", web::post().to(sign_in))
+        .route("/v1/session", web::get().to(current))
+        .route("/v1/session", web::delete().to(sign_out));
     if dev_idp {
-        cfg.service(
-            web::resource("/v1/session/dev")
-                .route(web::get().to(dev_officers))
-                .route(web::post().to(dev_sign_in)),
-        );
+        cfg.route("/v1/session/dev", web::get().to(dev_officers))
+            .route("/v1/session/dev", web::post().to(dev_sign_in));
     }
     cfg.route("/v1/overview", web::get().to(get_overview))
         .route("/v1/periods", web::get().to(periods))
@@ -54,7 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, dev_idp: bool) {
         .route("/v1/review", web::get().to(review))
         .route("/v1/redemptions/{id}", web::get().to(redemption))
         .route("/v1/ops", web::get().to(ops))
-        .route("/v1/checks", web::post().to(run_check))
+        .route(CHECKS, web::post().to(run_check))
         .route("/v1/audit", web::get().to(audit))
         .route("/v1/advances", web::get().to(list_advances))
         .route("/v1/advances", web::post().to(make_advance));
@@ -144,6 +145,7 @@ pub async fn sign_out(
 #[serde(deny_unknown_fields)]
 pub struct OverviewQuery {
     /// Days in the window, 1–366 (default 30).
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
 }
 
@@ -398,6 +400,7 @@ pub struct ReviewQuery {
     /// `2026-11-30` or `2026-11-01..2026-11-30` (default: yesterday in Beijing).
     pub period: Option<String>,
     /// At most this many findings, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -538,6 +541,7 @@ pub async fn run_check(
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// At most this many entries, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -573,11 +577,34 @@ pub struct AdvanceBody {
     /// The program paying it.
     pub program_id: i64,
     /// The merchant receiving it (approved for the program).
-    pub merchant_id: String,
-    /// How much, fen (> 0).
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    pub merchant_id: MerchantId,
+    /// How much, fen, 1 to 10¹⁰ (`advances::MAX_ADVANCE_FEN`).
+    #[schema(minimum = 1, maximum = 10_000_000_000_i64)]
     pub amount_fen: i64,
-    /// The payment's reference, 1–64 characters (a repeat returns the first advance).
-    pub reference: String,
+    /// The payment's reference, 1–64 characters, none a control character (a repeat returns
+    /// the first advance).
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u001F\u007F-\u009F]{1,64}$")]
+    pub reference: Reference,
+}
+
+/// A payment's reference: 1–64 characters, none a control character (a NUL could not even
+/// be stored: PostgreSQL's text refuses it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Reference(String);
+
+impl TryFrom<String> for Reference {
+    type Error = &'static str;
+
+    fn try_from(text: String) -> Result<Reference, &'static str> {
+        let n = text.chars().count();
+        if (1..=64).contains(&n) && !text.chars().any(char::is_control) {
+            Ok(Reference(text))
+        } else {
+            Err("must be 1-64 characters, none a control character")
+        }
+    }
 }
 
 /// `GET /v1/advances`.
@@ -600,18 +627,19 @@ pub async fn make_advance(
     body: ApiJson<AdvanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.0;
+    let (merchant_id, reference) = (b.merchant_id.as_str().to_owned(), b.reference.0);
     let target = format!(
-        "program {} → merchant {}: {} fen ({})",
-        b.program_id, b.merchant_id, b.amount_fen, b.reference
+        "program {} → merchant {merchant_id}: {} fen ({reference})",
+        b.program_id, b.amount_fen
     );
     let done = crate::advances::advance(
         &state.pg,
         &officer.admin,
         &crate::advances::AdvanceRequest {
             program_id: b.program_id,
-            merchant_id: b.merchant_id,
+            merchant_id,
             amount_fen: b.amount_fen,
-            reference: b.reference,
+            reference,
         },
         state.clock.now(),
     )

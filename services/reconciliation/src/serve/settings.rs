@@ -60,6 +60,10 @@ pub struct DevIdpSettings {
 pub struct CheckSettings {
     /// Outbox events per campaign still tolerated (a live system persists continuously).
     pub max_outbox_lag: u64,
+    /// The deadline of `POST /v1/checks` (instead of `server.request_timeout_ms`): the check
+    /// reads every campaign from both stores, one after the other, so its time grows with
+    /// the record (a few seconds for thousands of campaigns).
+    pub request_timeout_secs: u64,
 }
 
 /// Per-IP request limits.
@@ -87,6 +91,7 @@ impl Default for Settings {
             dev_idp: DevIdpSettings::default(),
             check: CheckSettings {
                 max_outbox_lag: 1000,
+                request_timeout_secs: 120,
             },
             rate_limits: RateLimitSettings {
                 ip_per_second: 50,
@@ -110,6 +115,9 @@ impl ServiceSettings for Settings {
         }
         if s.max_secs > 24 * 3600 {
             return invalid("session.max_secs is at most 86400 (a day)");
+        }
+        if self.check.request_timeout_secs == 0 {
+            return invalid("check.request_timeout_secs must be at least 1");
         }
         let r = &self.rate_limits;
         if r.ip_per_second == 0 || r.ip_burst == 0 {
