@@ -404,6 +404,40 @@ fn only_unavailable(tally: &Tally) -> bool {
     })
 }
 
+/// The checks of a row whose dependency hung or stopped and came back: every answer within
+/// the 1-s request deadline (plus the margin), only "try again" errors, the service's memory
+/// bounded while it waited (`growth` in KiB, where measured), and healed without a restart
+/// within `heal_within` of the fault being undone.
+fn check_prompt_and_healed(
+    verdict: &mut Verdict,
+    tally: &Tally,
+    growth: Option<u64>,
+    heal_within: Duration,
+) {
+    verdict.check(
+        "deadline: every answer within the request deadline (+ margin)",
+        within_deadline(1_000, tally.slowest()),
+        format!("{:?}", tally.slowest()),
+    );
+    verdict.check(
+        "clear errors: only 503s (each with Retry-After)",
+        only_unavailable(tally),
+        format!("{:?}", tally.errors()),
+    );
+    if let Some(growth) = growth {
+        verdict.check(
+            "bounded memory: RSS grows < 64 MiB",
+            growth < 64 * 1024,
+            format!("{growth} KiB"),
+        );
+    }
+    verdict.check(
+        "heals: without a restart",
+        tally.heal().is_some_and(|h| h < heal_within),
+        format!("{:?}", tally.heal()),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_without_a_restart()
 {
@@ -434,26 +468,7 @@ async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_
     );
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
-    verdict.check(
-        "deadline: every answer within the request deadline (+ margin)",
-        within_deadline(1_000, tally.slowest()),
-        format!("{:?}", tally.slowest()),
-    );
-    verdict.check(
-        "clear errors: only 503s",
-        only_unavailable(&tally),
-        format!("{:?}", tally.errors()),
-    );
-    verdict.check(
-        "bounded memory: RSS grows < 64 MiB",
-        growth < 64 * 1024,
-        format!("{growth} KiB"),
-    );
-    verdict.check(
-        "heals: without a restart",
-        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
-        format!("{:?}", tally.heal()),
-    );
+    check_prompt_and_healed(&mut verdict, &tally, Some(growth), Duration::from_secs(10));
     Row::new(
         "slow Redis: redis-server paused (SIGSTOP) 3 s under claims, resumed",
         &tally,
@@ -496,26 +511,7 @@ async fn a_paused_redis_under_checkouts_gives_prompt_503s_bounded_memory_and_hea
     });
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
-    verdict.check(
-        "deadline: every answer within the request deadline (+ margin)",
-        within_deadline(1_000, tally.slowest()),
-        format!("{:?}", tally.slowest()),
-    );
-    verdict.check(
-        "clear errors: only 503s",
-        only_unavailable(&tally),
-        format!("{:?}", tally.errors()),
-    );
-    verdict.check(
-        "bounded memory: RSS grows < 64 MiB",
-        growth < 64 * 1024,
-        format!("{growth} KiB"),
-    );
-    verdict.check(
-        "heals: without a restart",
-        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
-        format!("{:?}", tally.heal()),
-    );
+    check_prompt_and_healed(&mut verdict, &tally, Some(growth), Duration::from_secs(10));
     Row::new(
         "slow Redis: redis-server paused (SIGSTOP) 3 s under checkouts, resumed",
         &tally,
@@ -559,26 +555,7 @@ async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and
     });
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
-    verdict.check(
-        "deadline: every answer within the request deadline (+ margin)",
-        within_deadline(1_000, tally.slowest()),
-        format!("{:?}", tally.slowest()),
-    );
-    verdict.check(
-        "clear errors: only 503s",
-        only_unavailable(&tally),
-        format!("{:?}", tally.errors()),
-    );
-    verdict.check(
-        "bounded memory: RSS grows < 64 MiB",
-        growth < 64 * 1024,
-        format!("{growth} KiB"),
-    );
-    verdict.check(
-        "heals: without a restart",
-        tally.heal().is_some_and(|h| h < Duration::from_secs(10)),
-        format!("{:?}", tally.heal()),
-    );
+    check_prompt_and_healed(&mut verdict, &tally, Some(growth), Duration::from_secs(10));
     Row::new(
         "slow PostgreSQL: a proxy holds every byte 3 s under checkouts, then passes again",
         &tally,
@@ -787,21 +764,7 @@ async fn postgres_stopped_mid_checkout_answers_503_with_retry_after_in_time_and_
         tally.recovered();
     });
     let mut verdict = rig.verify(&log).await;
-    verdict.check(
-        "deadline: every answer within the request deadline (+ margin)",
-        within_deadline(1_000, tally.slowest()),
-        format!("{:?}", tally.slowest()),
-    );
-    verdict.check(
-        "clear errors: only 503s (each with Retry-After), or a cut connection's retry in flight",
-        only_unavailable(&tally),
-        format!("{:?}", tally.errors()),
-    );
-    verdict.check(
-        "heals: without a restart",
-        tally.heal().is_some_and(|h| h < Duration::from_secs(15)),
-        format!("{:?}", tally.heal()),
-    );
+    check_prompt_and_healed(&mut verdict, &tally, None, Duration::from_secs(15));
     Row::new(
         &format!(
             "PostgreSQL stopped {} s mid-checkout (connections cut and refused), started again",
