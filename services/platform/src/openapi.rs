@@ -304,3 +304,23 @@ pub fn declare_bounds(doc: &mut utoipa::openapi::OpenApi, bounds: &[(&str, &str,
         }
     }
 }
+
+/// The `(schema, property)` pairs of `bounds` that `doc` does not carry with a bound: a
+/// property renamed or a schema gone leaves its declared limit nowhere, which each service's
+/// tests catch with this.
+pub fn misplaced_bounds(
+    doc: &utoipa::openapi::OpenApi,
+    bounds: &[(&str, &str, Bound)],
+) -> Vec<String> {
+    let doc = serde_json::to_value(doc).unwrap_or_default();
+    bounds
+        .iter()
+        .filter(|(schema, property, _)| {
+            let prop = &doc["components"]["schemas"][schema]["properties"][property];
+            !["minimum", "maxLength", "pattern"]
+                .iter()
+                .any(|k| !prop[k].is_null())
+        })
+        .map(|(schema, property, _)| format!("{schema}.{property}"))
+        .collect()
+}
