@@ -631,12 +631,35 @@ fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
     Duration::from_secs(retry_after.unwrap_or(0).min(5)) + Duration::from_millis(jitter)
 }
 
-/// A response's `Retry-After` in whole seconds.
-fn retry_after(resp: &reqwest::Response) -> Option<u64> {
-    resp.headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+/// An answer as the clients read it.
+struct Reply {
+    status: u16,
+    /// `Retry-After`, in whole seconds.
+    retry_after: Option<u64>,
+    body: Value,
+}
+
+impl Reply {
+    async fn read(resp: reqwest::Response) -> Reply {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Reply {
+            status,
+            retry_after,
+            body,
+        }
+    }
+
+    /// What no client should see in the answer's form: a 503 without `Retry-After`.
+    fn malformed(&self) -> Option<String> {
+        (self.status == 503 && self.retry_after.is_none())
+            .then(|| format!("503 without Retry-After: {}", self.body))
+    }
 }
 
 /// The code a transport failure is counted under.
@@ -1133,15 +1156,12 @@ impl IssuanceRig {
                     true
                 }
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = retry_after(&resp);
-                    after = retry_after;
-                    let body: Value = resp.json().await.unwrap_or(Value::Null);
-                    if status == 503 && retry_after.is_none() {
-                        lock(log)
-                            .unexpected
-                            .push(format!("503 without Retry-After: {body}"));
+                    let reply = Reply::read(resp).await;
+                    after = reply.retry_after;
+                    if let Some(why) = reply.malformed() {
+                        lock(log).unexpected.push(why);
                     }
+                    let Reply { status, body, .. } = reply;
                     match status {
                         200 | 201 => {
                             tally.ok(took);
@@ -1719,15 +1739,12 @@ impl RedemptionRig {
                     true
                 }
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = retry_after(&resp);
-                    after = retry_after;
-                    let body: Value = resp.json().await.unwrap_or(Value::Null);
-                    if status == 503 && retry_after.is_none() {
-                        lock(log)
-                            .unexpected
-                            .push(format!("503 without Retry-After: {body}"));
+                    let reply = Reply::read(resp).await;
+                    after = reply.retry_after;
+                    if let Some(why) = reply.malformed() {
+                        lock(log).unexpected.push(why);
                     }
+                    let Reply { status, body, .. } = reply;
                     match (status, body["outcome"].as_str()) {
                         (200, Some("approved")) => {
                             tally.ok(took);

@@ -438,6 +438,36 @@ fn check_prompt_and_healed(
     );
 }
 
+/// The fault of a "slow dependency" row: once the load has had 20 successes, `hang` the
+/// dependency for 3 s while sampling the service's RSS every 100 ms, then `release` it and
+/// mark the recovery. Answers the service's RSS before and at its peak, in KiB.
+async fn hang_for_3s(
+    tally: &Tally,
+    pid: u32,
+    hang: impl FnOnce(),
+    release: impl FnOnce(),
+) -> (u64, u64) {
+    tally.wait_oks(20, Duration::from_secs(60)).await;
+    let before = rss_kib(pid);
+    let mut peak = 0;
+    hang();
+    for _ in 0..30 {
+        pause(Duration::from_millis(100)).await;
+        peak = peak.max(rss_kib(pid));
+    }
+    release();
+    tally.recovered();
+    (before, peak)
+}
+
+/// The note of a "slow dependency" row.
+fn hang_note(tally: &Tally, (before, peak): (u64, u64)) -> String {
+    format!(
+        "slowest answer {:.2?}; RSS {before} → {peak} KiB",
+        tally.slowest()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_without_a_restart()
 {
@@ -451,20 +481,14 @@ async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_
     let pid = rig.issuance.pid().expect("running");
     let redis_pid = lock(&rig.redis).pid().expect("redis runs");
     let tally = Tally::default();
-    let mut rss = (0, 0);
-    let (log, ()) = tokio::join!(
+    let (log, rss) = tokio::join!(
         rush(&rig, phones("S", 240 * s, 1), Pace::Open(60), &tally),
-        async {
-            tally.wait_oks(20, Duration::from_secs(60)).await;
-            rss.0 = rss_kib(pid);
-            crate::fault_support::signal(redis_pid, "STOP");
-            for _ in 0..30 {
-                pause(Duration::from_millis(100)).await;
-                rss.1 = rss.1.max(rss_kib(pid));
-            }
-            crate::fault_support::signal(redis_pid, "CONT");
-            tally.recovered();
-        }
+        hang_for_3s(
+            &tally,
+            pid,
+            || crate::fault_support::signal(redis_pid, "STOP"),
+            || crate::fault_support::signal(redis_pid, "CONT")
+        )
     );
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
@@ -473,12 +497,7 @@ async fn a_paused_redis_under_claims_gives_prompt_503s_bounded_memory_and_heals_
         "slow Redis: redis-server paused (SIGSTOP) 3 s under claims, resumed",
         &tally,
         &verdict,
-        format!(
-            "slowest answer {:.2?}; RSS {} → {} KiB",
-            tally.slowest(),
-            rss.0,
-            rss.1
-        ),
+        hang_note(&tally, rss),
     )
     .emit();
     verdict.assert_ok();
@@ -497,18 +516,15 @@ async fn a_paused_redis_under_checkouts_gives_prompt_503s_bounded_memory_and_hea
     let redis_pid = lock(&rig.redis).pid().expect("redis runs");
     let sales = rig.sales("P", 200 * s, 0);
     let tally = Tally::default();
-    let mut rss = (0, 0);
-    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Open(50), &tally), async {
-        tally.wait_oks(20, Duration::from_secs(60)).await;
-        rss.0 = rss_kib(pid);
-        crate::fault_support::signal(redis_pid, "STOP");
-        for _ in 0..30 {
-            pause(Duration::from_millis(100)).await;
-            rss.1 = rss.1.max(rss_kib(pid));
-        }
-        crate::fault_support::signal(redis_pid, "CONT");
-        tally.recovered();
-    });
+    let (log, rss) = tokio::join!(
+        checkout(&rig, sales, Pace::Open(50), &tally),
+        hang_for_3s(
+            &tally,
+            pid,
+            || crate::fault_support::signal(redis_pid, "STOP"),
+            || crate::fault_support::signal(redis_pid, "CONT")
+        )
+    );
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
     check_prompt_and_healed(&mut verdict, &tally, Some(growth), Duration::from_secs(10));
@@ -516,12 +532,7 @@ async fn a_paused_redis_under_checkouts_gives_prompt_503s_bounded_memory_and_hea
         "slow Redis: redis-server paused (SIGSTOP) 3 s under checkouts, resumed",
         &tally,
         &verdict,
-        format!(
-            "slowest answer {:.2?}; RSS {} → {} KiB",
-            tally.slowest(),
-            rss.0,
-            rss.1
-        ),
+        hang_note(&tally, rss),
     )
     .emit();
     verdict.assert_ok();
@@ -541,18 +552,15 @@ async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and
     let pid = rig.redemption.pid().expect("running");
     let sales = rig.sales("Q", 200 * s, 0);
     let tally = Tally::default();
-    let mut rss = (0, 0);
-    let (log, ()) = tokio::join!(checkout(&rig, sales, Pace::Open(50), &tally), async {
-        tally.wait_oks(20, Duration::from_secs(60)).await;
-        rss.0 = rss_kib(pid);
-        proxy.set(Mode::Stall);
-        for _ in 0..30 {
-            pause(Duration::from_millis(100)).await;
-            rss.1 = rss.1.max(rss_kib(pid));
-        }
-        proxy.set(Mode::Pass);
-        tally.recovered();
-    });
+    let (log, rss) = tokio::join!(
+        checkout(&rig, sales, Pace::Open(50), &tally),
+        hang_for_3s(
+            &tally,
+            pid,
+            || proxy.set(Mode::Stall),
+            || proxy.set(Mode::Pass)
+        )
+    );
     let mut verdict = rig.verify(&log).await;
     let growth = rss.1.saturating_sub(rss.0);
     check_prompt_and_healed(&mut verdict, &tally, Some(growth), Duration::from_secs(10));
@@ -560,12 +568,7 @@ async fn a_stalled_postgres_under_checkouts_gives_prompt_503s_bounded_memory_and
         "slow PostgreSQL: a proxy holds every byte 3 s under checkouts, then passes again",
         &tally,
         &verdict,
-        format!(
-            "slowest answer {:.2?}; RSS {} → {} KiB",
-            tally.slowest(),
-            rss.0,
-            rss.1
-        ),
+        hang_note(&tally, rss),
     )
     .emit();
     verdict.assert_ok();
