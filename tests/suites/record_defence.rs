@@ -103,15 +103,7 @@ async fn held(app: &TestApp, campaign: &Campaign, person: &str) -> i64 {
 }
 
 async fn declined_metric(app: &TestApp, reason: &str) -> String {
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     metrics
         .lines()
         .filter(|l| {

@@ -809,15 +809,7 @@ async fn the_published_keys_check_codes_offline_and_ops_endpoints_answer() {
         let resp = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{path}");
     }
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("redemption_holds_outstanding"),
         "{metrics}"

@@ -463,6 +463,18 @@ impl TestApp {
         .await
     }
 
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `SELECT count(*) FROM <table> [WHERE …]`.
     pub async fn count(&self, sql_from_where: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {sql_from_where}"))
