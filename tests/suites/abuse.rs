@@ -124,6 +124,31 @@ async fn claim(
     Answer::read(req.send().await.unwrap()).await
 }
 
+/// Each of `residents` claiming `campaigns` at a person's pace from an address of their own
+/// (203.0.113.n), the n-th starting `first + n × step` ms after the others' flood began.
+fn residents_at_a_normal_pace(
+    http: &reqwest::Client,
+    base: &str,
+    residents: &[String],
+    campaigns: &[i64],
+    (first, step): (u64, u64),
+) -> Vec<tokio::task::JoinHandle<Vec<(Answer, Duration)>>> {
+    residents
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            tokio::spawn(claim_at_a_normal_pace(
+                http.clone(),
+                base.to_owned(),
+                token.clone(),
+                format!("203.0.113.{}", i + 1),
+                campaigns.to_vec(),
+                Duration::from_millis(first + step * u64::try_from(i).unwrap()),
+            ))
+        })
+        .collect()
+}
+
 /// A resident claiming `campaigns` one after the other at a person's pace, from their own
 /// address: each answer with its latency.
 async fn claim_at_a_normal_pace(
@@ -253,20 +278,8 @@ async fn one_person_flooding_claims_from_40_devices_is_held_to_the_person_limit_
             ))
         })
         .collect();
-    let served: Vec<_> = residents
-        .iter()
-        .enumerate()
-        .map(|(i, token)| {
-            tokio::spawn(claim_at_a_normal_pace(
-                app.http.clone(),
-                app.base.clone(),
-                token.clone(),
-                format!("203.0.113.{}", i + 1),
-                campaigns.clone(),
-                Duration::from_millis(100 + 50 * u64::try_from(i).unwrap()),
-            ))
-        })
-        .collect();
+    let served =
+        residents_at_a_normal_pace(&app.http, &app.base, &residents, &campaigns, (100, 50));
     let served: Vec<(Answer, Duration)> = join_all(served)
         .await
         .into_iter()
@@ -394,20 +407,7 @@ async fn one_address_with_2000_identities_is_held_to_the_address_limit_and_other
             (answers, started.elapsed())
         })
     };
-    let served: Vec<_> = residents
-        .iter()
-        .enumerate()
-        .map(|(i, token)| {
-            tokio::spawn(claim_at_a_normal_pace(
-                app.http.clone(),
-                app.base.clone(),
-                token.clone(),
-                format!("203.0.113.{}", i + 1),
-                vec![campaign],
-                Duration::from_millis(40 * u64::try_from(i).unwrap()),
-            ))
-        })
-        .collect();
+    let served = residents_at_a_normal_pace(&app.http, &app.base, &residents, &[campaign], (0, 40));
     let (flood, elapsed) = flood.await.unwrap();
     let served: Vec<(Answer, Duration)> = join_all(served)
         .await
