@@ -45,6 +45,7 @@ mod reconciliation_workflow;
 
 mod record_defence;
 mod redemption_checkout;
+mod redemption_group_commit;
 mod redemption_limits;
 mod schemes_checkout;
 mod terminal_secrets;

@@ -1,11 +1,21 @@
-//! What the checkout remembers of a campaign between requests: its program and refund
-//! policy (fixed once the campaign exists) and whether its budget buckets exist. Both are
-//! read from PostgreSQL once per campaign and process.
+//! What the checkout remembers between requests: a campaign's program and refund policy
+//! (fixed once the campaign exists) and whether its budget buckets exist — both read from
+//! PostgreSQL once per campaign and process — and the spent filter.
+//!
+//! The spent filter ([`Caches::known_spent`]) lets a voucher presented again after it was
+//! spent be refused without a transaction. It only ever says "spent for good" of a voucher
+//! that is: it holds the single-use vouchers this process saw spent by a committed sale of a
+//! campaign whose refund policy is `forfeit` — such a voucher never becomes usable again (a
+//! reversal leaves it spent; only a hold's void or the `restore` policy give a voucher back,
+//! and neither is remembered). Anything else — another process's sale, a forgotten entry —
+//! is "maybe unspent", and PostgreSQL decides as always. It is bounded
+//! ([`SPENT_FILTER_MAX`]): when full it forgets everything and fills again.
 
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::{Arc, RwLock};
-use voucher_core::{CampaignId, ProgramId, RefundPolicy};
+use voucher_core::{CampaignId, ProgramId, RefundPolicy, VoucherId};
 use voucher_store::pg::{budget, campaigns};
 use voucher_store::StoreError;
 
@@ -16,7 +26,12 @@ pub struct Caches {
     policies: Arc<RwLock<HashMap<CampaignId, (ProgramId, RefundPolicy)>>>,
     /// Campaigns whose budget buckets exist.
     budgets_ready: Arc<RwLock<HashSet<CampaignId>>>,
+    /// Single-use vouchers spent for good (see the module documentation).
+    spent: Arc<Mutex<HashSet<VoucherId>>>,
 }
+
+/// Most vouchers the spent filter remembers (about 20 MB); then it starts again empty.
+pub const SPENT_FILTER_MAX: usize = 500_000;
 
 impl Caches {
     /// The campaign's program and refund policy.
@@ -65,5 +80,21 @@ impl Caches {
             s.insert(campaign_id);
         }
         Ok(())
+    }
+
+    /// Whether the voucher is known to be spent for good (`false`: maybe unspent).
+    pub fn known_spent(&self, voucher_id: VoucherId) -> bool {
+        self.spent.lock().is_ok_and(|s| s.contains(&voucher_id))
+    }
+
+    /// Remembers a single-use voucher spent by a committed sale under the `forfeit` policy
+    /// (the caller's to check: see the module documentation).
+    pub fn remember_spent(&self, voucher_id: VoucherId) {
+        if let Ok(mut s) = self.spent.lock() {
+            if s.len() >= SPENT_FILTER_MAX {
+                s.clear();
+            }
+            s.insert(voucher_id);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! [`voucher_platform::metrics`]). Names follow `redemption_<noun>_<unit>`; histograms
 //! have explicit buckets.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 use std::time::Instant;
 use voucher_platform::metrics::LATENCY_BUCKETS;
 
@@ -17,6 +19,15 @@ pub struct Metrics {
     /// `redemption_holds_outstanding`: holds neither captured, voided nor expired
     /// (refreshed from PostgreSQL on each scrape).
     pub holds_outstanding: IntGauge,
+    /// `redemption_group_commit_batch_size`: checkout decisions per group commit.
+    pub batch_size: Histogram,
+    /// `redemption_group_commit_alone_total`: decisions a batch could not take (a lock
+    /// another transaction held, a failure) and that were decided alone after it.
+    pub batch_retried_alone: IntCounter,
+    /// `redemption_spent_filter_hits_total`: checkouts of a voucher the spent filter knows
+    /// spent for good, answered without a transaction (refused, or a retry's stored answer
+    /// replayed).
+    pub spent_filter_hits: IntCounter,
 }
 
 impl Metrics {
@@ -44,6 +55,24 @@ impl Metrics {
             "redemption_holds_outstanding",
             "Holds not yet captured, voided or expired",
         )?;
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "redemption_group_commit_batch_size",
+                "Checkout decisions committed in one transaction by a decider",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 30.0]),
+        )?;
+        let batch_retried_alone = IntCounter::new(
+            "redemption_group_commit_alone_total",
+            "Checkout decisions a group commit left to be decided alone",
+        )?;
+        let spent_filter_hits = IntCounter::new(
+            "redemption_spent_filter_hits_total",
+            "Checkouts of a voucher known spent for good, answered without a transaction",
+        )?;
+        registry.register(Box::new(spent_filter_hits.clone()))?;
+        registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(batch_retried_alone.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(decision_duration.clone()))?;
         registry.register(Box::new(holds_outstanding.clone()))?;
@@ -51,7 +80,16 @@ impl Metrics {
             decisions,
             decision_duration,
             holds_outstanding,
+            batch_size,
+            batch_retried_alone,
+            spent_filter_hits,
         })
+    }
+
+    /// Counts one group commit of `size` decisions.
+    pub fn batch(&self, size: usize) {
+        self.batch_size
+            .observe(f64::from(u32::try_from(size).unwrap_or(u32::MAX)));
     }
 
     /// Counts one decision and its duration.

@@ -49,6 +49,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// Pairing web terminals.
     pub pairing: PairingSettings,
+    /// Group commit of checkout decisions.
+    pub checkout: crate::checkout::group::GroupSettings,
 }
 
 /// Pairing web terminals.
@@ -133,6 +135,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             web: WebSettings::default(),
             pairing: PairingSettings { ttl_secs: 600 },
+            checkout: crate::checkout::group::GroupSettings::default(),
         }
     }
 }
@@ -228,6 +231,9 @@ impl ServiceSettings for Settings {
         }
         if self.idempotency.retention_hours < 24 {
             return invalid("idempotency.retention_hours must be at least 24");
+        }
+        if let Err(message) = self.checkout.validate() {
+            return invalid(message);
         }
         Ok(())
     }

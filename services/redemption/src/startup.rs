@@ -111,6 +111,7 @@ impl Application {
         let platform = PlatformMetrics::new("redemption").context("registering metrics")?;
         let metrics = Metrics::register(&platform.registry).context("registering metrics")?;
         let settings = Arc::new(settings);
+        let (group, deciders) = crate::checkout::group::group(settings.checkout).unzip();
         let state = AppState {
             settings: settings.clone(),
             pg: pg.clone(),
@@ -120,6 +121,7 @@ impl Application {
             metrics: metrics.clone(),
             caches: Caches::default(),
             keyring: keyring.clone(),
+            group,
         };
         let r = &settings.rate_limits;
         let terminal_limit = Arc::new(Limiter::new(r.terminal_per_second, r.terminal_burst));
@@ -175,6 +177,10 @@ impl Application {
             let state = state.clone();
             let limits = (ip_limit, terminal_limit);
             lifecycle.spawn(|cancel| run_housekeeping(state, limits, cancel));
+        }
+        if let Some(deciders) = deciders {
+            let state = state.clone();
+            lifecycle.spawn(|cancel| crate::checkout::group::run(state, deciders, cancel));
         }
         Ok(Application { lifecycle, state })
     }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub caches: Caches,
     /// The key-encryption keys that seal terminal secrets at rest.
     pub keyring: Arc<crate::terminal_secrets::Keyring>,
+    /// The deciders' queue of checkouts (`None`: each decided in its own transaction).
+    pub group: Option<crate::checkout::group::Group>,
 }
 
 impl AppState {

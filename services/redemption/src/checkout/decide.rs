@@ -61,6 +61,9 @@ pub struct Attempt<'a> {
     pub program_id: ProgramId,
     /// The code key epoch the presented code was made with.
     pub code_epoch: u32,
+    /// The budget bucket to try first (a group commit's own, so that its decisions share the
+    /// bucket row it already holds); `None`: spread by the redemption id.
+    pub bucket: Option<i32>,
 }
 
 /// Why a voucher the decision could not spend was refused: expired, a code made with a
@@ -150,12 +153,13 @@ pub async fn decide(
         claims,
         program_id,
         code_epoch,
+        bucket,
     } = *attempt;
     let idem_key = key.as_str();
     let campaign_id = claims.campaign_id;
     let now = state.now_stored();
     let id = RedemptionId(Uuid::now_v7());
-    let bucket = bucket_for(state, id);
+    let bucket = bucket.unwrap_or_else(|| bucket_for(state, id));
     let voucher_id = claims.voucher_id;
     let person = &claims.person_id;
 

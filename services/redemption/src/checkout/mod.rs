@@ -31,6 +31,7 @@
 //! declined: granting nothing would still spend the person's allowance of items.
 
 pub mod decide;
+pub mod group;
 pub mod idempotency;
 pub mod items;
 pub mod lines;
@@ -40,13 +41,15 @@ use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::terminal_auth::Terminal;
 use decide::{decide, Attempt};
+use group::Grouped;
 use idempotency::IdempotencyKey;
 use serde::Deserialize;
 use std::time::Instant;
 use views::{Answer, DeclineView};
 use voucher_core::checkout::{precheck, Decline, Till};
+use voucher_core::dynamic_code::VerifiedCode;
 use voucher_core::token::VoucherClaims;
-use voucher_core::{Fen, ProgramId};
+use voucher_core::{Fen, ProgramId, RefundPolicy, VoucherId};
 use voucher_store::pg::idempotency::{idempotency_claim, idempotency_stored, IdempotencyBegin};
 use voucher_store::StoreError;
 
@@ -142,55 +145,185 @@ async fn run(
         Ok(verified) => Some(campaign_facts(state, &verified.claims).await?),
         Err(_) => None,
     };
-    let program_asked = campaign.as_ref().and_then(|c| c.as_ref().ok()).copied();
-    let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
+    let ready = Ready {
+        terminal: terminal.clone(),
+        key: key.clone(),
+        hash: hash.to_owned(),
+        order_ref: req.order_ref.clone(),
+        order,
+        lines,
+        mode,
+        checked,
+        campaign,
+    };
+    // A voucher known to be spent for good is refused without a transaction (its stored
+    // answer is still replayed to a retry of the request that spent it: [`finish`]).
+    let for_good = spent_for_good(state, &ready).await?;
+    if for_good.is_some_and(|v| state.caches.known_spent(v)) {
+        state.metrics.spent_filter_hits.inc();
+        let refused = Step::Declined(Decline::VoucherAlreadyRedeemed);
+        return finish(state, (ready, refused), started).await;
+    }
+    let step = match &state.group {
+        Some(group) => match group.decide(ready).await? {
+            Grouped::Decided(ready, step) => (*ready, step),
+            Grouped::Alone(ready) => alone(state, *ready).await?,
+        },
+        None => alone(state, ready).await?,
+    };
+    if let (Some(voucher_id), Step::Approved(_)) = (for_good, &step.1) {
+        state.caches.remember_spent(voucher_id);
+    }
+    finish(state, step, started).await
+}
+
+/// The voucher, when a sale that spends it spends it for good: a single-use voucher of a
+/// campaign whose refund policy is `forfeit`, in a sale (a hold may be voided). The spent
+/// filter only remembers those ([`crate::caches`]).
+///
+/// # Errors
+/// Store failures.
+async fn spent_for_good(state: &AppState, ready: &Ready) -> Result<Option<VoucherId>, ApiError> {
+    let Ok(verified) = &ready.checked else {
+        return Ok(None);
+    };
+    if ready.mode != Mode::Sale || !verified.claims.rule.is_single_use() {
+        return Ok(None);
+    }
+    if !matches!(ready.campaign, Some(Ok(_))) {
+        return Ok(None);
+    }
+    let (_, policy) = state
+        .caches
+        .policy_of(&state.pg, verified.claims.campaign_id)
+        .await?;
+    Ok((policy == RefundPolicy::Forfeit).then_some(verified.claims.voucher_id))
+}
+
+/// A checkout checked without the database and ready for its transaction: everything the
+/// decision needs, owned, so that it can be handed to a group commit ([`group`]).
+#[derive(Debug)]
+pub struct Ready {
+    terminal: Terminal,
+    key: IdempotencyKey,
+    hash: String,
+    order_ref: String,
+    order: Fen,
+    lines: Option<lines::OrderLines>,
+    mode: Mode,
+    /// The dynamic code and the checks without a database.
+    checked: Result<VerifiedCode, Decline>,
+    /// The campaign's facts as the record knows them (when the code passed).
+    campaign: Option<Result<ProgramId, Decline>>,
+}
+
+/// What a checkout's transaction came to, before its commit.
+#[derive(Debug)]
+pub enum Step {
+    /// Approved (or held): committed with the transaction, then answered.
+    Approved(Box<views::RedemptionView>),
+    /// The key was not free (a stored answer, another body, a duplicate in flight): nothing
+    /// written.
+    Settled(IdempotencyBegin),
+    /// Declined: nothing written.
+    Declined(Decline),
+    /// The merchant's order reference was used by another request: nothing written.
+    OrderRefUsed,
+}
+
+impl Step {
+    /// Whether the transaction keeps what the step wrote (else it is rolled back).
+    pub fn writes(&self) -> bool {
+        matches!(self, Step::Approved(_))
+    }
+}
+
+/// Takes the idempotency key and decides, on the connection of a transaction the caller
+/// commits when [`Step::writes`] and rolls back otherwise.
+///
+/// # Errors
+/// Store failures (the caller rolls back).
+pub async fn decide_step(
+    state: &AppState,
+    con: &mut sqlx::PgConnection,
+    ready: &Ready,
+    bucket: Option<i32>,
+) -> Result<Step, ApiError> {
+    let program_asked = ready
+        .campaign
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
+        .copied();
     let stale = state.settings.idempotency.stale_in_flight_secs;
     let claim = idempotency_claim(
-        &mut tx,
-        &terminal.merchant_id,
-        key.as_str(),
-        hash,
+        con,
+        &ready.terminal.merchant_id,
+        ready.key.as_str(),
+        &ready.hash,
         program_asked,
         stale,
     )
     .await?;
-    let settled = match claim.begin {
-        IdempotencyBegin::Started => None,
-        begin => Some(settled(state, begin, mode, started)),
-    };
-    if let Some(answer) = settled {
-        // Release the key's lock before answering, not whenever the pool gets round to the
-        // dropped transaction's rollback: a next request with this key must not find it held
-        // (IN_FLIGHT) by a replay that is over. A failed rollback is a broken connection,
-        // whose transaction the server ends anyway.
-        let _ = tx.rollback().await;
-        return answer;
+    if claim.begin != IdempotencyBegin::Started {
+        return Ok(Step::Settled(claim.begin));
     }
-    let decided = match (checked, campaign) {
-        (Err(d), _) | (_, Some(Err(d))) => Ok(Err(d)),
+    let decided = match (&ready.checked, &ready.campaign) {
+        (Err(d), _) | (_, Some(Err(d))) => Ok(Err(*d)),
         (Ok(_), None) => Err(ApiError::internal(anyhow::anyhow!(
             "campaign facts missing after a passed precheck"
         ))),
         (Ok(verified), Some(Ok(program_id))) if claim.approved => {
             let attempt = Attempt {
-                terminal,
-                key,
-                hash,
-                order_ref: &req.order_ref,
-                order,
-                lines: lines.as_ref(),
-                mode,
+                terminal: &ready.terminal,
+                key: &ready.key,
+                hash: &ready.hash,
+                order_ref: &ready.order_ref,
+                order: ready.order,
+                lines: ready.lines.as_ref(),
+                mode: ready.mode,
                 claims: &verified.claims,
-                program_id,
+                program_id: *program_id,
                 code_epoch: verified.epoch,
+                bucket,
             };
-            decide(state, &mut tx, &attempt).await
+            decide(state, con, &attempt).await
         }
         (Ok(_), Some(Ok(_))) => Ok(Err(Decline::MerchantNotApproved)),
     };
     match decided {
-        Ok(Ok(view)) => {
-            tx.commit().await.map_err(StoreError::from)?;
+        Ok(Ok(view)) => Ok(Step::Approved(Box::new(view))),
+        Ok(Err(decline)) => Ok(Step::Declined(decline)),
+        Err(e) if e.is(Code::OrderRefUsed) => Ok(Step::OrderRefUsed),
+        Err(e) => Err(e),
+    }
+}
+
+/// The checkout in a transaction of its own: commit when the step writes, else roll back
+/// (before the answer, so the key is free again for a next request; a failed rollback is a
+/// broken connection, whose transaction the server ends). On a store failure the
+/// transaction is left to the pool: rolling back on a connection that may be gone must not
+/// hold the answer.
+async fn alone(state: &AppState, ready: Ready) -> Result<(Ready, Step), ApiError> {
+    let mut tx = state.pg.begin().await.map_err(StoreError::from)?;
+    let step = decide_step(state, &mut tx, &ready, None).await?;
+    if step.writes() {
+        tx.commit().await.map_err(StoreError::from)?;
+    } else {
+        let _ = tx.rollback().await;
+    }
+    Ok((ready, step))
+}
+
+/// The answer for a step that is over (committed or rolled back): metrics, and for a
+/// decline or `ORDER_REF_USED` the answer a concurrent duplicate committed meanwhile.
+async fn finish(
+    state: &AppState,
+    (ready, step): (Ready, Step),
+    started: Instant,
+) -> Result<Answer, ApiError> {
+    let mode = ready.mode;
+    match step {
+        Step::Approved(view) => {
             let reason = view.notice.clone().unwrap_or_default();
             state
                 .metrics
@@ -200,13 +333,9 @@ async fn run(
                 body: serde_json::to_value(&view).map_err(ApiError::internal)?,
             })
         }
-        Ok(Err(decline)) => {
-            // Rolled back: nothing written, the key is free again (before the answer; a
-            // failed rollback is a broken connection, whose transaction the server ends).
-            let _ = tx.rollback().await;
-            if let Some(answer) =
-                decided_meanwhile(state, terminal, key, hash, mode, started).await?
-            {
+        Step::Settled(begin) => settled(state, begin, mode, started),
+        Step::Declined(decline) => {
+            if let Some(answer) = decided_meanwhile(state, &ready, started).await? {
                 return answer;
             }
             state
@@ -217,19 +346,12 @@ async fn run(
                 body: serde_json::to_value(DeclineView::of(decline)).map_err(ApiError::internal)?,
             })
         }
-        Err(e) if e.is(Code::OrderRefUsed) => {
-            // A healthy connection (the database answered): release the key as for a decline.
-            let _ = tx.rollback().await;
-            if let Some(answer) =
-                decided_meanwhile(state, terminal, key, hash, mode, started).await?
-            {
+        Step::OrderRefUsed => {
+            if let Some(answer) = decided_meanwhile(state, &ready, started).await? {
                 return answer;
             }
-            Err(e)
+            Err(ApiError::new(Code::OrderRefUsed))
         }
-        // Other failures leave the transaction to the pool, as before: rolling back on a
-        // connection that may be gone must not hold the answer.
-        Err(e) => Err(e),
     }
 }
 
@@ -264,14 +386,17 @@ fn settled(
 /// Store failures.
 async fn decided_meanwhile(
     state: &AppState,
-    terminal: &Terminal,
-    key: &IdempotencyKey,
-    hash: &str,
-    mode: Mode,
+    ready: &Ready,
     started: Instant,
 ) -> Result<Option<Result<Answer, ApiError>>, ApiError> {
-    let stored = idempotency_stored(&state.pg, &terminal.merchant_id, key.as_str(), hash).await?;
-    Ok(stored.map(|begin| settled(state, begin, mode, started)))
+    let stored = idempotency_stored(
+        &state.pg,
+        &ready.terminal.merchant_id,
+        ready.key.as_str(),
+        &ready.hash,
+    )
+    .await?;
+    Ok(stored.map(|begin| settled(state, begin, ready.mode, started)))
 }
 
 /// The voucher's program as the record knows it, with the campaign's budget buckets made
