@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local demo and the tests need, and only what is missing:
-#   PostgreSQL (server: initdb/pg_ctl under /usr/lib/postgresql/*/bin; client: psql),
-#   redis-server and redis-cli, curl, jq, pkg-config, a C compiler (for `ring`),
+#   PostgreSQL (server: initdb/pg_ctl under /usr/lib/postgresql/*/bin; client: psql, and
+#   pgbench for the benchmark's baselines), redis-server, redis-cli and redis-benchmark (a
+#   baseline too), curl, jq, pkg-config, a C compiler (for `ring`),
 #   Node.js and npm (the pages are built with them), Debian's Chromium and ChromeDriver
 #   (the browser tests; browsers cannot be downloaded here), a CJK font (so screenshots of the
 #   pages show Chinese), and a Rust toolchain (rustup, stable) when no `cargo` is found.
@@ -19,8 +20,10 @@ if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ] || [ ! -x "$pg_bin/pg_ctl" ]; t
   missing+=(postgresql)
 fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
@@ -59,7 +62,7 @@ fi
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ] \
   || die "initdb/pg_ctl not found under /usr/lib/postgresql/*/bin"
-for c in psql redis-server redis-cli curl jq node npm chromium chromedriver; do
+for c in psql pgbench redis-server redis-cli redis-benchmark curl jq node npm chromium chromedriver; do
   command -v "$c" >/dev/null 2>&1 || die "$c is still missing"
 done
 

@@ -192,7 +192,7 @@ full_page_writes = on"
 listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$sockdir'
-max_connections = 300
+max_connections = 700
 shared_buffers = 128MB
 $durability
 EOF

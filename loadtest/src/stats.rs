@@ -6,7 +6,7 @@
 //! merged once, at the end, into a [`Summary`].
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -212,7 +212,7 @@ fn per_sec(count: u64, micros: u64) -> u64 {
 }
 
 /// Latency percentiles, µs.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Median.
     pub p50: u64,

@@ -1,18 +1,23 @@
 //! The benchmark: `bench rush`, `bench baseline-redis`, `bench baseline-pg`, `bench checkout`,
-//! `bench mixed` run one scenario; `bench standard` runs them all and writes the reports
-//! (`deploy/local/bench.sh` starts everything and runs it). Exits non-zero when an invariant
-//! broke.
+//! `bench mixed` run one scenario; `bench standard` runs them all, with the baselines swept
+//! (`redis-benchmark` and `pgbench` included), and writes the reports
+//! (`deploy/local/bench.sh` starts everything and runs it); `bench readme` renders a report
+//! into the README (or checks that the README shows it). Exits non-zero when an invariant
+//! broke or, with `readme --check`, when the README differs.
 
 use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
 use loadtest::client::admin_key;
 use loadtest::driver::Pace;
+use loadtest::readme;
 use loadtest::residents::load_idp_key;
 use loadtest::scenario::baseline_pg::{self, PgTarget};
 use loadtest::scenario::baseline_redis::{self, RedisTarget};
 use loadtest::scenario::checkout::{self, CheckoutTarget, CheckoutWorkload};
 use loadtest::scenario::mixed;
+use loadtest::scenario::pg_redeem::{PgRedeemPlan, PgRedeemTarget};
+use loadtest::scenario::redis_minimal::{RedisMinimalPlan, RedisMinimalTarget};
 use loadtest::scenario::rush::{self, RushTarget, CITY, PROVINCE};
 use loadtest::scenario::Workload;
 use loadtest::standard::{
@@ -75,6 +80,20 @@ enum Command {
     },
     /// All of them, reports written to `<reports-dir>/<name>.{json,md,png}`.
     Standard(Box<StandardArgs>),
+    /// Renders a report's tables into the README between `<!-- bench:begin -->` and
+    /// `<!-- bench:end -->`, and names the report in `LATEST` beside it.
+    Readme {
+        /// The report's JSON (e.g. loadtest/reports/standard-….json).
+        #[arg(long)]
+        report: PathBuf,
+        /// The README.
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+        /// Change nothing; exit non-zero when the README differs from what the report
+        /// renders.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// The redemption service under test.
@@ -196,8 +215,10 @@ struct PgArgs {
     /// The database the baseline (re)creates.
     #[arg(long, default_value = "vp_bench_pg_baseline")]
     pg_baseline_db: String,
-    /// Connections in its pool.
-    #[arg(long, default_value_t = 100)]
+    /// Connections in its pool, at most (the cluster's max_connections, 700 with
+    /// `deploy/local/postgres.sh`, is shared with the services; a sweep point asking for more
+    /// keeps its claims in flight over this many).
+    #[arg(long, default_value_t = 512)]
     pg_pool: u32,
 }
 
@@ -279,9 +300,53 @@ struct StandardArgs {
     /// Stock of the PostgreSQL baseline.
     #[arg(long, default_value_t = 100_000)]
     pg_stock: u32,
-    /// The PostgreSQL baseline stops issuing after this many seconds.
-    #[arg(long, default_value_t = 15)]
+    /// Each point of the PostgreSQL baseline stops issuing after this many seconds.
+    #[arg(long, default_value_t = 10)]
     pg_max_secs: u64,
+    /// Claims in flight at each point of the PostgreSQL baseline's sweep (the best is the
+    /// baseline).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,512")]
+    pg_sweep: Vec<usize>,
+    /// The open-loop rush's arrival rate, attempts/s (0: not run). Its p99 is the p99 target.
+    #[arg(long, default_value_t = 10_000)]
+    open_rate: u64,
+    /// The open-loop rush stops issuing after this many seconds.
+    #[arg(long, default_value_t = 15)]
+    open_secs: u64,
+    /// Stock of the open-loop rush (default: rate × seconds ÷ 2, about what half of the
+    /// attempts — the first phone of each resident — claim).
+    #[arg(long)]
+    open_stock: Option<u32>,
+    /// Script calls per point of the redis-benchmark sweep (0: not run).
+    #[arg(long, default_value_t = 200_000)]
+    redis_benchmark_calls: u64,
+    /// redis-benchmark client counts (`-c`).
+    #[arg(long, value_delimiter = ',', default_value = "64,256,512")]
+    redis_benchmark_clients: Vec<u32>,
+    /// redis-benchmark pipeline depths (`-P`), each tried with every client count.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    redis_benchmark_pipelines: Vec<u32>,
+    /// Persons are drawn from this many (`-r`).
+    #[arg(long, default_value_t = 100_000_000)]
+    redis_benchmark_keyspace: u64,
+    /// Key prefix of the minimal script (keys `<prefix>:{minimal}:…`).
+    #[arg(long, default_value = "bench")]
+    redis_benchmark_prefix: String,
+    /// Seconds per point of the pgbench sweep (0: not run).
+    #[arg(long, default_value_t = 10)]
+    pgbench_secs: u32,
+    /// pgbench client counts (`-c`), one point each.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pgbench_clients: Vec<u32>,
+    /// pgbench threads (`-j`).
+    #[arg(long, default_value_t = 2)]
+    pgbench_threads: u32,
+    /// Vouchers pre-filled for pgbench.
+    #[arg(long, default_value_t = 300_000)]
+    pgbench_vouchers: u32,
+    /// The database pgbench (re)creates.
+    #[arg(long, default_value = "vp_bench_pg_redeem")]
+    pgbench_db: String,
     /// Phones per resident.
     #[arg(long, default_value_t = 2)]
     devices: usize,
@@ -406,6 +471,33 @@ async fn main() -> Result<()> {
             require_invariants(&[&report.rush])?;
             return require_checkout_invariants(&[&report.checkout]);
         }
+        Command::Readme {
+            report,
+            readme: path,
+            check,
+        } => {
+            return match readme::update(&report, &path, check)? {
+                readme::Outcome::UpToDate => {
+                    eprintln!("{} shows {}", path.display(), report.display());
+                    Ok(())
+                }
+                readme::Outcome::Written => {
+                    eprintln!("wrote {} from {}", path.display(), report.display());
+                    Ok(())
+                }
+                readme::Outcome::Differs {
+                    line,
+                    found,
+                    expected,
+                } => anyhow::bail!(
+                    "{} does not show {} (line {line}):\n  README: {found}\n  report: {expected}\nrun: bench readme --report {} --readme {}",
+                    path.display(),
+                    report.display(),
+                    report.display(),
+                    path.display()
+                ),
+            };
+        }
         Command::Standard(a) => {
             let name = a
                 .name
@@ -416,10 +508,38 @@ async fn main() -> Result<()> {
                 reports_dir: a.reports_dir.clone(),
                 rush_target: a.service.target()?,
                 rush: load(a.rush_stock, &a, a.rate, 0),
+                rush_open_loop: (a.open_rate > 0).then(|| {
+                    let stock = a.open_stock.unwrap_or_else(|| {
+                        u32::try_from(a.open_rate.saturating_mul(a.open_secs) / 2)
+                            .unwrap_or(u32::MAX)
+                    });
+                    load(stock, &a, Some(a.open_rate), a.open_secs)
+                }),
                 redis_target: a.redis.target(),
                 redis: load(a.redis_stock, &a, None, 0),
+                redis_minimal_target: RedisMinimalTarget {
+                    url: a.redis.url.clone(),
+                    prefix: a.redis_benchmark_prefix.clone(),
+                },
+                redis_minimal: RedisMinimalPlan {
+                    calls: a.redis_benchmark_calls,
+                    clients: a.redis_benchmark_clients.clone(),
+                    pipelines: a.redis_benchmark_pipelines.clone(),
+                    keyspace: a.redis_benchmark_keyspace,
+                },
                 pg_target: a.pg.target(),
                 pg: load(a.pg_stock, &a, None, a.pg_max_secs),
+                pg_sweep: a.pg_sweep.clone(),
+                pg_redeem_target: PgRedeemTarget {
+                    admin_url: a.pg.pg_admin_url.clone(),
+                    database: a.pgbench_db.clone(),
+                },
+                pg_redeem: PgRedeemPlan {
+                    vouchers: a.pgbench_vouchers,
+                    clients: a.pgbench_clients.clone(),
+                    threads: a.pgbench_threads,
+                    secs: a.pgbench_secs,
+                },
                 checkout: if a.no_checkout {
                     None
                 } else {

@@ -14,15 +14,24 @@
 //! campaign, which is what makes the per-person count check race-free under READ COMMITTED
 //! (two phones of one person cannot both see zero). Checking the count first would be faster
 //! and wrong. That hot row is the price of doing the claim in the database.
+//!
+//! How many connections fight over that row decides how fast it goes, so the standard run
+//! [`sweep`]s the pool (16, 32, 64 and 512 claims in flight, a fresh database each) and takes
+//! the best as the baseline: the design run as well as it runs, not at its worst. A point
+//! asking for more connections than the target's `pool` (the cluster's `max_connections` is
+//! shared with the services) keeps its claims in flight with the pool capped; the point
+//! records both.
 
 use super::{
-    check_common, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT, SOLD_OUT,
+    check_common, Point, Scenario, ScenarioReport, Workload, CLAIMED, PER_PERSON_LIMIT, SOLD_OUT,
 };
-use crate::driver::drive;
+use crate::driver::{drive, Pace};
+use crate::fixed::Fixed;
 use crate::invariants::Invariants;
 use crate::residents::bench_person_id;
 use crate::stats::Outcome;
 use anyhow::{Context, Result};
+use serde::Serialize;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -38,7 +47,8 @@ pub struct PgTarget {
     pub admin_url: String,
     /// The database to (re)create for the baseline.
     pub database: String,
-    /// Connections in the pool (the concurrency is capped by it, as in a real service).
+    /// Connections in the pool, at most (the concurrency is capped by it, as in a real
+    /// service).
     pub pool: u32,
 }
 
@@ -252,4 +262,109 @@ pub async fn run(target: &PgTarget, w: &Workload) -> Result<ScenarioReport> {
         redis_memory: None,
         rss: None,
     })
+}
+
+/// One point of the pool sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgSweepPoint {
+    /// Claims in flight (the driver's closed-loop concurrency).
+    pub connections: usize,
+    /// Connections the pool opened (`connections`, capped by the target's pool).
+    pub pool: u32,
+    /// Claims per second.
+    pub claims_per_sec: u64,
+    /// Attempts per second.
+    pub requests_per_sec: u64,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+    /// The median in ms.
+    pub p50_ms: Fixed,
+    /// The 99th percentile in ms.
+    pub p99_ms: Fixed,
+    /// Whether every attempt was made (not cut at the deadline).
+    pub completed: bool,
+    /// The point's checks.
+    pub invariants: Invariants,
+    /// Whether this is the best point (the one reported as `baseline_pg`).
+    pub best: bool,
+}
+
+impl PgSweepPoint {
+    /// The point of run `r` made with `pool` connections.
+    pub fn of(r: &ScenarioReport, pool: u32) -> PgSweepPoint {
+        let l = r.summary.latency_us;
+        PgSweepPoint {
+            connections: r.workload.pace.concurrency(),
+            pool,
+            claims_per_sec: r.claims_per_sec(),
+            requests_per_sec: r.summary.requests_per_sec,
+            p50_us: l.p50,
+            p99_us: l.p99,
+            p50_ms: Fixed::ms_from_us(l.p50),
+            p99_ms: Fixed::ms_from_us(l.p99),
+            completed: r.completed,
+            invariants: r.invariants.clone(),
+            best: false,
+        }
+    }
+}
+
+impl Point for PgSweepPoint {
+    fn per_sec(&self) -> u64 {
+        self.claims_per_sec
+    }
+
+    fn set_best(&mut self, best: bool) {
+        self.best = best;
+    }
+}
+
+/// The sweep's result: the best run in full, and every point.
+#[derive(Debug, Clone)]
+pub struct PgSweep {
+    /// The best run.
+    pub best: ScenarioReport,
+    /// Every point in order, the best marked.
+    pub points: Vec<PgSweepPoint>,
+}
+
+/// Runs the baseline once per entry of `connections` (that many claims in flight, the pool
+/// capped at the target's), each on a fresh database, calling `each` after every run.
+/// `None` when `connections` is empty.
+///
+/// # Errors
+/// A run failed (see [`run`]).
+pub async fn sweep(
+    target: &PgTarget,
+    w: &Workload,
+    connections: &[usize],
+    each: impl Fn(&ScenarioReport),
+) -> Result<Option<PgSweep>> {
+    let mut runs = Vec::with_capacity(connections.len());
+    for &n in connections {
+        let pool = u32::try_from(n.max(1))
+            .unwrap_or(u32::MAX)
+            .min(target.pool.max(1));
+        let t = PgTarget {
+            pool,
+            ..target.clone()
+        };
+        let mut point = *w;
+        point.pace = Pace::Closed {
+            concurrency: n.max(1),
+        };
+        let r = run(&t, &point).await?;
+        each(&r);
+        runs.push((PgSweepPoint::of(&r, pool), r));
+    }
+    let (mut points, reports): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
+    let Some(best) = super::mark_best(&mut points) else {
+        return Ok(None);
+    };
+    Ok(reports
+        .into_iter()
+        .nth(best)
+        .map(|best| PgSweep { best, points }))
 }

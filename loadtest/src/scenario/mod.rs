@@ -13,6 +13,14 @@
 //!   terminals; verified in PostgreSQL (no double redemption, caps, budgets).
 //! - [`mixed`]: a new campaign's rush and the checkout at once.
 //!
+//! Two more anchors are measured by the alternatives' own load generators ([`tool`]), swept
+//! over their settings, the best point kept ([`Sweep`]):
+//!
+//! - [`redis_minimal`]: a minimal claim script (stock, person count, record, outbox) driven by
+//!   `redis-benchmark` — the most any claim can do on this Redis.
+//! - [`pg_redeem`]: the minimal durable redemption (`UPDATE` + `INSERT`, one transaction)
+//!   driven by `pgbench` — the most any checkout can commit on this PostgreSQL.
+//!
 //! The claim scenarios report a [`ScenarioReport`]; the checkout, whose workload has another
 //! shape (vouchers, terminals, duplicates), a [`checkout::CheckoutReport`].
 
@@ -20,7 +28,10 @@ pub mod baseline_pg;
 pub mod baseline_redis;
 pub mod checkout;
 pub mod mixed;
+pub mod pg_redeem;
+pub mod redis_minimal;
 pub mod rush;
+pub mod tool;
 
 use crate::driver::Pace;
 use crate::invariants::Invariants;
@@ -34,6 +45,8 @@ use serde::Serialize;
 pub enum Scenario {
     /// HTTP claims against the issuance service.
     Rush,
+    /// HTTP claims at a fixed arrival rate (the p99 target's run).
+    RushOpenLoop,
     /// The claim script straight at Redis.
     BaselineRedis,
     /// One PostgreSQL transaction per claim.
@@ -51,6 +64,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Rush => "rush (HTTP)",
+            Scenario::RushOpenLoop => "rush (HTTP, open loop)",
             Scenario::BaselineRedis => "raw Redis script",
             Scenario::BaselinePg => "PostgreSQL transaction",
             Scenario::Checkout => "checkout (HTTP)",
@@ -97,6 +111,48 @@ impl Workload {
     /// The deadline handed to the driver.
     pub fn deadline(&self) -> Option<std::time::Duration> {
         (self.max_secs > 0).then(|| std::time::Duration::from_secs(self.max_secs))
+    }
+}
+
+/// A point of a baseline's sweep: its rate, and whether it is the best.
+pub trait Point {
+    /// What the sweep maximises (claims or transactions per second).
+    fn per_sec(&self) -> u64;
+    /// Marks it the best (or not).
+    fn set_best(&mut self, best: bool);
+}
+
+/// Marks the fastest point (the first of equals) and returns its index; `None` when there
+/// is none.
+pub fn mark_best<P: Point>(points: &mut [P]) -> Option<usize> {
+    let best = points
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| a.per_sec().cmp(&b.per_sec()).then(j.cmp(i)))
+        .map(|(i, _)| i)?;
+    for (i, p) in points.iter_mut().enumerate() {
+        p.set_best(i == best);
+    }
+    Some(best)
+}
+
+/// A baseline measured at several settings: the best point, and all of them in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep<P> {
+    /// The fastest point.
+    pub best: P,
+    /// Every point (`best: true` on the fastest).
+    pub sweep: Vec<P>,
+}
+
+impl<P: Point + Clone> Sweep<P> {
+    /// The sweep of `points`, the best marked; `None` when there is none.
+    pub fn of(mut points: Vec<P>) -> Option<Sweep<P>> {
+        let best = mark_best(&mut points)?;
+        Some(Sweep {
+            best: points.get(best)?.clone(),
+            sweep: points,
+        })
     }
 }
 
