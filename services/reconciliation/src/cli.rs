@@ -194,17 +194,21 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Fills the database with one day of generated redemptions (benchmark).
+    /// Fills the database with a period of generated redemptions (benchmark): one day, or
+    /// `--days` days from `--day` (a month: `--days 31`). Meant for a fresh database.
     GenBench {
-        /// Redemptions.
+        /// Redemptions in the period, spread evenly over it.
         #[arg(long, default_value_t = 1_000_000)]
         redemptions: i64,
-        /// Merchants.
+        /// Merchants (at least 12: one per campaign).
         #[arg(long, default_value_t = 2_400)]
         merchants: i64,
-        /// The day (Beijing).
+        /// The first day (Beijing).
         #[arg(long)]
         day: NaiveDate,
+        /// Days in the period.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
     },
 }
 
@@ -427,21 +431,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode, ReconError> {
             redemptions,
             merchants,
             day,
+            days,
         } => {
             let pool = pg(&cli.database_url).await?;
             let started = std::time::Instant::now();
-            let program = bench::generate(
-                &pool,
-                &bench::BenchSpec {
-                    redemptions: *redemptions,
-                    merchants: *merchants,
-                    day: *day,
-                },
-            )
-            .await?;
+            let spec = bench::BenchSpec {
+                redemptions: *redemptions,
+                merchants: *merchants,
+                day: *day,
+                days: *days,
+            };
+            let g = bench::generate(&pool, &spec).await?;
             println!(
-                "generated program {program}: {redemptions} redemptions by {merchants} merchants on {day} in {} ms",
-                started.elapsed().as_millis()
+                "generated program {}: {redemptions} redemptions by {merchants} merchants in {} in {} ms \
+                 (copy {} ms, indexes {} ms, vacuum {} ms)",
+                g.program,
+                spec.period()?,
+                started.elapsed().as_millis(),
+                g.copy.as_millis(),
+                g.indexes.as_millis(),
+                g.vacuum.as_millis()
             );
         }
     }
