@@ -15,6 +15,7 @@
 #   deploy/local/bench.sh [bench standard options, e.g. --rush-stock 50000 --redis-stock 1000000]
 #   deploy/local/bench.sh replica-cost [bench rush options, e.g. --stock 20000 --concurrency 256]
 #   deploy/local/bench.sh checkout [bench checkout options, e.g. --vouchers 20000 --checkout-max-secs 15]
+#   deploy/local/bench.sh rush [bench rush options, e.g. --stock 50000 --concurrency 512]
 #
 # Redis runs as a master and a replica (deploy/local/redis.sh); the issuance service
 # acknowledges a claim once the replica holds it (redis.ack_replicas, default 1).
@@ -23,7 +24,8 @@
 # replica barrier), and prints the four headlines (README, "Redis durability").
 #
 # `checkout` runs the checkout on its own (128 terminals, closed loop, the standard mix) on the
-# same stack, to measure a checkout lever quickly; it prints the run's JSON report.
+# same stack, to measure a checkout lever quickly; it prints the run's JSON report. `rush` does
+# the same for the HTTP rush (e.g. with APP__SERVER__WORKERS=1 to try a lever).
 #
 # Environment: VP_BENCH_PG_PORT (55434), VP_BENCH_REDIS_PORT (56380; its replica on the port
 # 1000 below), VP_BENCH_ISSUANCE_PORT (18080), VP_BENCH_REDEMPTION_PORT (18081) — its own
@@ -109,6 +111,13 @@ trap cleanup EXIT
 echo "== issuance on :$APP__SERVER__PORT (pid $ISSUANCE_PID, log $STATE/issuance-bench$TAG.log) =="
 echo "== redemption on :$REDEMPTION_PORT (pid $REDEMPTION_PID, log $STATE/redemption-bench$TAG.log) ${VP_BENCH_REDEMPTION_ENV:-} =="
 env | grep '^APP__' | grep -v -E 'URL|SECRET' | sort | sed 's/^/   /'
+
+if [ "${1:-}" = rush ]; then
+  shift
+  "$BIN/bench" rush --issuance "http://127.0.0.1:$APP__SERVER__PORT" --secrets-dir "$SECRETS" \
+    --redis-url "$REDIS_URL" --pg-url "$APP__POSTGRES__URL" --issuance-pid "$ISSUANCE_PID" "$@"
+  exit $?
+fi
 
 if [ "${1:-}" = checkout ]; then
   shift
