@@ -64,6 +64,10 @@ pub struct Attempt<'a> {
     /// The budget bucket to try first (a group commit's own, so that its decisions share the
     /// bucket row it already holds); `None`: spread by the redemption id.
     pub bucket: Option<i32>,
+    /// Decided inside a group commit's batch, in a savepoint of its own that the batch rolls
+    /// back on any error: the threshold sale then saves its own savepoint's round trip, and
+    /// leaves the rare case of no free bucket to be decided alone after the batch.
+    pub in_batch: bool,
 }
 
 /// Why a voucher the decision could not spend was refused: expired, a code made with a
@@ -154,6 +158,7 @@ pub async fn decide(
         program_id,
         code_epoch,
         bucket,
+        in_batch,
     } = *attempt;
     let idem_key = key.as_str();
     let campaign_id = claims.campaign_id;
@@ -210,7 +215,9 @@ pub async fn decide(
                 let view = RedemptionView::of(&record, false);
                 let body = serde_json::to_value(&view).map_err(ApiError::internal)?;
                 let event = (mode == Mode::Sale).then(|| redeemed_event(&record, now));
-                db::savepoint(tx).await?;
+                if !in_batch {
+                    db::savepoint(tx).await?;
+                }
                 match db::redeem_single_use(
                     tx,
                     claims,
@@ -235,6 +242,13 @@ pub async fn decide(
                     Ok(SingleUse::NotIssued) => {
                         let state = token_vouchers::voucher_state(tx, voucher_id).await?;
                         return Ok(Err(not_spendable(state, code_epoch)));
+                    }
+                    Ok(SingleUse::BudgetBusy) if in_batch => {
+                        // The batch rolls this decision back to its own savepoint; alone,
+                        // after the batch, it may gather across buckets.
+                        return Err(ApiError::unavailable(anyhow::anyhow!(
+                            "no budget bucket free in a batch: decided alone"
+                        )));
                     }
                     Ok(SingleUse::BudgetBusy) => {
                         // Undo the attempt: besides spending the voucher it may hold the lock

@@ -32,6 +32,7 @@
 use super::{decide_step, Ready, Step};
 use crate::error::ApiError;
 use crate::state::AppState;
+use sqlx::Executor as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -239,6 +240,8 @@ async fn collect(rx: &mut mpsc::Receiver<Job>, first: Job, settings: &GroupSetti
     batch
 }
 
+const SAVEPOINT: &str = "SAVEPOINT grouped_decision";
+
 /// One batch in one transaction; every job answered after it ends.
 async fn decide_batch(state: &AppState, batch: Vec<Job>, bucket: i32, lock_wait_ms: u32) {
     let size = batch.len();
@@ -246,13 +249,12 @@ async fn decide_batch(state: &AppState, batch: Vec<Job>, bucket: i32, lock_wait_
     let mut done: Vec<(Job, Result<Step, ApiError>)> = Vec::with_capacity(size);
     let ended = async {
         let mut tx = state.pg.begin().await?;
-        sqlx::query(&format!("SET LOCAL lock_timeout = '{lock_wait_ms}ms'"))
-            .execute(&mut *tx)
-            .await?;
-        for job in batch {
-            sqlx::query("SAVEPOINT grouped_decision")
-                .execute(&mut *tx)
-                .await?;
+        // Round trips: the lock timeout with the first savepoint, and each decision's end
+        // with the next one's savepoint, in one simple query each.
+        let mut next = format!("SET LOCAL lock_timeout = '{lock_wait_ms}ms'; {SAVEPOINT}");
+        let mut jobs = batch.into_iter().peekable();
+        while let Some(job) = jobs.next() {
+            (&mut *tx).execute(next.as_str()).await?;
             let step = decide_step(state, &mut tx, &job.ready, Some(bucket)).await;
             let end = if step.as_ref().is_ok_and(Step::writes) {
                 "RELEASE SAVEPOINT grouped_decision"
@@ -260,7 +262,11 @@ async fn decide_batch(state: &AppState, batch: Vec<Job>, bucket: i32, lock_wait_
                 "ROLLBACK TO SAVEPOINT grouped_decision"
             };
             done.push((job, step));
-            sqlx::query(end).execute(&mut *tx).await?;
+            if jobs.peek().is_some() {
+                next = format!("{end}; {SAVEPOINT}");
+            } else {
+                (&mut *tx).execute(end).await?;
+            }
         }
         tx.commit().await
     }

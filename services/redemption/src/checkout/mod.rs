@@ -239,7 +239,8 @@ impl Step {
 }
 
 /// Takes the idempotency key and decides, on the connection of a transaction the caller
-/// commits when [`Step::writes`] and rolls back otherwise.
+/// commits when [`Step::writes`] and rolls back otherwise. `bucket`: decided in a group
+/// commit's batch, in a savepoint the batch rolls back on any error, preferring that bucket.
 ///
 /// # Errors
 /// Store failures (the caller rolls back).
@@ -285,6 +286,7 @@ pub async fn decide_step(
                 program_id: *program_id,
                 code_epoch: verified.epoch,
                 bucket,
+                in_batch: bucket.is_some(),
             };
             decide(state, con, &attempt).await
         }
