@@ -232,9 +232,7 @@ impl ServiceSettings for Settings {
         if self.idempotency.retention_hours < 24 {
             return invalid("idempotency.retention_hours must be at least 24");
         }
-        if let Err(message) = self.checkout.validate() {
-            return invalid(message);
-        }
+        self.checkout.validate()?;
         Ok(())
     }
 }

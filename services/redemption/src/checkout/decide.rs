@@ -61,13 +61,12 @@ pub struct Attempt<'a> {
     pub program_id: ProgramId,
     /// The code key epoch the presented code was made with.
     pub code_epoch: u32,
-    /// The budget bucket to try first (a group commit's own, so that its decisions share the
-    /// bucket row it already holds); `None`: spread by the redemption id.
+    /// `Some`: decided inside a group commit's batch, trying the batch's own budget bucket
+    /// first (so that its decisions share the bucket row it already holds), in a savepoint of
+    /// its own that the batch rolls back on any error — the threshold sale then saves its own
+    /// savepoint's round trip, and leaves the rare case of no free bucket to be decided alone
+    /// after the batch. `None`: alone, the bucket spread by the redemption id.
     pub bucket: Option<i32>,
-    /// Decided inside a group commit's batch, in a savepoint of its own that the batch rolls
-    /// back on any error: the threshold sale then saves its own savepoint's round trip, and
-    /// leaves the rare case of no free bucket to be decided alone after the batch.
-    pub in_batch: bool,
 }
 
 /// Why a voucher the decision could not spend was refused: expired, a code made with a
@@ -158,8 +157,8 @@ pub async fn decide(
         program_id,
         code_epoch,
         bucket,
-        in_batch,
     } = *attempt;
+    let in_batch = bucket.is_some();
     let idem_key = key.as_str();
     let campaign_id = claims.campaign_id;
     let now = state.now_stored();

@@ -41,6 +41,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use voucher_platform::settings::{invalid, SettingsError};
 
 /// Group commit settings (section `checkout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -76,22 +77,22 @@ impl GroupSettings {
     /// Checks the bounds.
     ///
     /// # Errors
-    /// A message naming the setting.
-    pub fn validate(&self) -> Result<(), &'static str> {
+    /// [`SettingsError::Invalid`] naming the setting.
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if self.deciders > 64 {
-            return Err("checkout.deciders must be 0-64");
+            return invalid("checkout.deciders must be 0-64");
         }
         if self.batch_max == 0 || self.batch_max > 30 {
-            return Err("checkout.batch_max must be 1-30");
+            return invalid("checkout.batch_max must be 1-30");
         }
         if self.batch_wait_us > 50_000 {
-            return Err("checkout.batch_wait_us must be at most 50000 (50 ms)");
+            return invalid("checkout.batch_wait_us must be at most 50000 (50 ms)");
         }
         if self.queue == 0 {
-            return Err("checkout.queue must be positive");
+            return invalid("checkout.queue must be positive");
         }
         if self.batch_lock_wait_ms == 0 || self.batch_lock_wait_ms > 1_000 {
-            return Err("checkout.batch_lock_wait_ms must be 1-1000");
+            return invalid("checkout.batch_lock_wait_ms must be 1-1000");
         }
         Ok(())
     }

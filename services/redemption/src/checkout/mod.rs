@@ -141,10 +141,12 @@ async fn run(
         till,
         order,
     );
-    let campaign = match &checked {
+    let facts = match &checked {
         Ok(verified) => Some(campaign_facts(state, &verified.claims).await?),
         Err(_) => None,
     };
+    let for_good = spent_for_good(&checked, facts.as_ref(), mode);
+    let campaign = facts.map(|f| f.map(|(program_id, _)| program_id));
     let ready = Ready {
         terminal: terminal.clone(),
         key: key.clone(),
@@ -158,7 +160,6 @@ async fn run(
     };
     // A voucher known to be spent for good is refused without a transaction (its stored
     // answer is still replayed to a retry of the request that spent it: [`finish`]).
-    let for_good = spent_for_good(state, &ready).await?;
     if for_good.is_some_and(|v| state.caches.known_spent(v)) {
         state.metrics.spent_filter_hits.inc();
         let refused = Step::Declined(Decline::VoucherAlreadyRedeemed);
@@ -180,24 +181,15 @@ async fn run(
 /// The voucher, when a sale that spends it spends it for good: a single-use voucher of a
 /// campaign whose refund policy is `forfeit`, in a sale (a hold may be voided). The spent
 /// filter only remembers those ([`crate::caches`]).
-///
-/// # Errors
-/// Store failures.
-async fn spent_for_good(state: &AppState, ready: &Ready) -> Result<Option<VoucherId>, ApiError> {
-    let Ok(verified) = &ready.checked else {
-        return Ok(None);
-    };
-    if ready.mode != Mode::Sale || !verified.claims.rule.is_single_use() {
-        return Ok(None);
-    }
-    if !matches!(ready.campaign, Some(Ok(_))) {
-        return Ok(None);
-    }
-    let (_, policy) = state
-        .caches
-        .policy_of(&state.pg, verified.claims.campaign_id)
-        .await?;
-    Ok((policy == RefundPolicy::Forfeit).then_some(verified.claims.voucher_id))
+fn spent_for_good(
+    checked: &Result<VerifiedCode, Decline>,
+    facts: Option<&Result<(ProgramId, RefundPolicy), Decline>>,
+    mode: Mode,
+) -> Option<VoucherId> {
+    let claims = &checked.as_ref().ok()?.claims;
+    let (_, policy) = facts?.as_ref().ok()?;
+    (mode == Mode::Sale && claims.rule.is_single_use() && *policy == RefundPolicy::Forfeit)
+        .then_some(claims.voucher_id)
 }
 
 /// A checkout checked without the database and ready for its transaction: everything the
@@ -286,7 +278,6 @@ pub async fn decide_step(
                 program_id: *program_id,
                 code_epoch: verified.epoch,
                 bucket,
-                in_batch: bucket.is_some(),
             };
             decide(state, con, &attempt).await
         }
@@ -401,18 +392,19 @@ async fn decided_meanwhile(
     Ok(stored.map(|begin| settled(state, begin, ready.mode, started)))
 }
 
-/// The voucher's program as the record knows it, with the campaign's budget buckets made
-/// sure of (both cached), or the decline an unknown campaign or a program mismatch is.
+/// The voucher's program and its campaign's refund policy as the record knows them, with the
+/// campaign's budget buckets made sure of (all cached), or the decline an unknown campaign or
+/// a program mismatch is.
 ///
 /// # Errors
 /// Store failures.
 async fn campaign_facts(
     state: &AppState,
     claims: &VoucherClaims,
-) -> Result<Result<ProgramId, Decline>, ApiError> {
+) -> Result<Result<(ProgramId, RefundPolicy), Decline>, ApiError> {
     let campaign_id = claims.campaign_id;
-    let program_id = match state.caches.policy_of(&state.pg, campaign_id).await {
-        Ok((program, _)) => program,
+    let (program_id, policy) = match state.caches.policy_of(&state.pg, campaign_id).await {
+        Ok(found) => found,
         Err(StoreError::NotFound) => return Ok(Err(Decline::VoucherNotFound)),
         Err(e) => return Err(e.into()),
     };
@@ -423,7 +415,7 @@ async fn campaign_facts(
         .caches
         .ensure_budget(&state.pg, campaign_id, state.settings.budget.buckets)
         .await?;
-    Ok(Ok(program_id))
+    Ok(Ok((program_id, policy)))
 }
 
 fn validate(req: &CheckoutRequest) -> Result<(Fen, Option<lines::OrderLines>), ApiError> {
