@@ -84,23 +84,8 @@ const SCHEMA: [&str; 3] = [
 /// # Errors
 /// The cluster is unreachable or refused.
 pub async fn prepare(target: &PgTarget, stock: u32) -> Result<PgPool> {
-    let mut admin = PgConnection::connect(&target.admin_url)
-        .await
-        .context("connecting to the cluster")?;
     let db = &target.database;
-    if !db
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        anyhow::bail!("baseline database name {db:?}: lowercase letters, digits and _ only");
-    }
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut admin)
-        .await?;
-    admin.close().await?;
+    recreate_database(&target.admin_url, db, "baseline").await?;
     let pool = PgPoolOptions::new()
         .max_connections(target.pool.max(1))
         .min_connections(target.pool.max(1))
@@ -125,16 +110,50 @@ pub async fn prepare(target: &PgTarget, stock: u32) -> Result<PgPool> {
 /// # Errors
 /// The cluster is unreachable or refused.
 pub async fn drop_database(target: &PgTarget) -> Result<()> {
-    let mut admin = PgConnection::connect(&target.admin_url)
+    drop_database_at(&target.admin_url, &target.database).await
+}
+
+/// A maintenance connection to the cluster at `admin_url`.
+async fn admin(admin_url: &str) -> Result<PgConnection> {
+    PgConnection::connect(admin_url)
         .await
-        .context("connecting to the cluster")?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        target.database
-    ))
-    .execute(&mut admin)
-    .await?;
-    admin.close().await?;
+        .context("connecting to the cluster")
+}
+
+/// Drops `database` (forcing its connections off) and creates it empty, through the cluster
+/// at `admin_url`. `what` names the database in the error about a name that is not plain
+/// (lowercase letters, digits and `_`: it goes into the statement as is).
+///
+/// # Errors
+/// A name that is not plain; the cluster is unreachable or refused.
+pub async fn recreate_database(admin_url: &str, database: &str, what: &str) -> Result<()> {
+    if !database
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        anyhow::bail!("{what} database name {database:?}: lowercase letters, digits and _ only");
+    }
+    let mut a = admin(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut a)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut a)
+        .await?;
+    a.close().await?;
+    Ok(())
+}
+
+/// Drops `database` (forcing its connections off) through the cluster at `admin_url`.
+///
+/// # Errors
+/// The cluster is unreachable or refused.
+pub async fn drop_database_at(admin_url: &str, database: &str) -> Result<()> {
+    let mut a = admin(admin_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut a)
+        .await?;
+    a.close().await?;
     Ok(())
 }
 

@@ -17,11 +17,11 @@
 //! (`ratios.redemptions_vs_pg_redeem`). After each point: a redemption row per transaction
 //! pgbench counted, none failed, no voucher `redeemed` without a row.
 
-use super::baseline_pg::with_database;
+use super::baseline_pg::{drop_database_at, recreate_database, with_database};
 use super::{tool, Point};
 use crate::fixed::{parse_scaled, Fixed};
 use crate::invariants::Invariants;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 
@@ -136,28 +136,10 @@ pub fn parse_output(out: &str) -> Result<PgbenchFigures> {
     })
 }
 
-async fn admin(target: &PgRedeemTarget) -> Result<PgConnection> {
-    PgConnection::connect(&target.admin_url)
-        .await
-        .context("connecting to the cluster")
-}
-
 /// Drops and creates the database, fills `vouchers` issued vouchers, and checkpoints.
 async fn prepare(target: &PgRedeemTarget, vouchers: u32) -> Result<()> {
     let db = &target.database;
-    if !db
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        bail!("pgbench database name {db:?}: lowercase letters, digits and _ only");
-    }
-    let mut a = admin(target).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .execute(&mut a)
-        .await?;
-    sqlx::query(&format!("CREATE DATABASE {db}"))
-        .execute(&mut a)
-        .await?;
+    recreate_database(&target.admin_url, db, "pgbench").await?;
     let mut con = PgConnection::connect(&with_database(&target.admin_url, db))
         .await
         .context("connecting to the pgbench database")?;
@@ -171,10 +153,10 @@ async fn prepare(target: &PgRedeemTarget, vouchers: u32) -> Result<()> {
     sqlx::query("VACUUM ANALYZE voucher")
         .execute(&mut con)
         .await?;
+    // The fill's dirty pages are written now (the whole cluster's checkpoint), not in the
+    // middle of the measurement.
+    sqlx::query("CHECKPOINT").execute(&mut con).await?;
     con.close().await?;
-    // The fill's dirty pages are written now, not in the middle of the measurement.
-    sqlx::query("CHECKPOINT").execute(&mut a).await?;
-    a.close().await?;
     Ok(())
 }
 
@@ -258,15 +240,7 @@ pub async fn run(target: &PgRedeemTarget, plan: &PgRedeemPlan) -> Result<Vec<PgR
 /// # Errors
 /// The cluster is unreachable or refused.
 pub async fn drop_database(target: &PgRedeemTarget) -> Result<()> {
-    let mut a = admin(target).await?;
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        target.database
-    ))
-    .execute(&mut a)
-    .await?;
-    a.close().await?;
-    Ok(())
+    drop_database_at(&target.admin_url, &target.database).await
 }
 
 #[cfg(test)]
